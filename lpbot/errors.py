@@ -1,0 +1,108 @@
+"""lpbot's exceptions, all in this module.
+
+* LpError
+  * ConfigError          (also ValueError)  a bad config key or value; names file and key path
+  * PluginError                             a plugin failed to load, register or configure
+  * AuthError                               a token was refused or could not be obtained
+  * ConnectionClosed     (also ConnectionError) the socket closed; .code, .reason
+  * RequestError                            a request did not succeed; .request
+    * RequestRejected                       the server answered an error; .code, .body
+    * RequestTimeout     (also TimeoutError) no answer within the timeout
+  * ProtocolError                           a frame we cannot make sense of; .raw (truncated)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "ConnectionClosed",
+    "LpError",
+    "PluginError",
+    "ProtocolError",
+    "RequestError",
+    "RequestRejected",
+    "RequestTimeout",
+]
+
+
+class LpError(Exception):
+    """Base class of every error lpbot raises on purpose."""
+
+
+class ConfigError(LpError, ValueError):
+    """A config file, key or value is wrong; the message names the file and the key path."""
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        where = ": ".join(part for part in (path, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class PluginError(LpError):
+    """A plugin failed to import, register or configure; names the plugin and the hook."""
+
+    def __init__(self, plugin: str, message: str, *, hook: str | None = None) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        where = f"plugin {plugin!r}" + (f" in {hook}" if hook else "")
+        super().__init__(f"{where}: {message}")
+
+
+class AuthError(LpError):
+    """A token was refused by the server or could not be obtained from the provider."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class ConnectionClosed(LpError, ConnectionError):
+    """The WebSocket closed (or never opened); pending requests fail with this."""
+
+    def __init__(self, message: str = "connection closed", *, code: int | None = None,
+                 reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        detail = f" (code {code}{': ' + reason if reason else ''})" if code is not None else ""
+        super().__init__(f"{message}{detail}")
+
+
+class RequestError(LpError):
+    """A request did not succeed; ``request`` is the request object that caused it."""
+
+    def __init__(self, message: str, *, request: Any = None) -> None:
+        self.request = request
+        super().__init__(message)
+
+
+class RequestRejected(RequestError):
+    """The server answered a request with an error code (4xx/5xx) and a body."""
+
+    def __init__(self, *, request: Any, request_type: str, code: int, body: Any) -> None:
+        self.request_type = request_type
+        self.code = code
+        self.body = body
+        super().__init__(f"request {request_type} rejected: {code} {body}", request=request)
+
+
+class RequestTimeout(RequestError, TimeoutError):
+    """No response to a request arrived within its timeout."""
+
+    def __init__(self, *, request: Any, request_type: str, timeout: float) -> None:
+        self.request_type = request_type
+        self.timeout = timeout
+        super().__init__(f"request {request_type} got no response within {timeout:g} s",
+                         request=request)
+
+
+class ProtocolError(LpError):
+    """A frame could not be understood (not JSON, not an object, missing required fields)."""
+
+    def __init__(self, message: str, *, raw: str | bytes | None = None) -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        self.raw = None if text is None else text[:200]
+        super().__init__(message)
