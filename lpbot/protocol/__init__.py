@@ -1,5 +1,108 @@
-"""The consumer Messaging Window API as typed, immutable Python objects."""
+"""The consumer Messaging Window API as typed, immutable Python objects.
+
+Submodules: :mod:`~lpbot.protocol.names` (type names, enums), :mod:`~lpbot.protocol.events`,
+:mod:`~lpbot.protocol.notifications`, :mod:`~lpbot.protocol.requests` (with
+:mod:`~lpbot.protocol.fields`), :mod:`~lpbot.protocol.envelope` and
+:mod:`~lpbot.protocol.codec`. The most used names are re-exported here.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from lpbot.protocol.codec import Decoder, Inbound, decode_request, encode
+from lpbot.protocol.envelope import Request, Response, request_frame
+from lpbot.protocol.events import (
+    AcceptStatusEvent,
+    ChatStateEvent,
+    ContentEvent,
+    Event,
+    HostedFile,
+    RichContentEvent,
+    UnknownEvent,
+    parse_event,
+)
+from lpbot.protocol.notifications import (
+    ConversationChange,
+    ConversationDetails,
+    Csat,
+    Dialog,
+    ExConversationChangeNotification,
+    MessagingEvent,
+    MessagingEventNotification,
+    Notification,
+    Participant,
+    Ttr,
+    UnknownNotification,
+    parse_notification,
+)
+from lpbot.protocol.requests import (
+    CloseConversation,
+    CloseDialog,
+    CloseStage,
+    ConsumerRequestConversation,
+    ConversationField,
+    CsatRate,
+    FileUrl,
+    GenerateDownloadUrl,
+    GenerateUploadUrl,
+    GetClock,
+    InitConnection,
+    PublishEvent,
+    RawField,
+    RequestType,
+    SubscribeExConversations,
+    SubscribeMessagingEvents,
+    TtrChange,
+    UnsubscribeExConversations,
+    UpdateConversationField,
+    parse_request,
+)
+
+__all__ = [
+    "AcceptStatusEvent",
+    "ChatStateEvent",
+    "CloseConversation",
+    "CloseDialog",
+    "CloseStage",
+    "ConsumerRequestConversation",
+    "ContentEvent",
+    "ConversationChange",
+    "ConversationDetails",
+    "ConversationField",
+    "Csat",
+    "CsatRate",
+    "Decoder",
+    "Dialog",
+    "Event",
+    "ExConversationChangeNotification",
+    "FileUrl",
+    "GenerateDownloadUrl",
+    "GenerateUploadUrl",
+    "GetClock",
+    "HostedFile",
+    "Inbound",
+    "InitConnection",
+    "MessagingEvent",
+    "MessagingEventNotification",
+    "Notification",
+    "Participant",
+    "PublishEvent",
+    "RawField",
+    "Request",
+    "RequestType",
+    "Response",
+    "RichContentEvent",
+    "SubscribeExConversations",
+    "SubscribeMessagingEvents",
+    "Ttr",
+    "TtrChange",
+    "UnknownEvent",
+    "UnknownNotification",
+    "UnsubscribeExConversations",
+    "UpdateConversationField",
+    "decode_request",
+    "encode",
+    "parse_event",
+    "parse_notification",
+    "parse_request",
+    "request_frame",
+]
