@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 from lpbot.errors import ProtocolError
-from lpbot.protocol.envelope import enum_or_str, enum_table, opt_mapping, opt_str
+from lpbot.protocol.envelope import (
+    enum_or_str,
+    enum_table,
+    opt_mapping,
+    opt_str,
+    positional_builder,
+)
 from lpbot.protocol.names import AcceptStatus, ChatState
 
 __all__ = [
@@ -137,12 +143,9 @@ class ContentEvent:
         if type(content_type) is not str:
             return UnknownEvent(event_type=EventTypes.CONTENT, raw=wire)
         quick = wire.get("quickReplies")
-        return cls(
-            content_type=content_type,
-            message=wire.get("message"),
-            quick_replies=quick if quick is None or isinstance(quick, Mapping) else None,
-            raw=wire,
-        )
+        if quick is not None and not isinstance(quick, Mapping):
+            quick = None
+        return _build_content_event(content_type, wire.get("message"), quick, wire)
 
     def to_wire(self) -> dict[str, Any]:
         """Return the ``event`` object as sent in ``ms.PublishEvent``."""
@@ -154,6 +157,9 @@ class ContentEvent:
         if self.quick_replies is not None:
             wire["quickReplies"] = self.quick_replies
         return wire
+
+
+_build_content_event: Final = positional_builder(ContentEvent)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,7 +288,7 @@ def parse_event(wire: Mapping[str, Any]) -> Event:
     Raises:
         ProtocolError: ``wire`` is not a JSON object.
     """
-    if not isinstance(wire, Mapping):
+    if type(wire) is not dict and not isinstance(wire, Mapping):
         raise ProtocolError("event is not an object", raw=repr(wire))
     event_type = wire.get("type")
     if type(event_type) is str:
