@@ -1,0 +1,144 @@
+"""In-process counters and histograms: hook calls and errors, queue pressure, latencies, jobs.
+
+The runtime counts what happens (a failing plugin is counted, never silent); the metrics plugin
+exposes these numbers, and tests read them. One :class:`Counters` belongs to one ``Bot``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "DISPATCH_BLOCKED",
+    "DISPATCH_DROPPED",
+    "DISPATCH_LATENCY",
+    "EVENTS_DISPATCHED",
+    "HOOK_CALLS",
+    "HOOK_ERRORS",
+    "JOBS",
+    "Counters",
+    "HistogramSnapshot",
+]
+
+#: (plugin, hook): implementations called
+HOOK_CALLS: Final = "hook_calls"
+#: (plugin, hook): implementations that raised
+HOOK_ERRORS: Final = "hook_errors"
+#: (hook,): work items a dispatcher worker ran
+EVENTS_DISPATCHED: Final = "events_dispatched"
+#: (shard,): times a producer waited a whole ``put_timeout`` on a full queue
+DISPATCH_BLOCKED: Final = "dispatch_blocked"
+#: (reason,): work items dropped ("full" for chat states, "stopping" at shutdown)
+DISPATCH_DROPPED: Final = "dispatch_dropped"
+#: histogram (hook,): seconds from submit (on the receive thread) to the first implementation
+DISPATCH_LATENCY: Final = "dispatch_latency_seconds"
+#: (outcome,): scheduled job runs by outcome "ran", "missed", "failed"
+JOBS: Final = "jobs"
+
+#: upper bounds in seconds, like Prometheus' defaults but finer below 10 ms
+DEFAULT_BUCKETS: Final = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistogramSnapshot:
+    """A copy of one histogram: per-bucket counts (last bucket is +Inf), count and sum."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    count: int
+    total: float
+
+    def quantile(self, q: float) -> float:
+        """Estimate the ``q`` quantile (0..1) by interpolating inside the bucket that holds it."""
+        if self.count == 0:
+            return 0.0
+        rank = q * self.count
+        seen = 0
+        for index, in_bucket in enumerate(self.counts):
+            if in_bucket and seen + in_bucket >= rank:
+                upper = self.bounds[index] if index < len(self.bounds) else self.bounds[-1]
+                lower = self.bounds[index - 1] if index > 0 else 0.0
+                return lower + (upper - lower) * (rank - seen) / in_bucket
+            seen += in_bucket
+        return self.bounds[-1]
+
+
+class _Histogram:
+    __slots__ = ("bounds", "count", "counts", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.count = 0
+        self.total = 0.0
+
+
+class Counters:
+    """Thread-safe named counters and histograms, each split by a tuple of label values."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, dict[tuple[str, ...], float]] = {}
+        self._histograms: dict[str, dict[tuple[str, ...], _Histogram]] = {}
+
+    def inc(self, name: str, *labels: str, amount: float = 1) -> None:
+        """Add ``amount`` to the counter ``name`` for these label values."""
+        with self._lock:
+            series = self._counters.setdefault(name, {})
+            series[labels] = series.get(labels, 0) + amount
+
+    def value(self, name: str, *labels: str) -> float:
+        """The counter's value for these label values (0 if never incremented)."""
+        with self._lock:
+            return self._counters.get(name, {}).get(labels, 0)
+
+    def series(self, name: str) -> Mapping[tuple[str, ...], float]:
+        """A copy of every label combination of counter ``name`` and its value."""
+        with self._lock:
+            return dict(self._counters.get(name, {}))
+
+    def total(self, name: str) -> float:
+        """The sum of counter ``name`` over all its label values."""
+        with self._lock:
+            return sum(self._counters.get(name, {}).values())
+
+    def observe(
+        self, name: str, value: float, *labels: str, buckets: Sequence[float] = DEFAULT_BUCKETS
+    ) -> None:
+        """Record ``value`` in histogram ``name``; ``buckets`` applies when the series is new."""
+        with self._lock:
+            series = self._histograms.setdefault(name, {})
+            histogram = series.get(labels)
+            if histogram is None:
+                histogram = series[labels] = _Histogram(buckets)
+            histogram.counts[bisect.bisect_left(histogram.bounds, value)] += 1
+            histogram.count += 1
+            histogram.total += value
+
+    def histogram(self, name: str, *labels: str) -> HistogramSnapshot:
+        """A snapshot of histogram ``name`` for these label values (empty if never observed)."""
+        with self._lock:
+            histogram = self._histograms.get(name, {}).get(labels)
+            if histogram is None:
+                return HistogramSnapshot(
+                    bounds=DEFAULT_BUCKETS, counts=(0,) * (len(DEFAULT_BUCKETS) + 1),
+                    count=0, total=0.0,
+                )
+            return HistogramSnapshot(
+                bounds=histogram.bounds, counts=tuple(histogram.counts),
+                count=histogram.count, total=histogram.total,
+            )
+
+    def histograms(self, name: str) -> Mapping[tuple[str, ...], HistogramSnapshot]:
+        """Snapshots of every label combination of histogram ``name``."""
+        with self._lock:
+            labels = list(self._histograms.get(name, {}))
+        return {label: self.histogram(name, *label) for label in labels}

@@ -1,0 +1,324 @@
+"""Hook dispatch: sharded bounded queues, named worker threads, and per-plugin isolation.
+
+Events flow from the connection threads (``submit``) to ``workers`` threads named
+``lpbot-worker-<n>``. Each worker owns one bounded queue; an event goes to queue
+``zlib.crc32(key) % workers``, where the key is the conversation id (or ``consumer:<name>``,
+``job:<id>``). So one conversation's events reach hooks in order, and different conversations
+run in parallel. Hooks are called by :func:`call_each`: an implementation that raises is logged
+with its plugin's name and counted, and the others still run.
+
+Backpressure policy. ``submit`` runs on a connection's receive thread and never runs a hook.
+When the target queue is full:
+
+* a *droppable* item (chat states: not sequenced, never replayed) is dropped at once and
+  counted in ``dispatch_dropped{reason="full"}``;
+* any other item waits for room: the receive thread blocks in slices of ``put_timeout``
+  seconds, and after each slice logs a warning naming the shard and counts
+  ``dispatch_blocked{shard}``. A blocked receive thread stops reading its socket, so TCP flow
+  control slows the server down. Sequenced events are never dropped, because committing a later
+  sequence would lose a dropped one for good.
+
+Once ``drain()`` has begun, ``submit`` drops new items (``reason="stopping"``). That is safe:
+the sequence of an event is committed (``after``) only once its hooks ran, so an event dropped
+or left queued at shutdown is fetched again on the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any, Final, cast
+
+import pluggy
+
+from lpbot.counters import (
+    DISPATCH_BLOCKED,
+    DISPATCH_DROPPED,
+    DISPATCH_LATENCY,
+    EVENTS_DISPATCHED,
+    HOOK_CALLS,
+    HOOK_ERRORS,
+    Counters,
+)
+from lpbot.errors import PluginError
+
+__all__ = ["Dispatcher", "Tracer", "call_each", "log_tracer", "shard_of"]
+
+log = logging.getLogger(__name__)
+
+#: called with (hook name, arguments) just before a hook's implementations run, on that thread
+Tracer = Callable[[str, Mapping[str, object]], None]
+
+_STOP: Final = object()
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The worker that handles ``key``: stable across processes, unlike ``hash()``."""
+    return zlib.crc32(key.encode()) % shards
+
+
+def call_each(
+    hook: pluggy.HookCaller,
+    kwargs: Mapping[str, object],
+    *,
+    strict: bool,
+    counters: Counters | None = None,
+) -> list[object]:
+    """Call each implementation of ``hook`` in pluggy's order; one that raises never stops the rest.
+
+    pluggy's own call loop stops at the first exception, so implementations are called one at
+    a time here. Each implementation gets only the arguments it names. On a ``firstresult``
+    hook the first non-None result ends the call, as in pluggy.
+
+    Args:
+        hook: The hook caller (``plugin_manager.hook.lpbot_x``).
+        kwargs: Every argument of the hook spec, by name.
+        strict: Raise the first error as ``PluginError`` naming the plugin (life-cycle hooks),
+            instead of logging, counting and going on (event hooks).
+        counters: Where calls and errors are counted per (plugin, hook).
+
+    Returns:
+        The non-None results, in call order.
+    """
+    firstresult = hook.spec is not None and bool(hook.spec.opts.get("firstresult"))
+    results: list[object] = []
+    # pluggy keeps tryfirst implementations at the end and calls the list in reverse.
+    for impl in reversed(hook.get_hookimpls()):
+        if counters is not None:
+            counters.inc(HOOK_CALLS, impl.plugin_name, hook.name)
+        try:
+            result = impl.function(*[kwargs[name] for name in impl.argnames])
+        except Exception as exc:  # isolation boundary: one plugin
+            if counters is not None:
+                counters.inc(HOOK_ERRORS, impl.plugin_name, hook.name)
+            if strict:
+                raise PluginError(impl.plugin_name, f"{type(exc).__name__}: {exc}",
+                                  hook=hook.name) from exc
+            log.exception("plugin %r failed in %s", impl.plugin_name, hook.name)
+            continue
+        if result is not None:
+            results.append(result)
+            if firstresult:
+                break
+    return results
+
+
+def log_tracer(hook_name: str, kwargs: Mapping[str, object]) -> None:
+    """A :data:`Tracer` that logs every hook call (``LPBOT_TRACE_HOOKS=1``)."""
+    log.info("hook %s(%s)", hook_name, ", ".join(sorted(kwargs)))
+
+
+class _Item:
+    __slots__ = ("after", "hook_name", "kwargs", "submitted")
+
+    def __init__(self, hook_name: str, kwargs: dict[str, object],
+                 after: Callable[[], object] | None) -> None:
+        self.hook_name = hook_name
+        self.kwargs = kwargs
+        self.after = after
+        self.submitted = time.monotonic()
+
+
+class Dispatcher:
+    """Runs hooks on ``workers`` named threads, in order per key; see the module docstring.
+
+    Args:
+        plugin_manager: Whose hooks to call.
+        counters: Where hook calls, errors, drops and latencies are counted.
+        workers: Number of worker threads (and queues).
+        queue_size: Capacity of each worker's queue.
+        put_timeout: Seconds a full queue blocks ``submit`` before a warning (then it waits on).
+        on_fatal: Called if a worker thread itself crashes (not a hook: those are isolated).
+    """
+
+    def __init__(
+        self,
+        plugin_manager: pluggy.PluginManager,
+        *,
+        counters: Counters,
+        workers: int = 4,
+        queue_size: int = 10_000,
+        put_timeout: float = 1.0,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        if workers < 1 or queue_size < 1 or put_timeout <= 0:
+            raise ValueError("workers, queue_size and put_timeout must be positive")
+        self._pm = plugin_manager
+        self._counters = counters
+        self._put_timeout = put_timeout
+        self._on_fatal = on_fatal
+        self._queues: list[queue.Queue[_Item | object]] = [
+            queue.Queue(maxsize=queue_size) for _ in range(workers)
+        ]
+        self._threads: list[threading.Thread] = []
+        self._tracers: tuple[Tracer, ...] = ()
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopping = threading.Event()
+        self._discard = threading.Event()
+
+    @property
+    def workers(self) -> int:
+        """Number of worker threads."""
+        return len(self._queues)
+
+    def queue_depths(self) -> list[int]:
+        """Approximate number of items waiting in each worker's queue."""
+        return [q.qsize() for q in self._queues]
+
+    def add_tracer(self, tracer: Tracer) -> None:
+        """Call ``tracer`` before every hook call made by this dispatcher (tests, debugging)."""
+        with self._lock:
+            self._tracers = (*self._tracers, tracer)
+
+    def remove_tracer(self, tracer: Tracer) -> None:
+        """Stop calling ``tracer``."""
+        with self._lock:
+            self._tracers = tuple(t for t in self._tracers if t is not tracer)
+
+    def start(self) -> None:
+        """Start the worker threads (once)."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            for index, work_queue in enumerate(self._queues):
+                thread = threading.Thread(
+                    target=self._run, args=(work_queue,), name=f"lpbot-worker-{index}",
+                    daemon=True,  # a safety net only: drain() joins every worker
+                )
+                self._threads.append(thread)
+                thread.start()
+
+    def call(self, hook_name: str, kwargs: Mapping[str, object], *, strict: bool) -> list[object]:
+        """Call a hook now on this thread (life-cycle hooks), traced like queued calls."""
+        for tracer in self._tracers:
+            tracer(hook_name, kwargs)
+        return call_each(getattr(self._pm.hook, hook_name), kwargs, strict=strict,
+                         counters=self._counters)
+
+    def submit(
+        self,
+        key: str,
+        hook_name: str,
+        kwargs: dict[str, object],
+        *,
+        after: Callable[[], object] | None = None,
+        droppable: bool = False,
+    ) -> bool:
+        """Queue a hook call behind earlier calls with the same ``key``.
+
+        Args:
+            key: Ordering key (conversation id, ``consumer:<name>``, ``job:<id>``).
+            hook_name: The hook to call.
+            kwargs: Every argument of the hook spec.
+            after: Called on the worker once every implementation returned (commits a sequence).
+            droppable: Drop instead of waiting when the queue is full (chat states).
+
+        Returns:
+            Whether the item was queued (False: dropped, and counted).
+        """
+        if self._stopping.is_set():
+            self._counters.inc(DISPATCH_DROPPED, "stopping")
+            return False
+        shard = shard_of(key, len(self._queues))
+        work_queue = self._queues[shard]
+        item = _Item(hook_name, kwargs, after)
+        try:
+            work_queue.put_nowait(item)
+            return True
+        except queue.Full:
+            if droppable:
+                self._counters.inc(DISPATCH_DROPPED, "full")
+                return False
+        while True:
+            try:
+                work_queue.put(item, timeout=self._put_timeout)
+                return True
+            except queue.Full:
+                self._counters.inc(DISPATCH_BLOCKED, str(shard))
+                if self._stopping.is_set():
+                    self._counters.inc(DISPATCH_DROPPED, "stopping")
+                    return False
+                log.warning("dispatcher queue %d full for %.1f s: a hook is slow; "
+                            "the receive thread waits", shard, self._put_timeout)
+
+    def drain(self, timeout: float) -> bool:
+        """Deliver what is queued, stop the workers and join them within ``timeout`` seconds.
+
+        New items are refused from now on. If the queues cannot be emptied in time, the items
+        not yet started are discarded (their sequences are not committed, so they come back
+        on the next start) and the running hooks get what is left of the budget.
+
+        Returns:
+            True if every worker stopped; False if one is still stuck in a hook (logged).
+        """
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        with self._lock:
+            threads = list(self._threads)
+        if not threads:
+            return True
+        for work_queue in self._queues:
+            try:
+                work_queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()) * 0.5)
+            except queue.Full:
+                self._discard.set()  # the worker now skips queued items, so room comes quickly
+                # if this times out, that worker is stuck in a hook: reported below
+                with contextlib.suppress(queue.Full):
+                    work_queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+        for thread in threads:
+            thread.join(max(0.0, (deadline - time.monotonic()) * 0.7))
+            if thread.is_alive():
+                self._discard.set()
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [thread.name for thread in threads if thread.is_alive()]
+        if stuck:
+            log.error("dispatcher workers still inside a hook after %.1f s: %s",
+                      timeout, ", ".join(stuck))
+        return not stuck
+
+    def _run(self, work_queue: queue.Queue[_Item | object]) -> None:
+        try:
+            self._loop(work_queue)
+        except BaseException as exc:  # isolation boundary: report, then die
+            log.critical("dispatcher worker %s crashed", threading.current_thread().name,
+                         exc_info=True)
+            if self._on_fatal is not None:
+                self._on_fatal(exc)
+
+    def _loop(self, work_queue: queue.Queue[_Item | object]) -> None:
+        counters = self._counters
+        hooks = self._pm.hook
+        while True:
+            got = work_queue.get()
+            if got is _STOP:
+                return
+            item = cast(_Item, got)
+            if self._discard.is_set():
+                counters.inc(DISPATCH_DROPPED, "stopping")
+                continue
+            counters.observe(DISPATCH_LATENCY, time.monotonic() - item.submitted, item.hook_name)
+            for tracer in self._tracers:
+                self._trace(tracer, item.hook_name, item.kwargs)
+            call_each(getattr(hooks, item.hook_name), item.kwargs, strict=False,
+                      counters=counters)
+            counters.inc(EVENTS_DISPATCHED, item.hook_name)
+            if item.after is not None:
+                try:
+                    item.after()
+                except Exception:  # isolation boundary: a failed commit
+                    log.exception("after %s: could not commit", item.hook_name)
+
+    @staticmethod
+    def _trace(tracer: Tracer, hook_name: str, kwargs: Mapping[str, Any]) -> None:
+        try:
+            tracer(hook_name, kwargs)
+        except Exception:  # isolation boundary: a broken tracer
+            log.exception("hook tracer failed on %s", hook_name)
