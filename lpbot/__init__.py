@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from lpbot.config import Config, PluginConfig
 from lpbot.errors import (
     AuthError,
     ConfigError,
@@ -15,17 +16,24 @@ from lpbot.errors import (
     RequestRejected,
     RequestTimeout,
 )
+from lpbot.hookspecs import hookimpl
+from lpbot.stash import Stash, StashKey
 
 __all__ = [
     "AuthError",
+    "Config",
     "ConfigError",
     "ConnectionClosed",
     "LpError",
+    "PluginConfig",
     "PluginError",
     "ProtocolError",
     "RequestError",
     "RequestRejected",
     "RequestTimeout",
+    "Stash",
+    "StashKey",
+    "hookimpl",
 ]
 
 # A library configures no handlers; the CLI does (house style §3.13).

@@ -1,0 +1,444 @@
+"""Configuration: TOML plus ``LPBOT_<SECTION>_<KEY>`` environment overrides, as frozen objects.
+
+``Config.load(path, environ)`` reads a file with the standard library's ``tomllib``, rejects
+unknown keys and wrong types with a ``ConfigError`` naming the file and the key path
+(``lpbot.toml: scheduler.misfire_grace_time: expected an integer, got 'soon'``), and returns
+frozen dataclasses. ``lpbot check-config`` runs exactly this code. Secrets are
+``{ env = "NAME" }`` tables, read from the environment and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Final, Self, Union, final, get_args, get_origin, get_type_hints
+
+from lpbot.errors import ConfigError
+from lpbot.jobs import JobConfig, parse_jobs
+
+__all__ = [
+    "AccountSection",
+    "BotSection",
+    "Config",
+    "JobConfig",
+    "LoggingSection",
+    "PluginConfig",
+    "PluginsSection",
+    "SandboxSection",
+    "SchedulerSection",
+    "Secret",
+    "default_state_dir",
+]
+
+#: what ``file`` says for the embedded default configuration
+EMBEDDED: Final = "<embedded default>"
+
+
+@final
+class Secret:
+    """A secret config value: kept out of ``repr``, logs and ``check-config`` output."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, *, source: str) -> None:
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that sends it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('***', source={self.source!r})"
+
+
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The state directory when none is configured.
+
+    ``$XDG_STATE_HOME/lpbot``, or ``~/.local/state/lpbot`` when that variable is not set.
+    """
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lpbot"
+
+
+# ---------------------------------------------------------------------------
+# Sections: one frozen dataclass per TOML table; field metadata carries the checks
+# ---------------------------------------------------------------------------
+
+
+def _choice(*values: str) -> dict[str, object]:
+    return {"choices": values}
+
+
+def _at_least(minimum: float) -> dict[str, object]:
+    return {"min": minimum}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotSection:
+    """``[bot]``: identity of this bot, its consumers, and dispatcher sizes."""
+
+    name: str = "main"
+    consumers: tuple[str, ...] = ("default",)
+    workers: int = field(default=4, metadata=_at_least(1))
+    queue_size: int = field(default=10_000, metadata=_at_least(1))
+    put_timeout: float = field(default=1.0, metadata=_at_least(0.001))
+    stop_timeout: float = field(default=5.0, metadata=_at_least(0.1))
+    connect_timeout: float = field(default=15.0, metadata=_at_least(0.1))
+    state_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSection:
+    """``[account]``: the LivePerson account and how consumers authenticate."""
+
+    id: str = ""
+    csds_domain: str = ""
+    tls: bool = True
+    auth: str = field(default="unauthenticated",
+                      metadata=_choice("unauthenticated", "authenticated"))
+    token_provider: str | None = None
+    brand_token: Secret | None = None
+    client_properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SandboxSection:
+    """``[sandbox]``: run lpbot's sandbox in-process and connect to it instead of LivePerson."""
+
+    enabled: bool = False
+    account: str = "sandbox"
+    agents: int = field(default=3, metadata=_at_least(1))
+    agent_mode: str = field(default="echo", metadata=_choice("echo", "rules", "silent"))
+    rules: tuple[tuple[str, str], ...] = ()
+    accept_delay: float = field(default=0.3, metadata=_at_least(0))
+    reply_delay: float = field(default=0.2, metadata=_at_least(0))
+    greeting: str | None = "Hi, I'm {nickname}. How can I help you?"
+    receipts: bool = True
+    typing: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoggingSection:
+    """``[logging]``: level, format, and extra patterns to redact."""
+
+    level: str = field(default="INFO",
+                       metadata=_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    format: str = field(default="human", metadata=_choice("human", "json"))
+    redact: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerSection:
+    """``[scheduler]``: job store and the job defaults (never APScheduler's 1 s grace)."""
+
+    url: str | None = None
+    misfire_grace_time: int = field(default=60, metadata=_at_least(1))
+    coalesce: bool = True
+    max_instances: int = field(default=1, metadata=_at_least(1))
+    timezone: str = "UTC"
+    max_workers: int = field(default=10, metadata=_at_least(1))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PluginConfig:
+    """One plugin's config table, with where it came from for error messages."""
+
+    name: str
+    table: Mapping[str, Any] = field(default_factory=dict)
+    path: str = ""
+    file: str = ""
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """A ``ConfigError`` for ``key`` of this table, naming the file and the full key path."""
+        return ConfigError(message, path=self.file, key=f"{self.path}.{key}" if key else self.path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PluginsSection:
+    """``[plugins]``: which plugins run, extra plugin modules, and each plugin's table."""
+
+    enabled: tuple[str, ...] = ()
+    modules: Mapping[str, str] = field(default_factory=dict)
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+_SECTIONS: Final[dict[str, type]] = {
+    "bot": BotSection,
+    "account": AccountSection,
+    "sandbox": SandboxSection,
+    "logging": LoggingSection,
+    "scheduler": SchedulerSection,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """A whole, validated configuration. Build it with :meth:`load` or :meth:`from_text`."""
+
+    file: str = EMBEDDED
+    bot: BotSection = field(default_factory=BotSection)
+    account: AccountSection = field(default_factory=AccountSection)
+    sandbox: SandboxSection = field(default_factory=SandboxSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+    scheduler: SchedulerSection = field(default_factory=SchedulerSection)
+    jobs: tuple[JobConfig, ...] = ()
+    plugins: PluginsSection = field(default_factory=PluginsSection)
+
+    @classmethod
+    def load(cls, path: Path | str, environ: Mapping[str, str] | None = None) -> Self:
+        """Read and validate the TOML file at ``path``; raises ``ConfigError``."""
+        name = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the file: {exc.strerror or exc}", path=name) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError("the file is not UTF-8 text", path=name) from exc
+        return cls.from_text(text, file=name, environ=environ)
+
+    @classmethod
+    def from_text(
+        cls, text: str, *, file: str = EMBEDDED, environ: Mapping[str, str] | None = None
+    ) -> Self:
+        """Validate TOML ``text``; ``file`` is what error messages call it."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=file) from exc
+        return cls.from_mapping(data, file=file, environ=environ)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        file: str = EMBEDDED,
+        environ: Mapping[str, str] | None = None,
+    ) -> Self:
+        """Validate already-parsed TOML data (tests build configs this way)."""
+        env = os.environ if environ is None else environ
+        known = {*_SECTIONS, "jobs", "plugins"}
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"unknown section (expected one of: {', '.join(sorted(known))})",
+                                  path=file, key=key)
+        sections = {
+            name: _build(section_type, _table(data.get(name, {}), name, file), name, file, env)
+            for name, section_type in _SECTIONS.items()
+        }
+        _apply_env(sections, env)
+        logging_section: LoggingSection = sections["logging"]
+        for index, pattern in enumerate(logging_section.redact):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"not a valid regular expression: {exc}", path=file,
+                                  key=f"logging.redact[{index}]") from exc
+        jobs_data = data.get("jobs", [])
+        if not isinstance(jobs_data, list):
+            raise ConfigError("expected an array of tables ([[jobs]])", path=file, key="jobs")
+        return cls(
+            file=file,
+            jobs=parse_jobs(jobs_data, file=file, check=_check_value),
+            plugins=_plugins(_table(data.get("plugins", {}), "plugins", file), file),
+            **sections,
+        )
+
+    def plugin_config(self, name: str) -> PluginConfig:
+        """The config table of plugin ``name`` (empty if the file has none)."""
+        return PluginConfig(name=name, table=self.plugins.tables.get(name, {}),
+                            path=f"plugins.{name}", file=self.file)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value in this config, for the log redaction filter."""
+        token = self.account.brand_token
+        return (token.reveal(),) if token is not None and token.reveal() else ()
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+
+def _table(value: object, key: str, file: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"expected a table, got {_describe(value)}", path=file, key=key)
+    return value
+
+
+def _build(cls: type, table: Mapping[str, Any], path: str, file: str,
+           env: Mapping[str, str]) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name: f for f in fields(cls)}
+    for key in table:
+        if key not in names:
+            raise ConfigError(
+                f"unknown key (expected one of: {', '.join(names)})", path=file,
+                key=f"{path}.{key}")
+    values = {
+        key: _check_value(table[key], hints[key], f"{path}.{key}", file, env,
+                          dict(names[key].metadata))
+        for key in table
+    }
+    return cls(**values)
+
+
+def _check_value(value: Any, hint: Any, key: str, file: str, env: Mapping[str, str],
+                 rules: Mapping[str, object] | None = None) -> Any:
+    """Check ``value`` against type ``hint`` and ``rules`` (choices, min); return it converted."""
+    result = _convert(value, hint, key, file, env)
+    rules = rules or {}
+    choices = rules.get("choices")
+    if isinstance(choices, tuple) and result not in choices:
+        raise ConfigError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}",
+                          path=file, key=key)
+    minimum = rules.get("min")
+    if isinstance(minimum, int | float) and result < minimum:
+        raise ConfigError(f"must be at least {minimum}, got {value!r}", path=file, key=key)
+    maximum = rules.get("max")
+    if isinstance(maximum, int | float) and result > maximum:
+        raise ConfigError(f"must be at most {maximum}, got {value!r}", path=file, key=key)
+    return result
+
+
+def _convert(value: Any, hint: Any, key: str, file: str, env: Mapping[str, str]) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        arms = [arm for arm in get_args(hint) if arm is not type(None)]
+        errors: list[ConfigError] = []
+        for arm in arms:
+            try:
+                return _convert(value, arm, key, file, env)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if hint is Any:
+        return value
+    if hint is Secret:
+        return _secret(value, key, file, env)
+    if origin is tuple:
+        items = _expect(value, list, "an array", key, file)
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{key}[{i}]", file, env)
+                         for i, v in enumerate(items))
+        if len(items) != len(args):
+            raise ConfigError(f"expected an array of {len(args)} items, got {len(items)}",
+                              path=file, key=key)
+        return tuple(_convert(v, a, f"{key}[{i}]", file, env)
+                     for i, (v, a) in enumerate(zip(items, args, strict=True)))
+    if origin is Mapping:
+        return types.MappingProxyType(dict(_expect(value, dict, "a table", key, file)))
+    if hint is bool:
+        return _expect(value, bool, "true or false", key, file)
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"expected an integer, got {_describe(value)}", path=file, key=key)
+        return _expect(value, int, "an integer", key, file)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"expected a number, got {_describe(value)}", path=file, key=key)
+        return float(value)
+    if hint is str:
+        return _expect(value, str, "a string", key, file)
+    if hint is Path:
+        return Path(_expect(value, str, "a path (string)", key, file)).expanduser()
+    raise TypeError(f"config field {key} has an unsupported type {hint!r}")  # a bug, not input
+
+
+def _expect(value: Any, kind: type, what: str, key: str, file: str) -> Any:
+    if not isinstance(value, kind):
+        raise ConfigError(f"expected {what}, got {_describe(value)}", path=file, key=key)
+    return value
+
+
+def _describe(value: object) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "an array", dict: "a table", datetime: "a date-time", date: "a date",
+             time: "a time"}
+    what = kinds.get(type(value), type(value).__name__)
+    return f"{what} ({value!r})" if isinstance(value, str | int | float) else what
+
+
+def _secret(value: Any, key: str, file: str, env: Mapping[str, str]) -> Secret:
+    if isinstance(value, str):
+        return Secret(value, source=f"{file}: {key}")
+    table = _expect(value, dict, 'a table { env = "VARIABLE" } or a string', key, file)
+    if set(table) != {"env"} or not isinstance(table["env"], str):
+        raise ConfigError('expected { env = "VARIABLE" }: the name of an environment variable',
+                          path=file, key=key)
+    name = table["env"]
+    if not env.get(name):
+        raise ConfigError(f"environment variable {name} is not set", path=file, key=key)
+    return Secret(env[name], source=f"env:{name}")
+
+
+def _apply_env(sections: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Replace section values from ``LPBOT_<SECTION>_<KEY>`` variables; unknown ones are errors."""
+    for section_name, section in sections.items():
+        prefix = f"LPBOT_{section_name.upper()}_"
+        names = {f.name.upper(): f for f in fields(section)}
+        hints = get_type_hints(type(section))
+        changes: dict[str, Any] = {}
+        for variable, text in env.items():
+            if not variable.startswith(prefix):
+                continue
+            key = variable[len(prefix):]
+            if key not in names:
+                raise ConfigError(f"unknown setting {section_name}.{key.lower()}",
+                                  path="environment", key=variable)
+            f = names[key]
+            changes[f.name] = _check_value(_from_env_text(text, hints[f.name]), hints[f.name],
+                                           variable, "environment", env, dict(f.metadata))
+        if changes:
+            sections[section_name] = type(section)(
+                **{f.name: changes.get(f.name, getattr(section, f.name)) for f in fields(section)})
+
+
+def _from_env_text(text: str, hint: Any) -> Any:
+    """Turn an environment string into the TOML value a field of type ``hint`` expects."""
+    kind = hint
+    if get_origin(hint) in (Union, types.UnionType):
+        kind = next(arm for arm in get_args(hint) if arm is not type(None))
+    if kind is bool:
+        lowered = text.strip().lower()
+        return {"1": True, "true": True, "yes": True, "on": True,
+                "0": False, "false": False, "no": False, "off": False}.get(lowered, text)
+    if kind in (int, float):
+        try:
+            return int(text) if kind is int else float(text)
+        except ValueError:
+            return text
+    if get_origin(kind) is tuple:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def _plugins(table: Mapping[str, Any], file: str) -> PluginsSection:
+    enabled = _check_value(table.get("enabled", []), tuple[str, ...], "plugins.enabled", file, {})
+    modules = dict(_check_value(table.get("modules", {}), Mapping[str, Any], "plugins.modules",
+                                file, {}))
+    for name, module in modules.items():
+        if not isinstance(module, str) or not re.fullmatch(r"[\w.]+", module):
+            raise ConfigError("expected a module path such as 'mypackage.myplugin'",
+                              path=file, key=f"plugins.modules.{name}")
+    active = [*enabled, *(name for name in modules if name not in enabled)]
+    tables: dict[str, Mapping[str, Any]] = {}
+    for key, value in table.items():
+        if key in ("enabled", "modules"):
+            continue
+        if key not in active:
+            enabled_names = ", ".join(active) or "none"
+            raise ConfigError("a table for a plugin that is not enabled "
+                              f"(enabled: {enabled_names})", path=file, key=f"plugins.{key}")
+        tables[key] = types.MappingProxyType(dict(_table(value, f"plugins.{key}", file)))
+    return PluginsSection(enabled=tuple(active), modules=types.MappingProxyType(modules),
+                          tables=types.MappingProxyType(tables))
