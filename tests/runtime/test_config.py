@@ -1,0 +1,124 @@
+"""Config: TOML and environment to frozen objects; every mistake names the file and key path."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from lpbot.config import Config, Secret, default_state_dir
+from lpbot.errors import ConfigError
+
+MISTAKES = [
+    ("[bot]\nworkers = \"four\"\n", "bot.workers: expected an integer, got a string ('four')"),
+    ("[bott]\nname = \"x\"\n", "bott: unknown section"),
+    ("[bot]\nwrokers = 4\n", "bot.wrokers: unknown key"),
+    ("[bot]\nworkers = 0\n", "bot.workers: must be at least 1"),
+    ("[logging]\nformat = \"xml\"\n", "logging.format: expected one of 'human', 'json'"),
+    ("[logging]\nredact = [\"(unclosed\"]\n", "logging.redact[0]: not a valid regular expression"),
+    ("[scheduler]\ncoalesce = \"yes\"\n", "scheduler.coalesce: expected true or false"),
+    ("[account]\nbrand_token = { env = \"LPBOT_TEST_UNSET\" }\n",
+     "account.brand_token: environment variable LPBOT_TEST_UNSET is not set"),
+    ("[bot\n", "not valid TOML"),
+    ("bot = 3\n", "bot: expected a table, got an integer"),
+    ("[[jobs]]\nid = \"a\"\nkind = \"teleport\"\nevery = 5\n", "jobs[0].kind: expected one of"),
+    ("[[jobs]]\nid = \"a\"\nkind = \"set_ttr\"\nevery = 5\n",
+     "jobs[0].args: missing required argument ttr_type"),
+    ("[[jobs]]\nid = \"a\"\nkind = \"set_ttr\"\nevery = 5\nargs = { ttr_type = \"URGENT\", "
+     "vaule = 3 }\n", "jobs[0].args.vaule: unknown argument"),
+    ("[[jobs]]\nid = \"a\"\nkind = \"open_conversation\"\ncron = \"61 * * * *\"\n",
+     "jobs[0].cron: not a valid crontab expression"),
+    ("[[jobs]]\nid = \"a\"\nkind = \"open_conversation\"\n",
+     "jobs[0]: give exactly one of every (seconds), cron (crontab) or at (date-time)"),
+    ("[[jobs]]\nid = \"a\"\nkind = \"call\"\nref = \"not a reference\"\nevery = 1\n",
+     "jobs[0].ref: expected a function reference"),
+    ("[[jobs]]\nid = \"a\"\nkind = \"open_conversation\"\nevery = 1\n[[jobs]]\nid = \"a\"\n"
+     "kind = \"open_conversation\"\nevery = 2\n", "jobs[1].id: duplicate job id 'a'"),
+    ("[plugins]\nenabled = [\"activity\"]\n[plugins.activty]\nx = 1\n",
+     "plugins.activty: a table for a plugin that is not enabled (enabled: activity)"),
+    ("[plugins]\nmodules = { mine = \"not a/module\" }\n",
+     "plugins.modules.mine: expected a module"),
+    ("[sandbox]\nrules = [[\"only one\"]]\n", "sandbox.rules[0]: expected an array of 2 items"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), MISTAKES, ids=[m[1][:40] for m in MISTAKES])
+def test_each_mistake_names_the_file_and_the_key_path(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        Config.load(path, environ={})
+    assert str(caught.value).startswith(f"{path}: ")
+    assert expected in str(caught.value)
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        Config.load(tmp_path / "nope.toml", environ={})
+
+
+def test_values_are_typed_and_frozen() -> None:
+    config = Config.from_text(
+        "[bot]\nconsumers = [\"a\", \"b\"]\nput_timeout = 2\n"
+        "[sandbox]\nenabled = true\nrules = [[\"hours\", \"9-17\"]]\n"
+        "[[jobs]]\nid = \"hello\"\nkind = \"open_conversation\"\nevery = 30\n"
+        "args = { skill = \"sales\", first_message = \"hi\", context = { a = 1 } }\n"
+        "[plugins]\nenabled = [\"activity\"]\nmodules = { mine = \"pkg.mine\" }\n"
+        "[plugins.mine]\ncolour = \"blue\"\n",
+        environ={},
+    )
+    assert config.bot.consumers == ("a", "b")
+    assert config.bot.put_timeout == 2.0
+    assert config.sandbox.rules == (("hours", "9-17"),)
+    job = config.jobs[0]
+    assert (job.func, job.trigger, dict(job.trigger_args)) == (
+        "lpbot.jobs:open_conversation", "interval", {"every": 30.0})
+    assert dict(job.kwargs) == {"skill": "sales", "first_message": "hi", "context": {"a": 1}}
+    assert config.plugins.enabled == ("activity", "mine")
+    plugin = config.plugin_config("mine")
+    assert (plugin.path, dict(plugin.table)) == ("plugins.mine", {"colour": "blue"})
+    assert str(plugin.error("colour", "not a colour")) == (
+        "<embedded default>: plugins.mine.colour: not a colour")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.bot.workers = 9  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.jobs[0].kwargs["skill"] = "x"  # type: ignore[index]
+
+
+def test_environment_overrides_and_secrets() -> None:
+    config = Config.from_text(
+        "[account]\nid = \"1\"\nbrand_token = { env = \"BRAND_JWT\" }\n",
+        environ={"BRAND_JWT": "s3cret-token", "LPBOT_ACCOUNT_ID": "42",
+                 "LPBOT_BOT_WORKERS": "7", "LPBOT_BOT_CONSUMERS": "x, y",
+                 "LPBOT_SANDBOX_ENABLED": "yes", "LPBOT_TRACE_HOOKS": "1"},
+    )
+    assert config.account.id == "42"
+    assert config.bot.workers == 7
+    assert config.bot.consumers == ("x", "y")
+    assert config.sandbox.enabled is True
+    token = config.account.brand_token
+    assert isinstance(token, Secret)
+    assert token.reveal() == "s3cret-token"
+    assert "s3cret" not in repr(config)
+    assert config.secrets() == ("s3cret-token",)
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("LPBOT_BOT_WORKRS", "3", "environment: LPBOT_BOT_WORKRS: unknown setting bot.workrs"),
+    ("LPBOT_BOT_WORKERS", "many", "environment: LPBOT_BOT_WORKERS: expected an integer"),
+    ("LPBOT_SANDBOX_ENABLED", "perhaps", "LPBOT_SANDBOX_ENABLED: expected true or false"),
+])
+def test_bad_environment_overrides_name_the_variable(
+    variable: str, value: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_text("", environ={variable: value})
+    assert expected in str(caught.value)
+
+
+def test_default_state_dir_follows_xdg() -> None:
+    assert default_state_dir({"XDG_STATE_HOME": "/var/x"}) == Path("/var/x/lpbot")
+    assert default_state_dir({}) == Path.home() / ".local" / "state" / "lpbot"

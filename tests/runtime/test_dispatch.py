@@ -1,0 +1,227 @@
+"""The dispatcher: order per key, isolation of failing plugins, backpressure, drain."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+import pytest
+
+import lpbot
+from lpbot.counters import (
+    DISPATCH_BLOCKED,
+    DISPATCH_DROPPED,
+    EVENTS_DISPATCHED,
+    HOOK_CALLS,
+    HOOK_ERRORS,
+    Counters,
+)
+from lpbot.dispatch import Dispatcher, call_each, shard_of
+from lpbot.errors import PluginError
+from lpbot.plugins import PluginManager
+
+from .conftest import wait_for
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: dict[str, list[int]] = defaultdict(list)
+        self.lock = threading.Lock()
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self, conversation: str, message: int) -> None:
+        with self.lock:
+            self.seen[conversation].append(message)
+
+
+class Raising:
+    @lpbot.hookimpl
+    def lpbot_message_received(self, message: int) -> None:
+        raise RuntimeError(f"boom {message}")
+
+    @lpbot.hookimpl
+    def lpbot_startup(self) -> None:
+        raise RuntimeError("cannot start")
+
+
+class Blocking:
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self) -> None:
+        self.entered.set()
+        self.release.wait(10)
+
+
+def make(*plugins: object, **options: object) -> tuple[Dispatcher, Counters, PluginManager]:
+    manager = PluginManager()
+    for index, plugin in enumerate(plugins):
+        manager.register(plugin, name=f"{type(plugin).__name__.lower()}-{index}")
+    counters = Counters()
+    dispatcher = Dispatcher(manager, counters=counters, **options)  # type: ignore[arg-type]
+    dispatcher.start()
+    return dispatcher, counters, manager
+
+
+def message_args(conversation: str, number: int) -> dict[str, object]:
+    return {"bot": None, "conversation": conversation, "message": number}
+
+
+def test_order_is_kept_per_key_with_keys_in_parallel() -> None:
+    recorder = Recorder()
+    dispatcher, counters, _ = make(recorder, workers=4, queue_size=50)
+    keys = [f"conversation-{n}" for n in range(200)]
+    for number in range(30):
+        for key in keys:
+            dispatcher.submit(key, "lpbot_message_received", message_args(key, number))
+    assert dispatcher.drain(10)
+    assert all(recorder.seen[key] == list(range(30)) for key in keys)
+    assert counters.value(EVENTS_DISPATCHED, "lpbot_message_received") == 6000
+    assert {shard_of(key, 4) for key in keys} == {0, 1, 2, 3}
+
+
+def test_a_raising_plugin_is_logged_counted_and_the_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = Recorder()
+    dispatcher, counters, _ = make(Raising(), recorder, workers=2)
+    for number in range(5):
+        dispatcher.submit("c", "lpbot_message_received", message_args("c", number))
+    assert dispatcher.drain(5)
+    assert recorder.seen["c"] == [0, 1, 2, 3, 4]
+    assert counters.value(HOOK_ERRORS, "raising-0", "lpbot_message_received") == 5
+    assert counters.value(HOOK_CALLS, "recorder-1", "lpbot_message_received") == 5
+    failures = [r for r in caplog.records if "plugin 'raising-0' failed" in r.getMessage()]
+    assert len(failures) == 5
+    assert failures[0].exc_info is not None
+
+
+def test_strict_calls_raise_plugin_error_naming_the_plugin() -> None:
+    dispatcher, counters, _ = make(Raising())
+    with pytest.raises(PluginError, match="plugin 'raising-0' in lpbot_startup") as caught:
+        dispatcher.call("lpbot_startup", {"bot": None}, strict=True)
+    assert caught.value.plugin == "raising-0"
+    assert counters.value(HOOK_ERRORS, "raising-0", "lpbot_startup") == 1
+    assert dispatcher.drain(1)
+
+
+def test_firstresult_stops_at_the_first_answer_and_skips_failures() -> None:
+    class Nothing:
+        @lpbot.hookimpl(tryfirst=True)
+        def lpbot_csat_score(self) -> int | None:
+            return None
+
+    class Broken:
+        @lpbot.hookimpl
+        def lpbot_csat_score(self) -> int:
+            raise ValueError("no score")
+
+    class Four:
+        @lpbot.hookimpl(trylast=True)
+        def lpbot_csat_score(self) -> int:
+            return 4
+
+    class Five:
+        @lpbot.hookimpl(trylast=True)
+        def lpbot_csat_score(self) -> int:
+            return 5
+
+    manager = PluginManager()
+    for plugin in (Five(), Four(), Broken(), Nothing()):
+        manager.register(plugin)
+    results = call_each(manager.hook.lpbot_csat_score, {"bot": None, "conversation": None},
+                        strict=False)
+    assert results == [5]  # among trylast ones, the first registered is called first
+
+
+def test_chat_states_are_dropped_when_the_queue_is_full() -> None:
+    blocking = Blocking()
+    dispatcher, counters, _ = make(blocking, workers=1, queue_size=1)
+    dispatcher.submit("c", "lpbot_message_received", message_args("c", 0))
+    assert blocking.entered.wait(5)
+    assert dispatcher.submit("c", "lpbot_message_received", message_args("c", 1))
+    assert not dispatcher.submit("c", "lpbot_chat_state_received", message_args("c", 2),
+                                 droppable=True)
+    assert counters.value(DISPATCH_DROPPED, "full") == 1
+    blocking.release.set()
+    assert dispatcher.drain(5)
+
+
+def test_a_full_queue_blocks_the_producer_until_there_is_room(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocking = Blocking()
+    recorder = Recorder()
+    dispatcher, counters, _ = make(blocking, recorder, workers=1, queue_size=1,
+                                   put_timeout=0.01)
+    dispatcher.submit("c", "lpbot_message_received", message_args("c", 0))
+    assert blocking.entered.wait(5)
+    dispatcher.submit("c", "lpbot_message_received", message_args("c", 1))
+    done = threading.Event()
+
+    def produce() -> None:
+        dispatcher.submit("c", "lpbot_message_received", message_args("c", 2))
+        done.set()
+
+    producer = threading.Thread(target=produce, name="test-producer")
+    producer.start()
+    wait_for(lambda: counters.value(DISPATCH_BLOCKED, "0") >= 2, what="the producer to block")
+    assert not done.is_set()
+    blocking.release.set()
+    assert done.wait(5)
+    producer.join(5)
+    assert dispatcher.drain(5)
+    assert recorder.seen["c"] == [0, 1, 2]
+    assert any("queue 0 full" in r.getMessage() for r in caplog.records)
+
+
+def test_drain_discards_what_cannot_be_delivered_in_time() -> None:
+    blocking = Blocking()
+    recorder = Recorder()
+    dispatcher, counters, _ = make(blocking, recorder, workers=1, queue_size=100)
+    for number in range(10):
+        dispatcher.submit("c", "lpbot_message_received", message_args("c", number))
+    assert blocking.entered.wait(5)
+    drained = threading.Event()
+    result: list[bool] = []
+
+    def drain() -> None:
+        result.append(dispatcher.drain(0.2))
+        drained.set()
+
+    drainer = threading.Thread(target=drain, name="test-drainer")
+    drainer.start()
+    assert drained.wait(5)
+    assert result == [False]  # the worker is still inside the blocking hook
+    blocking.release.set()
+    drainer.join(5)
+    wait_for(lambda: not any(t.name == "lpbot-worker-0" for t in threading.enumerate()),
+             what="the worker to finish")
+    assert counters.value(DISPATCH_DROPPED, "stopping") == 9
+    assert recorder.seen["c"] == [0]
+    assert not dispatcher.submit("c", "lpbot_message_received", message_args("c", 99))
+
+
+def test_after_runs_once_the_hooks_returned_and_tracers_see_every_call() -> None:
+    recorder = Recorder()
+    dispatcher, _, _ = make(recorder, workers=2)
+    committed: list[int] = []
+    traced: list[str] = []
+    dispatcher.add_tracer(lambda name, kwargs: traced.append(name))
+    for number in range(3):
+        dispatcher.submit("c", "lpbot_message_received", message_args("c", number),
+                          after=lambda n=number: committed.append(n))
+    assert dispatcher.drain(5)
+    assert committed == [0, 1, 2]
+    assert traced == ["lpbot_message_received"] * 3
+    assert not [t for t in threading.enumerate() if t.name.startswith("lpbot-worker")]
+
+
+def test_worker_threads_are_named_and_joined() -> None:
+    dispatcher, _, _ = make(workers=3)
+    names = {t.name for t in threading.enumerate()}
+    assert {"lpbot-worker-0", "lpbot-worker-1", "lpbot-worker-2"} <= names
+    assert dispatcher.drain(5)
+    assert not [t for t in threading.enumerate() if t.name.startswith("lpbot-worker")]
