@@ -1,5 +1,293 @@
-"""A local server that speaks LivePerson's consumer messaging protocol."""
+"""A local server that speaks LivePerson's consumer messaging protocol: the sandbox.
+
+``Sandbox`` serves domain lookup, identity, agent profiles and files over HTTP and the consumer
+WebSocket, with simulated agents and fault injection, all on 127.0.0.1 by default::
+
+    with Sandbox() as sandbox:
+        print(sandbox.csds_url)
+
+It imports nothing of lpbot but :mod:`lpbot.protocol.names`: its JSON handling is its own.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from .agents import AgentOptions, AgentPool, AgentProfile
+from .control import AgentControl
+from .faults import Faults, FaultState
+from .files import FileStore
+from .handlers import Handlers
+from .http import HttpServer
+from .records import ConversationRecord, DialogRecord, RecordedEvent
+from .survey import SurveyBot
+from .tokens import ISSUER, TokenIssuer, sign
+from .world import World
+from .ws import WsServer
+
+__all__ = [
+    "AgentControl",
+    "AgentOptions",
+    "AgentProfile",
+    "ConversationRecord",
+    "DialogRecord",
+    "Faults",
+    "RecordedEvent",
+    "Sandbox",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Sandbox:
+    """A LivePerson-compatible consumer messaging server on local ports (a context manager)."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ws_port: int = 0,
+        account: str = "sandbox",
+        agents: AgentOptions = AgentOptions(),  # noqa: B008 - frozen, shared safely
+        token_lifetime: float = 3600.0,
+        brand_key: str = "sandbox-brand-key",
+        idle_timeout: float = 60.0,
+        init_timeout: float = 5.0,
+    ) -> None:
+        self.account = account
+        self.host = host
+        self.brand_key = brand_key
+        self.agent_options = agents
+        self._world = World()
+        self._tokens = TokenIssuer(lifetime=token_lifetime)
+        self._files = FileStore()
+        self._fault_state = FaultState()
+        self._ws = WsServer(
+            world=self._world,
+            handlers=Handlers(self._world, self._files),
+            tokens=self._tokens,
+            faults=self._fault_state,
+            host=host,
+            port=ws_port,
+            idle_timeout=idle_timeout,
+            init_timeout=init_timeout,
+        )
+        self._world.defer = self._ws.loop.call_soon
+        self._pool = AgentPool(self._world, agents, picture_base=lambda: self.http_url)
+        self._survey = SurveyBot(self._world)
+        self._http_port = port
+        self._http: HttpServer | None = None
+        self.agents = AgentControl(self._pool, self._ws)
+        self.faults = Faults(self._fault_state, self._ws, self._tokens)
+        self._state_lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind both listeners and start their threads; returns self."""
+        with self._state_lock:
+            if self._started:
+                return self
+            if self._stopped:
+                raise RuntimeError("a stopped Sandbox cannot be restarted; make a new one")
+            self._started = True
+        self._pool.loop = self._ws.loop
+        self._http = HttpServer(
+            host=self.host,
+            port=self._http_port,
+            tokens=self._tokens,
+            files=self._files,
+            brand_key=self.brand_key.encode(),
+            profiles=self._profile_json,
+            ws_port=lambda: self._ws.port,
+        )
+        self._http.add_route("GET", r"/agents/(?P<agent>[^/]+)\.svg", self._picture)
+        try:
+            self._ws.start()
+            self._http.start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("sandbox serving %s (WebSocket port %d)", self.csds_url, self._ws.port)
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and join every thread; safe to call more than once."""
+        with self._state_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        if self._http is not None:
+            self._http.stop()
+        self._ws.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses --------------------------------------------------------------------------
+
+    def _require_http(self) -> HttpServer:
+        if self._http is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._http
+
+    @property
+    def http_port(self) -> int:
+        """The HTTP listener's port."""
+        return self._require_http().port
+
+    @property
+    def ws_port(self) -> int:
+        """The WebSocket listener's port."""
+        self._require_http()
+        return self._ws.port
+
+    @property
+    def http_url(self) -> str:
+        """``http://HOST:PORT``: CSDS, IDP, agent profiles, files."""
+        http = self._require_http()
+        return f"http://{http.advertised_host}:{http.port}"
+
+    @property
+    def csds_domain(self) -> str:
+        """What a client configures as its CSDS domain (``HOST:PORT``)."""
+        http = self._require_http()
+        return f"{http.advertised_host}:{http.port}"
+
+    @property
+    def csds_url(self) -> str:
+        """The all-services domain-lookup URL of the account."""
+        return f"{self.http_url}/api/account/{self.account}/service/baseURI.json?version=1.0"
+
+    @property
+    def ws_url(self) -> str:
+        """The consumer WebSocket URL of the account."""
+        http = self._require_http()
+        return (
+            f"ws://{http.advertised_host}:{self._ws.port}"
+            f"/ws_api/account/{self.account}/messaging/consumer?v=3"
+        )
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def signup(self, account: str | None = None) -> str:
+        """Issue an unauthenticated consumer token, as ``POST /signup`` does."""
+        return self._tokens.issue(account or self.account)
+
+    def mint_brand_token(
+        self, subject: str, *, lifetime: float = 3600.0, claims: dict[str, Any] | None = None
+    ) -> str:
+        """An external (brand) JWT signed with ``brand_key``, to exchange at ``/authenticate``."""
+        now = int(time.time())
+        payload: dict[str, Any] = {
+            "iss": "https://brand.example",
+            "sub": subject,
+            "iat": now,
+            "exp": int(now + lifetime),
+        }
+        payload.update(claims or {})
+        return sign(payload, self.brand_key.encode())
+
+    # -- records ----------------------------------------------------------------------------
+
+    def conversation(self, conversation_id: str) -> ConversationRecord:
+        """A frozen snapshot of one conversation (KeyError if unknown)."""
+        return self._world.record(conversation_id)
+
+    def conversations(self, *, consumer_id: str | None = None) -> list[ConversationRecord]:
+        """Snapshots of every conversation (of one consumer), oldest first."""
+        return self._world.records(consumer_id)
+
+    def wait_for_conversation(
+        self, *, consumer_id: str | None = None, timeout: float = 5.0
+    ) -> ConversationRecord:
+        """Wait for the newest conversation (of a consumer) to exist; TimeoutError otherwise."""
+
+        def newest() -> str | None:
+            ids = [
+                c.conversation_id
+                for c in self._world.conversations.values()
+                if consumer_id is None or c.consumer_id == consumer_id
+            ]
+            return ids[-1] if ids else None
+
+        found = self._world.wait(newest, timeout)
+        if not found:
+            raise TimeoutError(
+                f"no conversation{' of ' + consumer_id if consumer_id else ''} within {timeout} s"
+            )
+        return self.conversation(found)
+
+    def wait_for_event(
+        self,
+        conversation_id: str,
+        predicate: Callable[[RecordedEvent], bool],
+        timeout: float = 5.0,
+    ) -> RecordedEvent:
+        """Wait until an event of the conversation satisfies ``predicate`` (else TimeoutError)."""
+
+        def find() -> RecordedEvent | None:
+            conversation = self._world.conversations.get(conversation_id)
+            if conversation is None:
+                return None
+            for event in self._world.record(conversation_id).events:
+                if predicate(event):
+                    return event
+            return None
+
+        found: RecordedEvent | None = self._world.wait(find, timeout)
+        if found is None:
+            raise TimeoutError(f"no matching event in {conversation_id} within {timeout} s")
+        return found
+
+    def wait_for_consumer_message(
+        self, conversation_id: str, timeout: float = 5.0
+    ) -> RecordedEvent:
+        """Wait for a content event published by the consumer in ``conversation_id``."""
+        return self.wait_for_event(
+            conversation_id,
+            lambda e: e.role == "CONSUMER" and e.event_type in ("ContentEvent", "RichContentEvent"),
+            timeout,
+        )
+
+    def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Wait until ``predicate()`` (run under the state lock at every change) is truthy."""
+        return self._world.wait(predicate, timeout)
+
+    # -- HTTP helpers -----------------------------------------------------------------------
+
+    def _profile_json(self, agent_id: str) -> dict[str, Any] | None:
+        profile = self._pool.profile(agent_id)
+        return profile.to_wire() if profile is not None else None
+
+    def _picture(self, request: Any) -> Any:
+        from .http import HttpReply
+
+        profile = self._pool.profile(request.match["agent"])
+        if profile is None:
+            return HttpReply.json(404, {"error": "unknown user"})
+        svg = (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
+            '<rect width="64" height="64" fill="#3b6ea5"/><text x="32" y="42" font-size="28" '
+            f'text-anchor="middle" fill="#fff">{profile.nickname[:1]}</text></svg>'
+        )
+        return HttpReply(status=200, body=svg.encode(), content_type="image/svg+xml")
+
+
+_ = ISSUER  # re-exported name used in the documentation of tokens

@@ -1,5 +1,32 @@
-"""pytest plugin (entry point ``pytest11``) giving any project lpbot's fixtures."""
+"""pytest plugin (entry point ``pytest11``) giving any project lpbot's fixtures.
+
+``lp_sandbox`` is a started :class:`~lpbot.sandbox.Sandbox` on 127.0.0.1 with ephemeral ports and
+quick agents; it is stopped, and its threads joined, after the test. Override the fixture
+``lp_sandbox_options`` (a dict of ``Sandbox`` keyword arguments) to configure it.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lpbot.sandbox import Sandbox
+from lpbot.testing import FAST_AGENTS
+
+__all__ = ["lp_sandbox", "lp_sandbox_options"]
+
+
+@pytest.fixture
+def lp_sandbox_options() -> dict[str, Any]:
+    """Keyword arguments for the ``lp_sandbox`` fixture's Sandbox; override to change them."""
+    return {"agents": FAST_AGENTS}
+
+
+@pytest.fixture
+def lp_sandbox(lp_sandbox_options: dict[str, Any]) -> Iterator[Sandbox]:
+    """A started sandbox on 127.0.0.1, ephemeral ports; stopped and joined after the test."""
+    options = {"host": "127.0.0.1", "port": 0, "ws_port": 0, **lp_sandbox_options}
+    with Sandbox(**options) as sandbox:
+        yield sandbox

@@ -1,0 +1,118 @@
+"""``lpbot sandbox``: serve the local LivePerson-compatible sandbox until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from . import AgentOptions, Sandbox
+from .agents import DEFAULT_GREETING
+
+__all__ = ["configure_parser", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def _rule(text: str) -> tuple[str, str]:
+    pattern, sep, reply = text.partition("=>")
+    if not sep or not pattern:
+        raise argparse.ArgumentTypeError("a rule looks like 'PATTERN=>REPLY'")
+    return pattern, reply
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the sandbox's options to its subcommand parser."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8383, help="HTTP port: domain lookup, identity")
+    parser.add_argument("--ws-port", type=int, default=0, help="WebSocket port (default: any free)")
+    parser.add_argument("--account", default="sandbox", help="account id shown in the URL")
+    agents = parser.add_argument_group("simulated agents")
+    agents.add_argument("--agents", type=int, default=3, help="number of agents (default 3)")
+    agents.add_argument(
+        "--agent-mode", choices=("echo", "rules", "silent"), default="echo", help="how agents reply"
+    )
+    agents.add_argument(
+        "--rule",
+        type=_rule,
+        action="append",
+        default=[],
+        metavar="PATTERN=>REPLY",
+        help="for --agent-mode rules: reply REPLY (may use \\1) to texts matching PATTERN",
+    )
+    agents.add_argument("--accept-delay", type=float, default=0.2, help="seconds before accepting")
+    agents.add_argument("--reply-delay", type=float, default=0.1, help="seconds before replying")
+    agents.add_argument("--greeting", default=DEFAULT_GREETING, help="'' for none")
+    agents.add_argument("--no-receipts", action="store_true", help="agents send no ACCEPT/READ")
+    agents.add_argument("--no-typing", action="store_true", help="agents send no chat states")
+    agents.add_argument(
+        "--idle-close", type=float, default=None, help="agents close conversations idle this long"
+    )
+    server = parser.add_argument_group("server")
+    server.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds (3600)")
+    server.add_argument("--idle-timeout", type=float, default=60.0, help="close idle sockets (60)")
+    server.add_argument("--init-timeout", type=float, default=5.0, help="InitConnection deadline")
+    server.add_argument("--brand-key", default="sandbox-brand-key", help="brand JWT HS256 key")
+    server.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM; returns 0 after a clean stop."""
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        options = AgentOptions(
+            count=args.agents,
+            mode=args.agent_mode,
+            rules=tuple(args.rule),
+            accept_delay=args.accept_delay,
+            reply_delay=args.reply_delay,
+            greeting=args.greeting or None,
+            receipts=not args.no_receipts,
+            typing=not args.no_typing,
+            idle_close=args.idle_close,
+        )
+    except ValueError as exc:
+        print(f"lpbot sandbox: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received signal %d, stopping", signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sandbox = Sandbox(
+        host=args.host,
+        port=args.port,
+        ws_port=args.ws_port,
+        account=args.account,
+        agents=options,
+        token_lifetime=args.token_lifetime,
+        brand_key=args.brand_key,
+        idle_timeout=args.idle_timeout,
+        init_timeout=args.init_timeout,
+    )
+    try:
+        try:
+            sandbox.start()
+        except OSError as exc:
+            print(f"lpbot sandbox: cannot listen: {exc}", file=sys.stderr)  # noqa: T201
+            return 1
+        print(sandbox.csds_url, flush=True)  # noqa: T201
+        print(  # noqa: T201
+            f"# account {sandbox.account}; consumer WebSocket {sandbox.ws_url}; Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.wait()
+    finally:
+        sandbox.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

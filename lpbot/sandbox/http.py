@@ -1,0 +1,332 @@
+"""The sandbox's REST side on the standard library's ThreadingHTTPServer (protocol.md §1, §2, §5).
+
+Domain lookup (CSDS, all three URL forms and JSONP), IDP signup and authenticate, agent public
+profiles and the temporary-URL file store. Routing is a list of (method, regex, handler) so more
+pages (the agent console) can be added with :meth:`HttpServer.add_route`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import socketserver
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from lpbot.protocol.names import Services
+
+from .files import FileStore
+from .tokens import TokenError, TokenIssuer, verify
+
+__all__ = ["HttpReply", "HttpRequest", "HttpServer", "Route"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpRequest:
+    """One parsed request as a route sees it."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    match: re.Match[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpReply:
+    """What a route answers."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, *, callback: str | None = None) -> HttpReply:
+        """A JSON reply, or JSONP when ``callback`` is given."""
+        text = json.dumps(payload, separators=(",", ":"))
+        if callback:
+            return cls(
+                status=status,
+                body=f"{callback}({text});".encode(),
+                content_type="application/javascript",
+            )
+        return cls(status=status, body=text.encode())
+
+
+Route = Callable[[HttpRequest], HttpReply]
+_ACCOUNT = r"/(?:api|csdr)/account/(?P<account>[^/]+)"
+_CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,63}$")
+
+
+def _callback(query: Mapping[str, str]) -> str | None:
+    value = query.get("cb") or query.get("callback")
+    return value if value and _CALLBACK.match(value) else None
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer whose per-request threads are named and joined on close."""
+
+    daemon_threads = False
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        threads: list[threading.Thread] = vars(self).setdefault("_lpbot_threads", [])
+        threads[:] = [t for t in threads if t.is_alive()]
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name="lpbot-sandbox-http-request",
+        )
+        threads.append(thread)
+        thread.start()
+
+    def server_close(self) -> None:
+        socketserver.TCPServer.server_close(self)
+        for thread in list(vars(self).get("_lpbot_threads", [])):
+            thread.join(5.0)
+
+
+class HttpServer:
+    """Owns the ``lpbot-sandbox-http`` thread and the routes."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        tokens: TokenIssuer,
+        files: FileStore,
+        brand_key: bytes,
+        profiles: Callable[[str], dict[str, Any] | None],
+        ws_port: Callable[[], int],
+    ) -> None:
+        self.tokens = tokens
+        self.files = files
+        self.brand_key = brand_key
+        self.profiles = profiles
+        self._ws_port = ws_port
+        self.routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self._server = _Server((host, port), self._handler_class())
+        self.host = host
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.5},
+            name="lpbot-sandbox-http",
+            daemon=True,
+        )
+        self._add_default_routes()
+
+    @property
+    def advertised_host(self) -> str:
+        """The host name to give clients (a wildcard bind is advertised as 127.0.0.1)."""
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # noqa: S104
+
+    def add_route(self, method: str, pattern: str, route: Route) -> None:
+        """Serve ``method`` requests whose path fully matches ``pattern`` with ``route``."""
+        self.routes.append((method, re.compile(pattern), route))
+
+    def start(self) -> None:
+        """Start serving."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, close the socket, join the thread and every request thread."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(10.0)
+        self._server.server_close()
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def _add_default_routes(self) -> None:
+        self.add_route("GET", _ACCOUNT + r"/service/baseURI\.json", self._csds_all)
+        self.add_route(
+            "GET", _ACCOUNT + r"/service/(?P<service>[^/]+)/baseURI\.json", self._csds_one
+        )
+        self.add_route(
+            "GET", _ACCOUNT + r"/service/(?P<service>[^/]+)/baseURI\.lpCsds", self._csds_jsonp
+        )
+        self.add_route("POST", _ACCOUNT + r"/signup", self._signup)
+        self.add_route("GET", _ACCOUNT + r"/signup\.jsonp", self._signup)
+        self.add_route("POST", _ACCOUNT + r"/authenticate", self._authenticate)
+        self.add_route(
+            "GET", _ACCOUNT + r"/configuration/le-users/users/(?P<agent>[^/]+)", self._profile
+        )
+        self.add_route("PUT", r"/v1/AUTH_async-images/.+", self._file_put)
+        self.add_route("GET", r"/v1/AUTH_async-images/.+", self._file_get)
+
+    def services(self, account: str) -> list[dict[str, str]]:
+        """The CSDS entries of ``account``: every consumer service points at this sandbox."""
+        http_host = f"{self.advertised_host}:{self.port}"
+        ws_host = f"{self.advertised_host}:{self._ws_port()}"
+        return [
+            {"service": Services.MESSAGING, "account": account, "baseURI": ws_host},
+            {"service": Services.IDP, "account": account, "baseURI": http_host},
+            {"service": Services.AGENT_PROFILE, "account": account, "baseURI": http_host},
+            {"service": Services.FILES, "account": account, "baseURI": http_host},
+        ]
+
+    @staticmethod
+    def _version_ok(request: HttpRequest) -> bool:
+        return request.query.get("version") == "1.0"
+
+    def _csds_all(self, request: HttpRequest) -> HttpReply:
+        if not self._version_ok(request):
+            return HttpReply.json(400, {"error": "version=1.0 is required"})
+        return HttpReply.json(200, {"baseURIs": self.services(request.match["account"])})
+
+    def _find_service(self, request: HttpRequest) -> dict[str, str] | None:
+        wanted = request.match["service"]
+        return next(
+            (s for s in self.services(request.match["account"]) if s["service"] == wanted), None
+        )
+
+    def _csds_one(self, request: HttpRequest) -> HttpReply:
+        if not self._version_ok(request):
+            return HttpReply.json(400, {"error": "version=1.0 is required"})
+        entry = self._find_service(request)
+        if entry is None:
+            return HttpReply.json(404, {"error": f"unknown service {request.match['service']}"})
+        return HttpReply.json(200, entry)
+
+    def _csds_jsonp(self, request: HttpRequest) -> HttpReply:
+        entry = self._find_service(request)
+        if entry is None:
+            return HttpReply.json(404, {"error": "unknown service"})
+        payload = {"ResultSet": {"lpData": [{"lpServer": entry["baseURI"]}]}}
+        return HttpReply.json(200, payload, callback=_callback(request.query) or "lpCb")
+
+    def _signup(self, request: HttpRequest) -> HttpReply:
+        token = self.tokens.issue(request.match["account"])
+        return HttpReply.json(200, {"jwt": token}, callback=_callback(request.query))
+
+    def _authenticate(self, request: HttpRequest) -> HttpReply:
+        try:
+            payload = json.loads(request.body or b"{}")
+        except ValueError:
+            return HttpReply.json(400, {"error": "json_parse_error"})
+        code = payload.get("authCode") if isinstance(payload, dict) else None
+        if not isinstance(code, str) or not code:
+            return HttpReply.json(400, {"error": "authCode is required"})
+        try:
+            brand = verify(code, self.brand_key)
+        except TokenError as exc:
+            return HttpReply.json(401, {"error": "unauthorized_client", "details": str(exc)})
+        if not all(isinstance(brand.get(k), str) for k in ("iss", "sub")) or "iat" not in brand:
+            return HttpReply.json(401, {"error": "unauthorized_client", "details": "iss, sub, iat"})
+        account = request.match["account"]
+        subject = hashlib.sha256(f"{account}\n{brand['iss']}\n{brand['sub']}".encode()).hexdigest()
+        ext = {"sub": brand["sub"], "iss": brand["iss"]}
+        if "lp_sdes" in brand:
+            ext["lp_sdes"] = hashlib.sha1(  # noqa: S324 - an opaque reference, as LivePerson's
+                json.dumps(brand["lp_sdes"], sort_keys=True).encode()
+            ).hexdigest()
+        exp = min(int(brand["exp"]), math.ceil(time.time() + self.tokens.lifetime))
+        token = self.tokens.issue(account, subject=subject, extra={"lp.ext": ext}, exp=exp)
+        return HttpReply.json(200, {"jwt": token})
+
+    def _profile(self, request: HttpRequest) -> HttpReply:
+        profile = self.profiles(urllib.parse.unquote(request.match["agent"]))
+        if profile is None:
+            return HttpReply.json(404, {"error": "unknown user"}, callback=_callback(request.query))
+        return HttpReply.json(200, profile, callback=_callback(request.query))
+
+    def _temp_url_ok(self, request: HttpRequest) -> bool:
+        return self.files.check(
+            request.method,
+            request.path,
+            request.query.get("temp_url_sig"),
+            request.query.get("temp_url_expires"),
+        )
+
+    def _file_put(self, request: HttpRequest) -> HttpReply:
+        if not self._temp_url_ok(request):
+            return HttpReply(status=401, body=b"Temp URL invalid", content_type="text/plain")
+        if not self.files.put(request.path, request.body):
+            return HttpReply(
+                status=400, body=b"Unknown path or bad size", content_type="text/plain"
+            )
+        return HttpReply(status=201, body=b"", content_type="text/plain")
+
+    def _file_get(self, request: HttpRequest) -> HttpReply:
+        if not self._temp_url_ok(request):
+            return HttpReply(status=401, body=b"Temp URL invalid", content_type="text/plain")
+        found = self.files.get(request.path)
+        if found is None:
+            return HttpReply(status=404, body=b"Not Found", content_type="text/plain")
+        return HttpReply(status=200, body=found[0], content_type=found[1])
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def dispatch(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> HttpReply:
+        """Find the route for a request and run it (on a request thread)."""
+        parts = urllib.parse.urlsplit(target)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
+        allowed = False
+        for route_method, pattern, route in self.routes:
+            match = pattern.fullmatch(parts.path)
+            if match is None:
+                continue
+            allowed = True
+            if route_method == method:
+                request = HttpRequest(
+                    method=method,
+                    path=parts.path,
+                    query=query,
+                    headers=headers,
+                    body=body,
+                    match=match,
+                )
+                return route(request)
+        if allowed:
+            return HttpReply.json(405, {"error": "method not allowed"})
+        return HttpReply.json(404, {"error": "not found"})
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "lpbot-sandbox"
+            timeout = 10.0
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > 8 * 1024 * 1024:
+                    self.send_error(413)
+                    return
+                body = self.rfile.read(length) if length else b""
+                headers = dict(self.headers.items())
+                try:
+                    reply = server.dispatch(self.command, self.path, headers, body)
+                except Exception:  # isolation boundary: a route bug answers 500
+                    log.exception("sandbox HTTP route failed for %s", self.path)
+                    reply = HttpReply.json(500, {"error": "internal error"})
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("http %s", format % args)
+
+        return Handler

@@ -1,0 +1,433 @@
+"""The consumer WebSocket endpoint (protocol.md §3): one asyncio loop in one named thread.
+
+``websockets``' asyncio server runs every connection on the loop of the ``lpbot-sandbox-ws``
+thread; keepalive pings and compression are off (we still answer pings), and the 60 s idle close
+(pings count as activity), the InitConnection deadline and token expiry are loop timers. Other
+threads reach the loop only through :meth:`WsServer.call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from lpbot.protocol.names import CloseCode, Requests, Responses
+
+from . import wire
+from .faults import FaultState
+from .handlers import Handlers, canonical_type
+from .model import Refused, Session
+from .tokens import TokenError, TokenIssuer
+from .world import World
+
+__all__ = ["CONSUMER_PATH", "SandboxConnection", "WsServer"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CONSUMER_PATH = re.compile(r"^/ws_api/account/([^/]+)/messaging/consumer/?$")
+_INITIALIZED = "Connection initialized successfully"
+
+
+class SandboxConnection(ServerConnection):
+    """A server connection that notes inbound activity and can send synchronously on the loop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_activity = 0.0
+        self.session: Session | None = None
+        self.claims: dict[str, Any] | None = None
+        self.client_properties: dict[str, Any] = {}
+        self.timers: list[asyncio.TimerHandle] = []
+
+    def data_received(self, data: bytes) -> None:
+        """Every inbound byte (text frames and pings alike) counts as activity."""
+        self.last_activity = self.loop.time()
+        super().data_received(data)
+
+    def push(self, text: str) -> None:
+        """Queue a text frame now, in call order (loop thread only)."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.send_text(text.encode())
+            self.send_data()
+
+
+class WsServer:
+    """Owns the ``lpbot-sandbox-ws`` thread, its event loop and the consumer connections."""
+
+    def __init__(
+        self,
+        *,
+        world: World,
+        handlers: Handlers,
+        tokens: TokenIssuer,
+        faults: FaultState,
+        host: str,
+        port: int,
+        idle_timeout: float,
+        init_timeout: float,
+    ) -> None:
+        self.world = world
+        self.handlers = handlers
+        self.tokens = tokens
+        self.faults = faults
+        self.host = host
+        self.port = port
+        self.idle_timeout = idle_timeout
+        self.init_timeout = init_timeout
+        self.connections: set[SandboxConnection] = set()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="lpbot-sandbox-ws", daemon=True)
+        self._ready = threading.Event()
+        self._stop: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._error: BaseException | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the thread and wait until the socket listens (raises if it does not)."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("sandbox WebSocket server did not start")
+        if self._error is not None:
+            raise RuntimeError(f"sandbox WebSocket server failed: {self._error}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close every connection (1001), stop the loop, join the thread."""
+        if not self._thread.is_alive():
+            return
+        stop = self._stop
+        if stop is not None:
+            self.loop.call_soon_threadsafe(_resolve, stop)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        except BaseException as exc:  # the thread's boundary: report, never hang start()
+            log.exception("sandbox WebSocket thread failed")
+            self._error = exc
+        finally:
+            self._ready.set()
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    async def _main(self) -> None:
+        self._stop = self.loop.create_future()
+        server: Server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            create_connection=SandboxConnection,
+            compression=None,
+            ping_interval=None,
+            ping_timeout=None,
+            close_timeout=2,
+            max_queue=4,
+            write_limit=2**16,
+            server_header="lpbot-sandbox",
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            await self._stop
+        finally:
+            server.close(close_connections=True)
+            await server.wait_closed()
+            for task in list(self._tasks):
+                task.cancel()
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run ``fn(*args)`` on the loop thread and return its result (from any thread)."""
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                future.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(run)
+        return future.result(timeout)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine as a task kept alive until it ends (loop thread only)."""
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close_connection(self, conn: SandboxConnection, code: int, reason: str) -> None:
+        """Close ``conn`` with a close frame (loop thread)."""
+        self.spawn(conn.close(code, reason))
+
+    # -- handshake --------------------------------------------------------------------------
+
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        if not isinstance(conn, SandboxConnection):  # pragma: no cover - we build every connection
+            raise TypeError("unexpected connection class")
+        parts = urllib.parse.urlsplit(request.path)
+        match = CONSUMER_PATH.match(parts.path)
+        if match is None:
+            return conn.respond(404, "Not Found\n")
+        query = urllib.parse.parse_qs(parts.query)
+        if query.get("v", ["3"])[0] != "3":
+            return conn.respond(400, "Unsupported protocol version; use v=3\n")
+        status = self.faults.take_handshake_rejection()
+        if status is not None:
+            return conn.respond(status, "Rejected by fault injection\n")
+        account = urllib.parse.unquote(match.group(1))
+        properties = request.headers.get("Client-Properties") or next(
+            iter(query.get("clientProperties", query.get("ClientProperties", []))), None
+        )
+        if properties:
+            try:
+                parsed = json.loads(properties)
+            except ValueError:
+                return conn.respond(400, "Client-Properties is not JSON\n")
+            if isinstance(parsed, dict):
+                conn.client_properties = parsed
+        if "features" in query and "features" not in conn.client_properties:
+            conn.client_properties["features"] = query["features"][0].split(",")
+        authorization = request.headers.get("Authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "jwt" or not token.strip():
+                return conn.respond(401, "Unauthorized: expected 'Authorization: jwt <token>'\n")
+            try:
+                conn.claims = self.tokens.check(token.strip(), account)
+            except TokenError as exc:
+                return conn.respond(401, f"Unauthorized: {exc}\n")
+        conn.session = Session(account=account, send=conn.push)
+        conn.session.client_properties.update(conn.client_properties)
+        return None
+
+    # -- connection -------------------------------------------------------------------------
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        if not isinstance(conn, SandboxConnection) or conn.session is None:  # pragma: no cover
+            raise TypeError("connection without a session")
+        session = conn.session
+        conn.last_activity = self.loop.time()
+        self.connections.add(conn)
+        try:
+            if conn.claims is not None:
+                self._authenticate(conn, conn.claims)
+            else:
+                conn.timers.append(
+                    self.loop.call_later(self.init_timeout, self._init_expired, conn)
+                )
+            if self.idle_timeout > 0:
+                conn.timers.append(self.loop.call_later(self.idle_timeout, self._idle_check, conn))
+            try:
+                async for message in conn:
+                    self._on_frame(conn, session, message)
+            except ConnectionClosed:
+                pass
+        finally:
+            for timer in conn.timers:
+                timer.cancel()
+            self.connections.discard(conn)
+            self.world.detach(session)
+
+    def _authenticate(self, conn: SandboxConnection, claims: dict[str, Any]) -> None:
+        session = conn.session
+        if session is None:  # pragma: no cover - set at the handshake
+            return
+        session.consumer_id = str(claims["sub"])
+        session.authenticated = "lp.ext" in claims
+        conn.claims = claims
+        self.world.attach(session)
+        remaining = float(claims["exp"]) - self.loop.time() - _clock_offset(self.loop)
+        conn.timers.append(self.loop.call_later(max(remaining, 0.0), self._expire, conn))
+
+    def _expire(self, conn: SandboxConnection) -> None:
+        session = conn.session
+        if conn.state is State.OPEN and session is not None and session.consumer_id is not None:
+            code = (
+                CloseCode.TOKEN_EXPIRED_AUTHENTICATED
+                if session.authenticated
+                else CloseCode.TOKEN_EXPIRED_UNAUTHENTICATED
+            )
+            self.close_connection(conn, code, "token expired")
+
+    def _init_expired(self, conn: SandboxConnection) -> None:
+        if conn.session is not None and conn.session.consumer_id is None:
+            self.close_connection(conn, CloseCode.POLICY_VIOLATION, "InitConnection not received")
+
+    def _idle_check(self, conn: SandboxConnection) -> None:
+        if conn.state is not State.OPEN:
+            return
+        idle = self.loop.time() - conn.last_activity
+        if idle >= self.idle_timeout:
+            self.close_connection(conn, CloseCode.NORMAL, "idle timeout")
+        else:
+            conn.timers.append(
+                self.loop.call_later(self.idle_timeout - idle, self._idle_check, conn)
+            )
+            if len(conn.timers) > 8:
+                conn.timers[:] = [t for t in conn.timers if not t.cancelled()][-4:]
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def _reply(self, conn: SandboxConnection, frames: list[str]) -> None:
+        delay = self.faults.delay
+        if delay > 0:
+            self.loop.call_later(delay, _push_all, conn, frames)
+        else:
+            _push_all(conn, frames)
+
+    def _on_frame(self, conn: SandboxConnection, session: Session, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            self._reply(conn, [wire.error_frame(None, 400, "binary frames are not supported")])
+            return
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            self._reply(conn, [wire.error_frame(None, 400, "malformed JSON")])
+            return
+        if not isinstance(frame, dict):
+            self._reply(conn, [wire.error_frame(None, 400, "a request must be a JSON object")])
+            return
+        raw_id = frame.get("id")
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
+            self._reply(conn, [wire.error_frame(None, 400, "request id is required")])
+            return
+        req_id = str(raw_id)
+        type_name = frame.get("type")
+        if not isinstance(type_name, str) or not type_name:
+            self._reply(conn, [wire.error_frame(req_id, 400, "request type is required")])
+            return
+        rejection = self.faults.take_request_rejection()
+        if rejection is not None:
+            self._reply(conn, [wire.error_frame(req_id, rejection, "rejected by fault injection")])
+            return
+        if canonical_type(type_name) == Requests.INIT_CONNECTION:
+            self._init_connection(conn, session, req_id, frame)
+            return
+        if session.consumer_id is None:
+            self._reply(conn, [wire.error_frame(req_id, 401, "connection not initialized")])
+            return
+        handler = self.handlers.table.get(canonical_type(type_name))
+        if handler is None:
+            self._reply(conn, [wire.error_frame(req_id, 400, f"unknown request type {type_name}")])
+            return
+        metadata = frame.get("metadata")
+        metadata = metadata if isinstance(metadata, list) else [metadata] if metadata else []
+        session.held = []  # notifications caused by this request follow its response
+        try:
+            code, resp_type, body, followups = handler(session, frame.get("body"), metadata)
+            frames = [wire.response_frame(req_id, code, resp_type, body), *followups]
+        except Refused as exc:
+            frames = [wire.error_frame(req_id, exc.code, exc.message)]
+        except Exception:  # isolation boundary: a sandbox bug answers 500, the socket lives on
+            log.exception("sandbox failed to handle %s", type_name)
+            frames = [wire.error_frame(req_id, 500, "internal error")]
+        finally:
+            held, session.held = session.held, None
+        if self.faults.delay > 0:
+            _push_all(conn, held)  # keep per-dialog order; only the response is late
+            self._reply(conn, frames)
+        else:
+            _push_all(conn, [*frames, *held])
+
+    def _init_connection(
+        self, conn: SandboxConnection, session: Session, req_id: str, frame: dict[str, Any]
+    ) -> None:
+        headers = frame.get("headers")
+        headers = headers if isinstance(headers, list) else [headers] if headers else []
+        jwt: str | None = None
+        for header in headers:
+            if not isinstance(header, dict):
+                continue
+            kind = str(header.get("type", ""))
+            if kind.endswith("ConsumerAuthentication") and isinstance(header.get("jwt"), str):
+                jwt = header["jwt"]
+            elif kind.endswith("ClientProperties"):
+                session.client_properties.update({k: v for k, v in header.items() if k != "type"})
+        if jwt is None:
+            if session.consumer_id is not None:
+                self._reply(
+                    conn, [wire.response_frame(req_id, 200, Responses.STRING, _INITIALIZED)]
+                )
+            else:
+                message = "InitConnection needs a ConsumerAuthentication header with a jwt"
+                self._reply(conn, [wire.error_frame(req_id, 400, message)])
+            return
+        try:
+            claims = self.tokens.check(jwt, session.account)
+        except TokenError as exc:
+            self.close_connection(conn, CloseCode.TOKEN_EXPIRED_AUTHENTICATED, str(exc))
+            return
+        if session.consumer_id is not None:
+            if claims["sub"] != session.consumer_id:
+                self._reply(conn, [wire.error_frame(req_id, 400, "token of another consumer")])
+                return
+        else:
+            self._authenticate(conn, claims)
+        self._reply(conn, [wire.response_frame(req_id, 200, Responses.STRING, _INITIALIZED)])
+
+    # -- fault actions (loop thread, through call) -------------------------------------------
+
+    def drop_all(self, code: int | None) -> int:
+        """Close every connection; None or 1006 aborts the TCP connection without a close frame."""
+        dropped = 0
+        for conn in list(self.connections):
+            if conn.state is not State.OPEN:
+                continue
+            dropped += 1
+            if code is None or code == CloseCode.ABNORMAL:
+                conn.transport.abort()
+            else:
+                self.close_connection(conn, code, "dropped by fault injection")
+        return dropped
+
+    def close_expired_sessions(self) -> None:
+        """Close every session whose token is no longer valid (after ``expire_tokens``)."""
+        for conn in list(self.connections):
+            if conn.claims is not None and conn.session is not None:
+                try:
+                    self.tokens.check_serial(conn.claims)
+                except TokenError:
+                    self._expire(conn)
+
+    def broadcast(self, text: str) -> int:
+        """Send ``text`` to every open connection; returns how many."""
+        sent = 0
+        for conn in list(self.connections):
+            if conn.state is State.OPEN:
+                conn.push(text)
+                sent += 1
+        return sent
+
+
+def _push_all(conn: SandboxConnection, frames: list[str]) -> None:
+    for frame in frames:
+        conn.push(frame)
+
+
+def _clock_offset(loop: asyncio.AbstractEventLoop) -> float:
+    """Wall clock minus loop clock, to turn a JWT ``exp`` into a loop deadline."""
+    return time.time() - loop.time()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
