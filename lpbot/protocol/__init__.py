@@ -8,7 +8,13 @@ Submodules: :mod:`~lpbot.protocol.names` (type names, enums), :mod:`~lpbot.proto
 
 from __future__ import annotations
 
-from lpbot.protocol.codec import Decoder, Inbound, decode_request, encode
+from lpbot.protocol.codec import (
+    Decoder,
+    Inbound,
+    decode_request,
+    encode,
+    encode_client_properties,
+)
 from lpbot.protocol.envelope import Request, Response, request_frame
 from lpbot.protocol.events import (
     AcceptStatusEvent,
@@ -101,6 +107,7 @@ __all__ = [
     "UpdateConversationField",
     "decode_request",
     "encode",
+    "encode_client_properties",
     "parse_event",
     "parse_notification",
     "parse_request",
