@@ -1,0 +1,336 @@
+"""The consumer client: one identity, one connection kept alive, conversations on top.
+
+Threads (house style §3.9), both started by :meth:`Client.connect` and joined by
+:meth:`Client.close` within one second:
+
+* ``lpbot-reader-<consumer>`` opens the socket, reads it (:meth:`Connection.run`), and when it
+  ends classifies why (:func:`~lpbot.client.session.classify`), refreshes or renews the
+  identity, waits the backoff through ``stop_event.wait`` and connects again. Callbacks run
+  here and must be quick (the runtime's dispatcher enqueues).
+* ``lpbot-keepalive-<consumer>`` sends a WS ping and ``GetClock`` every 30 s (protocol.md
+  §3.4), aborts a socket whose previous ``GetClock`` is still unanswered, and refreshes an
+  authenticated token ahead of its expiry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+from lpbot.backoff import Waiter, wait_on_event
+from lpbot.client.conversation import Conversation
+from lpbot.client.discovery import Discovery
+from lpbot.client.identity import Identity, IdentityManager
+from lpbot.client.options import ClientOptions, ClientStats, ConnectionState, StateChange
+from lpbot.client.profiles import AgentProfile, fetch_agent_profile
+from lpbot.client.supervisor import Supervisor
+from lpbot.errors import ConnectionClosed, RequestRejected, RequestTimeout
+from lpbot.protocol.envelope import Request
+from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
+from lpbot.protocol.requests import ConsumerRequestConversation
+from lpbot.state import StateStore
+
+__all__ = ["Client"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+OnMessage = Callable[[MessagingEvent], None]
+OnConversation = Callable[[ConversationChange], None]
+OnState = Callable[[StateChange], None]
+
+
+class Client:
+    """A LivePerson consumer that stays connected and never loses or repeats an event.
+
+    Example:
+        >>> client = Client(ClientOptions(account="sandbox", csds_domain=sb.csds_domain,
+        ...                               tls=False), state_dir="state",
+        ...                 on_message=lambda event: print(event.event))  # doctest: +SKIP
+        >>> client.connect(timeout=10)                                     # doctest: +SKIP
+        >>> conversation = client.open_conversation()                      # doctest: +SKIP
+        >>> conversation.send_text("hello")                                # doctest: +SKIP
+        >>> client.close()                                                 # doctest: +SKIP
+
+    ``on_message(event)`` gets every messaging event exactly once per (dialog, sequence), in
+    order per dialog, across reconnects and restarts (chat states are unsequenced and
+    delivered as they come). ``on_conversation(change)`` gets conversation metadata changes;
+    ``on_state(change)`` every :class:`StateChange`.
+    """
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        *,
+        state_dir: Path | str | None = None,
+        on_message: OnMessage | None = None,
+        on_conversation: OnConversation | None = None,
+        on_state: OnState | None = None,
+        http: requests.Session | None = None,
+        waiter: Waiter = wait_on_event,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.options = options
+        self.on_message = on_message
+        self.on_conversation = on_conversation
+        self.on_state = on_state
+        self._stop = threading.Event()
+        self._owns_http = http is None
+        self._http = http if http is not None else requests.Session()
+        self._waiter = waiter
+        self._rng = rng if rng is not None else random.Random()
+        self._store = StateStore(state_dir) if state_dir is not None else None
+        self._delays: deque[float] = deque(maxlen=256)
+        self._counts: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
+        self.discovery = Discovery(
+            options.account, session=self._http, csds_domain=options.csds_domain,
+            tls=options.tls, ttl=options.csds_ttl, timeout=options.connect_timeout,
+            backoff=options.backoff, stop=self._stop, waiter=self._recording_waiter)
+        if options.tls and options.ca_file is not None:
+            self._http.verify = options.ca_file
+        self.identities = IdentityManager(
+            account=options.account, discovery=self.discovery, http=self._http,
+            store=self._store, key=f"{options.account}/{options.identity_name}",
+            provider=options.token_provider, backoff=options.backoff, stop=self._stop,
+            waiter=self._recording_waiter, timeout=options.connect_timeout)
+        ssl_context = None
+        if options.tls:
+            ssl_context = ssl.create_default_context(cafile=options.ca_file)
+        self._supervisor = Supervisor(self, ssl_context=ssl_context)
+        self._close_lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (f"Client(account={self.options.account!r}, consumer={self.consumer_id!r}, "
+                f"state={self.state.value!r})")
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- state --------------------------------------------------------------------------
+
+    @property
+    def consumer_id(self) -> str | None:
+        """The consumer id (JWT ``sub``) once an identity was obtained."""
+        return self._supervisor.consumer_id
+
+    @property
+    def identity(self) -> Identity | None:
+        """The current identity (``repr`` hides the token), once connected."""
+        return self._supervisor.identity
+
+    @property
+    def state(self) -> ConnectionState:
+        """The connection state now."""
+        return self._supervisor.state
+
+    @property
+    def store(self) -> StateStore | None:
+        """The state directory's store (``None`` without a state directory)."""
+        return self._store
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of the client's counters (malformed frames, duplicates, retries ...)."""
+        with self._counts_lock:
+            counts = dict(self._counts)
+            delays = tuple(self._delays)
+        for name, value in self._supervisor.live_counts().items():
+            counts[name] = counts.get(name, 0) + value
+        return replace(ClientStats(**counts), retry_delays=delays)  # type: ignore[arg-type]
+
+    def count(self, name: str, increment: int = 1) -> None:
+        """Add to one of the :class:`ClientStats` counters (used by the client's parts)."""
+        with self._counts_lock:
+            self._counts[name] = self._counts.get(name, 0) + increment
+
+    def _recording_waiter(self, stop: threading.Event, delay: float) -> bool:
+        with self._counts_lock:
+            self._delays.append(delay)
+        return self._waiter(stop, delay)
+
+    def wait(self, delay: float) -> bool:
+        """Wait ``delay`` seconds unless the client closes first (True: it closed)."""
+        return self._recording_waiter(self._stop, delay)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def connect(self, timeout: float | None = None) -> None:
+        """Discover, authenticate, open the socket, subscribe and resume; return when connected.
+
+        Raises:
+            AuthError: the identity could not be obtained (IDP refused, provider failed).
+            ConfigError: the account or CSDS domain is wrong.
+            ConnectionClosed: not connected within ``timeout`` (default ``connect_timeout``
+                plus the backoff's first steps); the client is closed again.
+        """
+        if self._closed:
+            raise ConnectionClosed("client is closed")
+        limit = timeout if timeout is not None else self.options.connect_timeout * 3
+        try:
+            self._supervisor.start(limit)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Send the close frame, fail pending requests with ConnectionClosed, join threads.
+
+        Idempotent and safe from any thread (except a callback on the reader thread, which
+        only starts the close). Never raises.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        self._supervisor.stop(timeout)
+        if self._store is not None:
+            self._store.close()
+        if self._owns_http:
+            self._http.close()
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set when :meth:`close` was called; every wait of the client watches it."""
+        return self._stop
+
+    # --- requests -----------------------------------------------------------------------
+
+    def request(self, request: Request[_T], *, timeout: float | None = None,
+                retry: bool = True) -> _T:
+        """Send one request and return its typed result; thread-safe.
+
+        Waits (up to ``timeout``) for the connection when it is being re-established. A 429
+        or 5xx answer is retried as protocol.md §3.5 says (429: after at least 1 s; 5xx: 5,
+        10, 15 s) when ``retry`` is true.
+
+        Raises:
+            RequestRejected: the server answered an error (``code``, ``body``, ``request``).
+            RequestTimeout: no answer within ``timeout`` (default ``request_timeout``).
+            ConnectionClosed: the socket closed before the answer, or the client closed.
+        """
+        limit = self.options.request_timeout if timeout is None else timeout
+        backoff = self.options.backoff
+        attempt = 0
+        while True:
+            try:
+                return self._request_once(request, limit)
+            except RequestRejected as exc:
+                if not retry or attempt >= backoff.request_retries:
+                    raise
+                if exc.code == 429:
+                    delay = backoff.rate_limited(attempt, self._rng)
+                elif exc.code >= 500:
+                    delay = backoff.delay(attempt, self._rng)
+                else:
+                    raise
+                self.count("request_retries")
+                log.warning("%s answered %d; retry %d in %.3g s", request.type_name, exc.code,
+                            attempt + 1, delay)
+                if self.wait(delay):
+                    raise ConnectionClosed("client closed while retrying a request") from exc
+                attempt += 1
+
+    def _request_once(self, request: Request[_T], timeout: float) -> _T:
+        connection = self._supervisor.wait_connected(timeout)
+        future: Future[_T] = connection.request(request)
+        self.count("requests")
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            connection.forget(future)
+            self.count("request_timeouts")
+            raise RequestTimeout(request=request, request_type=request.type_name,
+                                 timeout=timeout) from None
+
+    # --- conversations ------------------------------------------------------------------
+
+    def conversations(self) -> list[ConversationDetails]:
+        """Snapshots of the consumer's known conversations (open and recently closed)."""
+        return self._supervisor.conversations()
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """A handle on a conversation by id (it must be one of this consumer's)."""
+        return Conversation(self, conversation_id)
+
+    def open_conversation(
+        self,
+        *,
+        skill_id: str | None = None,
+        campaign_id: str | int | None = None,
+        engagement_id: str | int | None = None,
+        context: Mapping[str, Any] | None = None,
+        ttr: str | None = None,
+        timeout: float | None = None,
+    ) -> Conversation:
+        """Reuse the consumer's OPEN conversation, else request one (protocol.md §5.3, §7.1).
+
+        A consumer has at most one open conversation (§7.2), so an existing one is returned
+        whatever ``skill_id`` says. The conversation's messages are followed from here on.
+
+        Example:
+            >>> conversation = client.open_conversation(skill_id="sales", ttr="URGENT")
+            ... # doctest: +SKIP
+        """
+        limit = self.options.request_timeout if timeout is None else timeout
+        self._supervisor.wait_connected(limit)
+        existing = self._supervisor.open_conversation_id()
+        if existing is None:
+            request = ConsumerRequestConversation(
+                skill_id=skill_id, campaign_id=campaign_id, engagement_id=engagement_id,
+                context=context, ttr_def_name=ttr, brand_id=self.options.account)
+            try:
+                existing = self.request(request, timeout=limit)
+            except RequestRejected as exc:
+                # §5.3: a second request while one is open is refused; the stream has it.
+                existing = self._supervisor.open_conversation_id()
+                if exc.code != 400 or existing is None:
+                    raise
+            else:
+                log.info("conversation %s requested", existing)
+        conversation = Conversation(self, existing)
+        conversation.subscribe()
+        self._supervisor.wait_conversation(existing, limit)
+        return conversation
+
+    def commit(self, event: MessagingEvent) -> None:
+        """Persist that ``event`` was handled: a restart resumes after it (§5.7 ``fromSeq``).
+
+        Chat states (no sequence) need no commit. Safe from any thread; sequences only move
+        forward, so committing out of order never re-delivers anything.
+        """
+        if event.sequence is None or self._store is None:
+            return
+        consumer_id = self.consumer_id
+        if consumer_id is not None:
+            self._store.commit_sequence(consumer_id, event.dialog_id, event.sequence)
+
+    def agent_profile(self, agent_id: str, *, timeout: float | None = None) -> AgentProfile:
+        """Fetch an agent's public profile (protocol.md §5.13)."""
+        limit = self.options.request_timeout if timeout is None else timeout
+        return fetch_agent_profile(agent_id, discovery=self.discovery, http=self._http,
+                                   timeout=limit)
+
+    # --- used by Conversation -----------------------------------------------------------
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """The connection supervisor (internal; the Conversation handle uses it)."""
+        return self._supervisor

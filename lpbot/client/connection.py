@@ -1,0 +1,291 @@
+"""One WebSocket session: handshake, the receive loop, request futures, close.
+
+Built on websocket-client's ``WebSocket`` with our own ``recv`` loop rather than
+``WebSocketApp.run_forever``, because lpbot owns reconnecting (house style §3.11) and that loop
+gives what the client needs directly: the handshake's HTTP status as an exception
+(``WebSocketBadStatusException.status_code``), the close code from the close frame, no unnamed
+ping thread (``run_forever(ping_interval=...)`` starts one), and no callback indirection per
+frame on the hot path. The loop runs on the caller's thread (the client's named reader thread).
+
+Requests are correlated by ``reqId`` alone (protocol.md §4.4) through
+:class:`concurrent.futures.Future`; a response is parsed by its request (``parse_response``), so
+a rejection arrives as :class:`~lpbot.errors.RequestRejected` carrying the request. When the
+socket ends, every pending future fails with :class:`~lpbot.errors.ConnectionClosed`.
+
+Closing from another thread sends the close frame on the socket (``send_close``) and lets the
+reader receive the peer's reply; if the peer does not answer in time the socket is shut down,
+which wakes the blocked ``recv``. (``WebSocketApp.close()`` from another thread can leave
+``run_forever`` blocked for seconds.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import websocket
+
+from lpbot.errors import ConnectionClosed, ProtocolError
+from lpbot.protocol.codec import Decoder, Inbound, encode
+from lpbot.protocol.envelope import Request, Response
+
+__all__ = ["Closed", "Connection", "HandshakeRefused", "handshake_headers"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_OP_TEXT: Final = websocket.ABNF.OPCODE_TEXT
+_OP_BINARY: Final = websocket.ABNF.OPCODE_BINARY
+_OP_CLOSE: Final = websocket.ABNF.OPCODE_CLOSE
+
+
+class HandshakeRefused(ConnectionClosed):
+    """The server refused the WebSocket upgrade with an HTTP status (401, 429, 5xx ...)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"WebSocket upgrade refused with HTTP {status}")
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Closed:
+    """How a socket ended: the peer's close code (if any), our own reason, or the error."""
+
+    code: int | None = None
+    reason: str = ""
+    error: BaseException | None = None
+    by_us: bool = False
+
+
+class Connection:
+    """A connected consumer socket; :meth:`run` reads it until it closes.
+
+    Example:
+        >>> conn = Connection.open(url, headers=["Authorization: jwt ..."])  # doctest: +SKIP
+        >>> future = conn.request(GetClock())                                   # doctest: +SKIP
+    """
+
+    def __init__(self, ws: websocket.WebSocket, *, url: str) -> None:
+        self.url = url
+        self._ws = ws
+        self._ids = itertools.count(1)
+        self._pending: dict[str, tuple[Any, Future[Any]]] = {}
+        self._lock = threading.Lock()
+        self._closing: str | None = None
+        self._closed = threading.Event()
+        self.decoder = Decoder()
+        #: frames that could not be decoded (not JSON, not an object, unusable fields)
+        self.malformed = 0
+        #: text frames received
+        self.frames = 0
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        headers: Sequence[str] = (),
+        timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Connection:
+        """Connect and complete the handshake within ``timeout`` seconds.
+
+        Raises:
+            HandshakeRefused: the server answered the upgrade with an HTTP error status.
+            ConnectionClosed: the network failed or the handshake timed out.
+        """
+        # UTF-8 is validated by bytes.decode() in the loop below (strict), which is faster
+        # than websocket-client's validator and rejects the same frames.
+        ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
+        options: dict[str, Any] = {"header": list(headers), "timeout": timeout,
+                                   "suppress_origin": True}
+        if url.startswith("wss:"):
+            options["sslopt"] = {"context": ssl_context or ssl.create_default_context()}
+        try:
+            ws.connect(url, **options)  # type: ignore[no-untyped-call]
+        except websocket.WebSocketBadStatusException as exc:
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            raise HandshakeRefused(exc.status_code) from exc
+        except (OSError, websocket.WebSocketException) as exc:
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            raise ConnectionClosed(f"cannot connect: {exc}") from exc
+        ws.settimeout(None)  # the reader blocks; close() and abort() wake it
+        if ws.sock is not None:
+            ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(ws, url=url)
+
+    # --- requests -----------------------------------------------------------------------
+
+    def request(self, request: Request[_T]) -> Future[_T]:
+        """Send ``request``; the future resolves with its parsed success value.
+
+        Thread-safe. Raises ConnectionClosed at once when the socket is already gone.
+        """
+        future: Future[_T] = Future()
+        req_id = str(next(self._ids))
+        text = encode(request, req_id)
+        with self._lock:
+            if self._closing is not None or self._closed.is_set():
+                raise ConnectionClosed(f"cannot send {request.type_name}: connection closing")
+            self._pending[req_id] = (request, future)
+        try:
+            self._ws.send(text)
+        except (OSError, websocket.WebSocketException) as exc:
+            with self._lock:
+                self._pending.pop(req_id, None)
+            raise ConnectionClosed(f"cannot send {request.type_name}: {exc}") from exc
+        return future
+
+    def forget(self, future: Future[Any]) -> None:
+        """Drop a pending request (after its caller timed out) so a late answer is ignored."""
+        with self._lock:
+            for req_id, (_, pending) in list(self._pending.items()):
+                if pending is future:
+                    del self._pending[req_id]
+                    return
+
+    @property
+    def pending(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._pending)
+
+    def ping(self) -> None:
+        """Send a WebSocket ping (protocol.md §3.4: pings count as activity)."""
+        try:
+            self._ws.ping()
+        except (OSError, websocket.WebSocketException) as exc:
+            log.debug("ping failed: %s", exc)
+
+    # --- the receive loop -----------------------------------------------------------------
+
+    def run(self, on_inbound: Callable[[Inbound], None],
+            on_malformed: Callable[[ProtocolError], None]) -> Closed:
+        """Read frames until the socket closes; call ``on_inbound`` for each notification.
+
+        Responses resolve their futures here; everything else goes to ``on_inbound``. Runs
+        on the reader thread and returns how the socket ended.
+        """
+        recv = self._ws.recv_data_frame
+        decode = self.decoder.decode
+        pending = self._pending
+        closed = Closed(error=ConnectionClosed("socket ended"))
+        try:
+            while True:
+                opcode, frame = recv(True)
+                if opcode in (_OP_TEXT, _OP_BINARY):
+                    self.frames += 1
+                    try:
+                        data = frame.data
+                        inbound = decode(data.decode("utf-8") if type(data) is bytes else data)
+                    except (ProtocolError, UnicodeDecodeError) as exc:
+                        self.malformed += 1
+                        on_malformed(exc if isinstance(exc, ProtocolError) else
+                                     ProtocolError(f"frame is not UTF-8: {exc}", raw=frame.data))
+                        continue
+                    if type(inbound) is Response:
+                        with self._lock:
+                            entry = pending.pop(inbound.req_id, None)
+                        if entry is None:
+                            log.debug("response to unknown reqId %r ignored", inbound.req_id)
+                        else:
+                            _resolve(entry[0], entry[1], inbound)
+                    else:
+                        on_inbound(inbound)
+                elif opcode == _OP_CLOSE:
+                    closed = _close_info(frame.data, self._closing)
+                    break
+        except (OSError, websocket.WebSocketException, struct.error) as exc:
+            closed = Closed(error=exc, reason=self._closing or "", by_us=self._closing is not None)
+        finally:
+            self._finish(closed)
+        return closed
+
+    def _finish(self, closed: Closed) -> None:
+        with self._lock:
+            self._closed.set()
+            pending, self._pending = self._pending, {}
+        error = ConnectionClosed("connection closed", code=closed.code, reason=closed.reason)
+        for request, future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+            del request
+        self._ws.shutdown()  # type: ignore[no-untyped-call]
+
+    # --- closing ------------------------------------------------------------------------
+
+    def close(self, code: int = 1000, reason: str = "closed by client") -> None:
+        """Send the close frame on the socket; the reader ends when the peer answers.
+
+        Safe from any thread, idempotent. Call :meth:`abort` if the reader must end now.
+        """
+        with self._lock:
+            if self._closing is not None or self._closed.is_set():
+                return
+            self._closing = reason
+        try:
+            self._ws.send_close(code, reason.encode("utf-8")[:120])
+        except (OSError, websocket.WebSocketException) as exc:
+            log.debug("close frame not sent: %s", exc)
+            self.abort()
+
+    def abort(self, reason: str | None = None) -> None:
+        """Shut the socket down now: a blocked ``recv`` returns and :meth:`run` ends."""
+        with self._lock:
+            if self._closing is None and reason is not None:
+                self._closing = reason
+        sock = self._ws.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+
+    @property
+    def closing_reason(self) -> str | None:
+        """Why we are closing this socket, if we are."""
+        return self._closing
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait until :meth:`run` finished; True when it did."""
+        return self._closed.wait(timeout)
+
+
+def _resolve(request: Any, future: Future[Any], response: Response) -> None:
+    if future.done():  # cancelled by a caller that gave up
+        return
+    try:
+        value = request.parse_response(response)
+    except Exception as exc:  # noqa: BLE001 - RequestRejected / ProtocolError go to the caller
+        future.set_exception(exc)
+    else:
+        future.set_result(value)
+
+
+def _close_info(data: bytes | str, closing: str | None) -> Closed:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) >= 2:
+        code = struct.unpack("!H", raw[:2])[0]
+        return Closed(code=code, reason=raw[2:].decode("utf-8", "replace"),
+                      by_us=closing is not None)
+    return Closed(code=1005, reason="", by_us=closing is not None)
+
+
+def handshake_headers(token: str | None, client_properties: str | None) -> list[str]:
+    """Handshake headers (protocol.md §3.2): ``Authorization: jwt <token>``, Client-Properties.
+
+    ``client_properties`` is the already encoded JSON header value.
+    """
+    headers: list[str] = []
+    if token is not None:
+        headers.append(f"Authorization: jwt {token}")  # §3.2: lowercase "jwt", one space
+    if client_properties is not None:
+        headers.append(f"Client-Properties: {client_properties}")
+    return headers

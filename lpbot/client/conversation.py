@@ -1,0 +1,202 @@
+"""The Conversation handle: send, receipts, typing, TTR, CSAT, close, agent profile.
+
+A handle has behaviour and is safe to use from any thread (house style §3.7); it holds no
+state of its own besides the conversation id: :attr:`Conversation.state` is always the latest
+snapshot the conversation stream reported. Every method blocks until the server answers and
+returns the typed result, or raises a typed error (``RequestRejected``, ``RequestTimeout``,
+``ConnectionClosed``).
+
+Example:
+    >>> with client.open_conversation(skill_id="sales") as conversation:  # doctest: +SKIP
+    ...     sequence = conversation.send_text("Where is my order?")
+    ...     conversation.set_chat_state("ACTIVE")
+    ...     conversation.mark_read([sequence])
+    ...     conversation.close()
+    ...     conversation.rate(5, resolved=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from lpbot.client.profiles import AgentProfile
+from lpbot.protocol.events import (
+    AcceptStatusEvent,
+    ChatStateEvent,
+    ContentEvent,
+    Event,
+    RichContentEvent,
+)
+from lpbot.protocol.fields import CloseConversation, CsatRate, TtrChange
+from lpbot.protocol.names import ChatState, ConversationState, TTRType
+from lpbot.protocol.notifications import ConversationDetails
+from lpbot.protocol.requests import PublishEvent, UpdateConversationField
+
+if TYPE_CHECKING:
+    from lpbot.client.client import Client
+
+__all__ = ["Conversation"]
+
+
+class Conversation:
+    """A handle on one of the consumer's conversations.
+
+    Used as a context manager, it follows the conversation's messages for the ``with`` block:
+    ``__enter__`` subscribes, ``__exit__`` stops delivering them (the conversation itself
+    stays open; call :meth:`close` to close it).
+    """
+
+    __slots__ = ("_client", "conversation_id")
+
+    def __init__(self, client: Client, conversation_id: str) -> None:
+        self._client = client
+        self.conversation_id = conversation_id
+
+    def __repr__(self) -> str:
+        return f"Conversation({self.conversation_id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Conversation)
+                and other.conversation_id == self.conversation_id
+                and other._client is self._client)
+
+    def __hash__(self) -> int:
+        return hash(self.conversation_id)
+
+    def __enter__(self) -> Conversation:
+        self.subscribe()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.unsubscribe()
+
+    @property
+    def id(self) -> str:
+        """The conversation id (also the MAIN dialog id, protocol.md §7.3)."""
+        return self.conversation_id
+
+    @property
+    def state(self) -> ConversationDetails | None:
+        """The latest metadata snapshot (participants, state, TTR, CSAT ...), if reported."""
+        return self._client.supervisor.details(self.conversation_id)
+
+    @property
+    def is_open(self) -> bool:
+        """True while the conversation's state is OPEN."""
+        details = self.state
+        return details is not None and details.state == ConversationState.OPEN
+
+    @property
+    def dialog_id(self) -> str:
+        """Where messages go: an open non-MAIN dialog (a survey) if any, else the MAIN one."""
+        details = self.state
+        if details is not None:
+            for dialog in details.dialogs:
+                if dialog.is_open and dialog.dialog_id != self.conversation_id:
+                    return dialog.dialog_id
+        return self.conversation_id
+
+    @property
+    def agent_id(self) -> str | None:
+        """The ASSIGNED_AGENT participant, once an agent accepted the conversation."""
+        details = self.state
+        return None if details is None else details.assigned_agent_id
+
+    # --- subscriptions ------------------------------------------------------------------
+
+    def subscribe(self) -> None:
+        """Deliver this conversation's events to ``on_message`` (resuming after the last seen)."""
+        self._client.supervisor.follow(self.conversation_id)
+
+    def unsubscribe(self) -> None:
+        """Stop delivering this conversation's events (the protocol has no unsubscribe)."""
+        self._client.supervisor.unfollow(self.conversation_id)
+
+    # --- publishing ---------------------------------------------------------------------
+
+    def publish(self, event: Event, *, dialog_id: str | None = None,
+                metadata: Iterable[Mapping[str, Any]] = (), timeout: float | None = None) -> int:
+        """Publish any event (protocol.md §5.8); returns its sequence (0 for chat states)."""
+        target = dialog_id or self.dialog_id
+        request = PublishEvent(
+            dialog_id=target, event=event, metadata=tuple(metadata),
+            conversation_id=self.conversation_id if target != self.conversation_id else None)
+        return self._client.request(request, timeout=timeout)
+
+    def send_text(self, text: str, *, metadata: Iterable[Mapping[str, Any]] = (),
+                  timeout: float | None = None) -> int:
+        """Send a text message (§5.8.1); returns its sequence.
+
+        Example:
+            >>> conversation.send_text("hello")   # doctest: +SKIP
+            3
+        """
+        return self.publish(ContentEvent.text_plain(text), metadata=metadata, timeout=timeout)
+
+    def send_rich_content(self, content: Mapping[str, Any], *,
+                          metadata: Iterable[Mapping[str, Any]] = (),
+                          timeout: float | None = None) -> int:
+        """Send structured content (§5.8.3), passed through intact; returns its sequence.
+
+        Example:
+            >>> conversation.send_rich_content({"type": "vertical", "elements": [
+            ...     {"type": "text", "text": "Pick one"}]})   # doctest: +SKIP
+            4
+        """
+        return self.publish(RichContentEvent(content=content), metadata=metadata,
+                            timeout=timeout)
+
+    def mark_accepted(self, sequences: Iterable[int], *, timeout: float | None = None) -> int:
+        """Acknowledge delivery of the agent's messages ``sequences`` (§5.8.4 ``ACCEPT``)."""
+        return self.publish(AcceptStatusEvent.accept(sequences), timeout=timeout)
+
+    def mark_read(self, sequences: Iterable[int], *, timeout: float | None = None) -> int:
+        """Mark the agent's messages ``sequences`` as read (§5.8.4 ``READ``)."""
+        return self.publish(AcceptStatusEvent.read(sequences), timeout=timeout)
+
+    def set_chat_state(self, chat_state: ChatState | str, *,
+                       timeout: float | None = None) -> None:
+        """Publish a chat state (§5.8.5): ``COMPOSING`` while typing, ``ACTIVE`` after.
+
+        Example:
+            >>> conversation.set_chat_state("COMPOSING")   # doctest: +SKIP
+        """
+        self.publish(ChatStateEvent(chat_state=chat_state), timeout=timeout)
+
+    # --- conversation fields ------------------------------------------------------------
+
+    def set_ttr(self, ttr_type: TTRType | str, value: int = 0, *,
+                timeout: float | None = None) -> None:
+        """Change the time-to-respond urgency (§5.4.5), e.g. ``set_ttr("URGENT", 300)``."""
+        request = UpdateConversationField(
+            conversation_id=self.conversation_id,
+            fields=(TtrChange(ttr_type=ttr_type, value=value),))
+        self._client.request(request, timeout=timeout)
+
+    def close(self, *, timeout: float | None = None) -> None:
+        """Close the conversation as the consumer (§5.4.1)."""
+        request = UpdateConversationField(conversation_id=self.conversation_id,
+                                          fields=(CloseConversation(),))
+        self._client.request(request, timeout=timeout)
+
+    def rate(self, rate: int, *, resolved: bool, status: str = "FILLED",
+             timeout: float | None = None) -> None:
+        """Submit the legacy CSAT (§5.4.4; 1-5) after the conversation was closed.
+
+        Example:
+            >>> conversation.rate(5, resolved=True)   # doctest: +SKIP
+        """
+        if not 1 <= rate <= 5:
+            raise ValueError("CSAT rate must be 1..5")
+        request = UpdateConversationField(
+            conversation_id=self.conversation_id,
+            fields=(CsatRate(rate=rate, resolution_confirmation=resolved, status=status),))
+        self._client.request(request, timeout=timeout)
+
+    def agent_profile(self, *, timeout: float | None = None) -> AgentProfile | None:
+        """The assigned agent's public profile (§5.13), or ``None`` before an agent accepted."""
+        agent_id = self.agent_id
+        if agent_id is None:
+            return None
+        return self._client.agent_profile(agent_id, timeout=timeout)

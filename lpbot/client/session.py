@@ -1,0 +1,378 @@
+"""The client's protocol logic without I/O: subscriptions, resume, de-duplication, close codes.
+
+:class:`Session` is fed decoded notifications and subscription outcomes and answers with the
+requests to send and the events to deliver (websockets' sans-I/O model): no sockets, no threads,
+no clock, so its guarantees are unit-tested (with hypothesis) in microseconds.
+
+Guarantees, per dialog:
+
+* **resume** — on every new socket the conversation stream is subscribed again; each followed
+  OPEN dialog is subscribed from ``last seen + 1`` (protocol.md §5.7: ``fromSeq`` returns events
+  with ``sequence >= fromSeq``; §7.1 step 4a), and a CLOSE dialog we were following is
+  subscribed once more to fetch what arrived while we were away;
+* **exactly once, in order** — a sequenced event is delivered only when it is the next one of
+  its dialog (``last + 1``; 0 for a dialog never seen, §7.4); a repeat (backlog overlap, a
+  second subscription) is dropped and counted. A jump triggers one re-subscription from the
+  expected sequence before the jump is accepted as a real hole (and counted as a gap);
+* chat states carry no sequence (§5.8.5) and are delivered as they come.
+
+:func:`classify` maps close codes, handshake statuses and errors to a :class:`Recovery` in one
+table, citing protocol.md §3.5 on each row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from lpbot.errors import AuthError, ConfigError
+from lpbot.protocol.names import CloseCode, ConversationState
+from lpbot.protocol.notifications import (
+    ConversationChange,
+    ConversationDetails,
+    ExConversationChangeNotification,
+    MessagingEvent,
+    MessagingEventNotification,
+)
+from lpbot.protocol.requests import SubscribeExConversations, SubscribeMessagingEvents
+
+__all__ = [
+    "Recovery",
+    "Session",
+    "SessionStats",
+    "classify",
+    "resume_from",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Recovery(StrEnum):
+    """What to do after a socket ended or failed to open."""
+
+    REFRESH_TOKEN = "refresh-token"  # noqa: S105 - a name, not a secret; new token from the provider, then reconnect
+    RENEW_IDENTITY = "renew-identity"    # unauthenticated identity expired: sign up again
+    RATE_LIMITED = "rate-limited"        # wait at least the documented minimum, then reconnect
+    BACKOFF = "backoff"                  # wait the backoff delay, then reconnect
+    FATAL = "fatal"                      # retrying cannot help (bad account, bad config)
+    STOP = "stop"                        # we closed it ourselves
+
+
+# (close code) -> recovery. Codes not listed: "any other: wait a short while and reconnect with
+# the same token" (protocol.md §3.5).
+_CLOSE_TABLE: Mapping[int, Recovery] = {
+    CloseCode.TOKEN_EXPIRED_AUTHENTICATED: Recovery.REFRESH_TOKEN,    # §3.5/§2.5: 4401 fresh token
+    CloseCode.TOKEN_EXPIRED_UNAUTHENTICATED: Recovery.RENEW_IDENTITY,  # §3.5/§2.5: 4407 renew
+    CloseCode.POLICY_VIOLATION: Recovery.REFRESH_TOKEN,   # §3.5: 1008 is an auth error (lpTag)
+    # §3.5: 1011 is listed as an auth issue for the *agent* SDK only; on the consumer socket it
+    # is an internal error, and renewing an unauthenticated identity would lose the consumer.
+    CloseCode.INTERNAL_ERROR: Recovery.BACKOFF,
+    # §3.5: 1006 covers idle close and (known issue) token revocation; a revoked token shows
+    # up as HTTP 401 on the next handshake, which refreshes it.
+    CloseCode.ABNORMAL: Recovery.BACKOFF,
+}
+
+
+def classify(
+    *,
+    close_code: int | None = None,
+    http_status: int | None = None,
+    error: BaseException | None = None,
+    authenticated: bool = True,
+) -> Recovery:
+    """Decide how to recover from a close, a refused handshake or an error (protocol.md §3.5).
+
+    Args:
+        close_code: the WebSocket close code, when the socket was closed with one.
+        http_status: the HTTP status of a refused upgrade.
+        error: the exception that ended the attempt, if any.
+        authenticated: whether the identity is authenticated (a refused token is then
+            refreshed from the provider, otherwise the unauthenticated identity is renewed).
+    """
+    if http_status is not None:
+        if http_status == 401:  # §3.5: bad/expired token at the upgrade -> re-login
+            return Recovery.REFRESH_TOKEN if authenticated else Recovery.RENEW_IDENTITY
+        if http_status == 429:  # §4.2: retry after >= 1 s, avoid bursts
+            return Recovery.RATE_LIMITED
+        if http_status >= 500 or http_status == 408:  # §3.5: 5xx -> 5, 10, 15 s then longer
+            return Recovery.BACKOFF
+        if 400 <= http_status < 500:  # §3.5: other 4xx -> do not retry, fix the request
+            return Recovery.FATAL
+        return Recovery.BACKOFF
+    if isinstance(error, ConfigError):
+        return Recovery.FATAL
+    if isinstance(error, AuthError):
+        # The IDP refused us (4xx) or the provider failed; retrying with backoff lets a
+        # provider recover (a vault restarting) without a tight loop.
+        return Recovery.BACKOFF
+    if close_code is not None:
+        return _CLOSE_TABLE.get(close_code, Recovery.BACKOFF)
+    return Recovery.BACKOFF  # network errors: §3.5 "wait a short while and reconnect"
+
+
+def resume_from(last_seen: int | None) -> int:
+    """``fromSeq`` for a dialog whose last seen sequence is ``last_seen`` (§5.7, §7.1)."""
+    return 0 if last_seen is None else last_seen + 1
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """Counters of the session's decisions (exposed through ``Client.stats``)."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    resyncs: int = 0
+    muted: int = 0
+    stale_conversations: int = 0
+
+
+@dataclass(slots=True)
+class _Dialog:
+    conversation_id: str
+    last_seen: int | None = None
+    open: bool = True
+    subscribed: bool = False         # on the current socket
+    caught_up: bool = False          # a CLOSE dialog fetched once after a reconnect
+    resync_from: int | None = None   # a gap re-subscription is pending from this sequence
+    resync_answered: bool = False
+
+
+@dataclass(slots=True)
+class EventsResult:
+    """What :meth:`Session.on_events` decided."""
+
+    deliver: list[MessagingEvent] = field(default_factory=list)
+    requests: list[SubscribeMessagingEvents] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ConversationsResult:
+    """What :meth:`Session.on_conversations` decided."""
+
+    changes: list[ConversationChange] = field(default_factory=list)
+    requests: list[SubscribeMessagingEvents] = field(default_factory=list)
+
+
+class Session:
+    """Subscription and sequence bookkeeping for one consumer (not thread-safe: lock it).
+
+    Example:
+        >>> session = Session("consumer-1", committed={"conv-1": 4})
+        >>> session.connected().conv_state
+        ('OPEN', 'CLOSE')
+        >>> session.follow("conv-1", "conv-1").from_seq
+        5
+    """
+
+    def __init__(
+        self,
+        consumer_id: str,
+        *,
+        committed: Mapping[str, int] | None = None,
+        auto_follow: bool = True,
+    ) -> None:
+        self.consumer_id = consumer_id
+        self.auto_follow = auto_follow
+        self.stats = SessionStats()
+        self.conversations: dict[str, ConversationDetails] = {}
+        self.subscription_id: str | None = None
+        self._dialogs: dict[str, _Dialog] = {}
+        self._committed: dict[str, int] = dict(committed or {})
+        self._followed: set[str] = set()
+        self._muted: set[str] = set()
+        for dialog_id, sequence in self._committed.items():
+            # The conversation id is not persisted; it is learned from the stream (for the
+            # main dialog, it is the dialog id itself, §7.3).
+            self._dialogs[dialog_id] = _Dialog(conversation_id=dialog_id, last_seen=sequence,
+                                               open=False)
+
+    # --- socket lifecycle ---------------------------------------------------------------
+
+    def connected(self) -> SubscribeExConversations:
+        """A new socket is up: forget its subscriptions; subscribe the conversation stream."""
+        self.subscription_id = None
+        for dialog in self._dialogs.values():
+            dialog.subscribed = False
+            dialog.resync_from = None
+            dialog.resync_answered = False
+        return SubscribeExConversations()
+
+    def conversations_subscribed(self, subscription_id: str) -> None:
+        """The conversation stream subscription was accepted."""
+        self.subscription_id = subscription_id
+
+    # --- conversation metadata ----------------------------------------------------------
+
+    def on_conversations(self, notification: ExConversationChangeNotification) -> (
+            ConversationsResult):
+        """Update the conversation map; subscribe every followed dialog not yet subscribed."""
+        result = ConversationsResult()
+        for change in notification.changes:
+            conversation_id = change.conversation_id
+            if change.change_type == "DELETE" or change.details is None:
+                self.conversations.pop(conversation_id, None)
+                result.changes.append(change)
+                continue
+            details = change.details
+            known = self.conversations.get(conversation_id)
+            if (known is not None and known.meta_data_last_update_ts is not None
+                    and details.meta_data_last_update_ts is not None
+                    and details.meta_data_last_update_ts < known.meta_data_last_update_ts):
+                # §5.5: notification order is not guaranteed; drop the older snapshot.
+                self.stats.stale_conversations += 1
+                continue
+            self.conversations[conversation_id] = details
+            result.changes.append(change)
+            result.requests.extend(self._follow_dialogs(conversation_id, details))
+        return result
+
+    def _follow_dialogs(self, conversation_id: str, details: ConversationDetails) -> (
+            list[SubscribeMessagingEvents]):
+        requests: list[SubscribeMessagingEvents] = []
+        open_ids = set(details.open_dialog_ids)
+        dialog_ids = [d.dialog_id for d in details.dialogs] or [conversation_id]
+        for dialog_id in dialog_ids:
+            dialog = self._dialogs.get(dialog_id)
+            is_open = dialog_id in open_ids
+            if dialog is None:
+                if not is_open:
+                    continue  # a closed dialog we never followed: nothing to catch up
+                dialog = self._dialogs[dialog_id] = _Dialog(conversation_id=conversation_id)
+            dialog.conversation_id = conversation_id
+            was_open, dialog.open = dialog.open, is_open
+            if dialog.subscribed or dialog_id in self._muted:
+                continue
+            if not (self.auto_follow or dialog_id in self._followed):
+                continue
+            if not is_open:
+                # A dialog we followed closed while we were away: fetch its tail once.
+                if dialog.caught_up or (not was_open and dialog.last_seen is None):
+                    continue
+                dialog.caught_up = True
+            requests.append(self._subscribe(dialog_id, dialog))
+        return requests
+
+    def _subscribe(self, dialog_id: str, dialog: _Dialog) -> SubscribeMessagingEvents:
+        dialog.subscribed = True
+        conversation_id = dialog.conversation_id if dialog.conversation_id != dialog_id else None
+        return SubscribeMessagingEvents(dialog_id=dialog_id, from_seq=resume_from(
+            dialog.last_seen), conversation_id=conversation_id)
+
+    # --- explicit subscriptions (the Conversation handle) --------------------------------
+
+    def follow(self, dialog_id: str, conversation_id: str) -> SubscribeMessagingEvents | None:
+        """Follow a dialog explicitly; returns the request when it is not subscribed yet."""
+        self._followed.add(dialog_id)
+        self._muted.discard(dialog_id)
+        dialog = self._dialogs.get(dialog_id)
+        if dialog is None:
+            dialog = self._dialogs[dialog_id] = _Dialog(conversation_id=conversation_id)
+        dialog.conversation_id = conversation_id
+        if dialog.subscribed:
+            return None
+        return self._subscribe(dialog_id, dialog)
+
+    def unfollow(self, dialog_id: str) -> None:
+        """Stop delivering a dialog's events (the protocol has no unsubscribe, §5.7)."""
+        self._followed.discard(dialog_id)
+        self._muted.add(dialog_id)
+
+    def is_followed(self, dialog_id: str) -> bool:
+        """True when events of ``dialog_id`` are delivered."""
+        return dialog_id not in self._muted and (self.auto_follow or dialog_id in self._followed)
+
+    def subscription_failed(self, dialog_id: str) -> None:
+        """A SubscribeMessagingEvents was rejected: allow a later attempt on this socket."""
+        dialog = self._dialogs.get(dialog_id)
+        if dialog is not None:
+            dialog.subscribed = False
+            dialog.resync_from = None
+
+    def subscription_answered(self, dialog_id: str) -> None:
+        """A SubscribeMessagingEvents was accepted (its backlog notification comes next)."""
+        dialog = self._dialogs.get(dialog_id)
+        if dialog is not None and dialog.resync_from is not None:
+            dialog.resync_answered = True
+
+    # --- messaging events ---------------------------------------------------------------
+
+    def on_events(self, notification: MessagingEventNotification) -> EventsResult:
+        """Decide which events to deliver (exactly once, in order) and what to re-subscribe."""
+        result = EventsResult()
+        deliver = result.deliver
+        dialogs = self._dialogs
+        for event in notification.changes:
+            dialog_id = event.dialog_id
+            if dialog_id in self._muted:
+                self.stats.muted += 1
+                continue
+            sequence = event.sequence
+            if sequence is None:  # chat state (§5.8.5): unsequenced, delivered as it comes
+                deliver.append(event)
+                continue
+            dialog = dialogs.get(dialog_id)
+            if dialog is None:
+                dialog = dialogs[dialog_id] = _Dialog(
+                    conversation_id=event.conversation_id or dialog_id)
+            # Sequences start at 0 (§7.4) and a new dialog is subscribed from 0, so the first
+            # expected sequence of a dialog never seen is 0.
+            last = dialog.last_seen
+            expected = 0 if last is None else last + 1
+            if sequence != expected:
+                if sequence < expected:
+                    self.stats.duplicates += 1
+                    continue
+                if not self._accept_gap(dialog_id, dialog, result):
+                    continue
+            dialog.last_seen = sequence
+            dialog.resync_from = None
+            dialog.resync_answered = False
+            deliver.append(event)
+        self.stats.delivered += len(deliver)
+        return result
+
+    def _accept_gap(self, dialog_id: str, dialog: _Dialog, result: EventsResult) -> bool:
+        expected = resume_from(dialog.last_seen)
+        if dialog.resync_from == expected:
+            if not dialog.resync_answered:
+                return False  # the re-subscription's backlog has not arrived yet: drop
+            self.stats.gaps += 1
+            log.warning("dialog %s: sequence gap after %s confirmed by a re-subscription",
+                        dialog_id, dialog.last_seen)
+            return True
+        self.stats.resyncs += 1
+        log.info("dialog %s: sequence jump after %s, re-subscribing", dialog_id, dialog.last_seen)
+        dialog.resync_from = expected
+        dialog.resync_answered = False
+        dialog.subscribed = True
+        conversation_id = dialog.conversation_id if dialog.conversation_id != dialog_id else None
+        result.requests.append(SubscribeMessagingEvents(
+            dialog_id=dialog_id, from_seq=expected, conversation_id=conversation_id))
+        return False
+
+    # --- sequences ----------------------------------------------------------------------
+
+    def last_seen(self, dialog_id: str) -> int | None:
+        """The last delivered sequence of ``dialog_id`` (``None``: nothing yet)."""
+        dialog = self._dialogs.get(dialog_id)
+        return None if dialog is None else dialog.last_seen
+
+    def resume_points(self) -> dict[str, int]:
+        """``fromSeq`` that each known dialog would be subscribed from now."""
+        return {d: resume_from(s.last_seen) for d, s in self._dialogs.items()}
+
+    def open_conversations(self) -> list[ConversationDetails]:
+        """Known conversations whose state is OPEN, most recently started first."""
+        found = [c for c in self.conversations.values() if c.state == ConversationState.OPEN]
+        return sorted(found, key=lambda c: c.start_ts or 0, reverse=True)
+
+    def dialogs_of(self, conversation_id: str) -> Iterable[str]:
+        """Dialog ids known for ``conversation_id`` (the main dialog first)."""
+        details = self.conversations.get(conversation_id)
+        ids = [d.dialog_id for d in details.dialogs] if details is not None else []
+        if conversation_id not in ids:
+            ids.insert(0, conversation_id)
+        return ids

@@ -1,0 +1,231 @@
+"""The sans-I/O session: resume, de-duplication, gap handling, close classification."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lpbot.client.session import Recovery, Session, classify, resume_from
+from lpbot.errors import AuthError, ConfigError, ConnectionClosed
+from lpbot.protocol.events import ChatStateEvent, ContentEvent
+from lpbot.protocol.notifications import (
+    ConversationChange,
+    ConversationDetails,
+    Dialog,
+    ExConversationChangeNotification,
+    MessagingEvent,
+    MessagingEventNotification,
+)
+from lpbot.protocol.requests import SubscribeMessagingEvents
+
+CONV = "conv-1"
+
+
+def event(seq: int | None, dialog: str = CONV) -> MessagingEvent:
+    body = ChatStateEvent(chat_state="COMPOSING") if seq is None else ContentEvent.text_plain(
+        f"msg {seq}")
+    return MessagingEvent(conversation_id=CONV, dialog_id=dialog, sequence=seq,
+                          originator_id="agent", role="ASSIGNED_AGENT", server_timestamp=None,
+                          event=body)
+
+
+def batch(*events: MessagingEvent) -> MessagingEventNotification:
+    return MessagingEventNotification(changes=tuple(events))
+
+
+def conversations(state: str = "OPEN", *, ts: int | None = None,
+                  dialogs: tuple[Dialog, ...] = ()) -> ExConversationChangeNotification:
+    details = ConversationDetails(conversation_id=CONV, state=state, dialogs=dialogs,
+                                  meta_data_last_update_ts=ts)
+    change = ConversationChange(change_type="UPSERT", conversation_id=CONV, details=details)
+    return ExConversationChangeNotification(subscription_id="s", changes=(change,))
+
+
+def subscribe_open(session: Session) -> list[SubscribeMessagingEvents]:
+    session.connected()
+    return session.on_conversations(conversations()).requests
+
+
+# --- classification (protocol.md §3.5) ------------------------------------------------------
+
+
+def test_close_codes_are_classified_as_documented():
+    assert classify(close_code=4401) is Recovery.REFRESH_TOKEN
+    assert classify(close_code=4407) is Recovery.RENEW_IDENTITY
+    assert classify(close_code=1008) is Recovery.REFRESH_TOKEN
+    assert classify(close_code=1006) is Recovery.BACKOFF
+    assert classify(close_code=1000) is Recovery.BACKOFF
+    assert classify(close_code=1011) is Recovery.BACKOFF
+
+
+def test_handshake_statuses_are_classified_as_documented():
+    assert classify(http_status=401, authenticated=True) is Recovery.REFRESH_TOKEN
+    assert classify(http_status=401, authenticated=False) is Recovery.RENEW_IDENTITY
+    assert classify(http_status=429) is Recovery.RATE_LIMITED
+    assert classify(http_status=503) is Recovery.BACKOFF
+    assert classify(http_status=404) is Recovery.FATAL
+
+
+def test_errors_are_classified():
+    assert classify(error=ConnectionClosed("reset")) is Recovery.BACKOFF
+    assert classify(error=OSError("refused")) is Recovery.BACKOFF
+    assert classify(error=ConfigError("bad account")) is Recovery.FATAL
+    assert classify(error=AuthError("provider down")) is Recovery.BACKOFF
+
+
+# --- resume and de-duplication ---------------------------------------------------------------
+
+
+def test_new_dialog_is_subscribed_from_zero_and_resumed_after_last_seen():
+    session = Session("c")
+    (request,) = subscribe_open(session)
+    assert (request.dialog_id, request.from_seq) == (CONV, 0)
+    assert [e.sequence for e in session.on_events(batch(event(0), event(1))).deliver] == [0, 1]
+    (request,) = subscribe_open(session)  # a new socket
+    assert request.from_seq == resume_from(1) == 2
+
+
+def test_committed_sequences_resume_a_restarted_process():
+    session = Session("c", committed={CONV: 41})
+    (request,) = subscribe_open(session)
+    assert request.from_seq == 42
+    assert session.on_events(batch(event(40), event(41))).deliver == []
+    assert [e.sequence for e in session.on_events(batch(event(42))).deliver] == [42]
+    assert session.stats.duplicates == 2
+
+
+def test_chat_states_are_delivered_unsequenced():
+    session = Session("c")
+    subscribe_open(session)
+    result = session.on_events(batch(event(None), event(None), event(0)))
+    assert [e.sequence for e in result.deliver] == [None, None, 0]
+
+
+def test_subscribed_dialog_is_not_subscribed_twice_on_one_socket():
+    session = Session("c")
+    assert len(subscribe_open(session)) == 1
+    assert session.on_conversations(conversations()).requests == []
+
+
+def test_closed_dialog_we_followed_is_caught_up_once():
+    session = Session("c", committed={CONV: 3})
+    session.connected()
+    (request,) = session.on_conversations(conversations("CLOSE")).requests
+    assert request.from_seq == 4
+    session.connected()
+    assert session.on_conversations(conversations("CLOSE")).requests == []
+
+
+def test_closed_dialog_never_followed_is_ignored():
+    session = Session("c")
+    session.connected()
+    assert session.on_conversations(conversations("CLOSE")).requests == []
+
+
+def test_older_conversation_snapshot_is_dropped():
+    session = Session("c")
+    session.connected()
+    session.on_conversations(conversations("CLOSE", ts=20))
+    result = session.on_conversations(conversations("OPEN", ts=10))
+    assert result.changes == []
+    assert session.conversations[CONV].state == "CLOSE"
+
+
+def test_survey_dialog_is_followed_too():
+    dialogs = (Dialog(dialog_id=CONV, state="CLOSE"), Dialog(dialog_id="survey", state="OPEN"))
+    session = Session("c")
+    session.connected()
+    requests = session.on_conversations(conversations("CLOSE", dialogs=dialogs)).requests
+    assert [(r.dialog_id, r.conversation_id) for r in requests] == [("survey", CONV)]
+
+
+def test_unfollowed_dialog_is_muted_and_not_resumed():
+    session = Session("c", auto_follow=False)
+    session.connected()
+    assert session.on_conversations(conversations()).requests == []
+    request = session.follow(CONV, CONV)
+    assert request is not None
+    assert request.from_seq == 0
+    assert len(session.on_events(batch(event(0))).deliver) == 1
+    session.unfollow(CONV)
+    assert session.on_events(batch(event(1))).deliver == []
+
+
+def test_gap_triggers_one_resubscription_then_is_accepted():
+    session = Session("c")
+    subscribe_open(session)
+    session.on_events(batch(event(0)))
+    result = session.on_events(batch(event(2), event(3)))
+    assert result.deliver == []
+    assert [(r.dialog_id, r.from_seq) for r in result.requests] == [(CONV, 1)]
+    session.subscription_answered(CONV)
+    # the backlog fills the hole: delivered in order
+    assert [e.sequence for e in session.on_events(batch(event(1), event(2))).deliver] == [1, 2]
+    # a real hole (server never had 4): accepted after the re-subscription was answered
+    assert session.on_events(batch(event(5))).deliver == []
+    session.subscription_answered(CONV)
+    assert [e.sequence for e in session.on_events(batch(event(5))).deliver] == [5]
+    assert session.stats.gaps == 1
+
+
+# --- property: whatever the network does, each event is delivered once, in order ------------
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("publish"), st.integers(1, 5)),       # live events
+        st.tuples(st.just("offline"), st.integers(1, 5)),       # published while we are away
+        st.tuples(st.just("drop"), st.just(0)),                 # socket drops, reconnect
+        st.tuples(st.just("restart"), st.just(0)),              # process restart (committed)
+        st.tuples(st.just("repeat"), st.integers(0, 50)),       # server re-sends an old event
+        st.tuples(st.just("lose"), st.integers(1, 3)),          # live events lost in flight
+        st.tuples(st.just("typing"), st.just(0)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops)
+def test_each_event_exactly_once_in_order_across_drops_and_restarts(operations):
+    published = 0
+    delivered: list[int] = []
+    committed: dict[str, int] = {}
+    session = Session("c")
+
+    def reconnect() -> None:
+        for request in subscribe_open(session):
+            session.subscription_answered(request.dialog_id)
+            receive(list(range(request.from_seq, published)))
+
+    def receive(sequences: list[int]) -> None:
+        result = session.on_events(batch(*(event(s) for s in sequences)))
+        for delivered_event in result.deliver:
+            if delivered_event.sequence is not None:
+                delivered.append(delivered_event.sequence)
+                committed[CONV] = delivered_event.sequence  # auto-commit
+        for request in result.requests:  # a gap re-subscription: the server sends the backlog
+            session.subscription_answered(request.dialog_id)
+            receive(list(range(request.from_seq, published)))
+
+    reconnect()
+    for op, n in operations:
+        if op == "publish":
+            receive(list(range(published, published + n)))
+            published += n
+        elif op == "offline":
+            published += n
+            session.connected()  # the socket we had is gone
+            reconnect()
+        elif op == "drop":
+            reconnect()
+        elif op == "restart":
+            session = Session("c", committed=committed)
+            reconnect()
+        elif op == "repeat" and published:
+            receive([n % published])
+        elif op == "lose":
+            published += n  # never reached us; the next live event shows the jump
+        elif op == "typing":
+            session.on_events(batch(event(None)))
+    reconnect()
+    assert delivered == list(range(published))

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+from lpbot.state import DB_NAME, StateStore, StoredIdentity
+
+
+def test_identity_round_trip_and_repr_hides_token(tmp_path):
+    with StateStore(tmp_path) as store:
+        identity = StoredIdentity(consumer_id="c1", token="secret.jwt.value", authenticated=False)
+        store.save_identity("acct/default", identity)
+        assert store.load_identity("acct/default") == identity
+        assert store.load_identity("acct/other") is None
+        assert "secret" not in repr(identity)
+        store.forget_identity("acct/default")
+        assert store.load_identity("acct/default") is None
+
+
+def test_sequences_only_move_forward_and_survive_reopen(tmp_path):
+    with StateStore(tmp_path) as store:
+        assert store.commit_sequence("c1", "d1", 5) is True
+        assert store.commit_sequence("c1", "d1", 3) is False
+        assert store.commit_sequence("c1", "d2", 0) is True
+        assert store.commit_sequence("c2", "d1", 9) is True
+    with StateStore(tmp_path) as store:
+        assert store.sequences("c1") == {"d1": 5, "d2": 0}
+        assert store.last_sequence("c2", "d1") == 9
+        assert store.last_sequence("c2", "nope") is None
+
+
+def test_database_is_in_wal_mode(tmp_path):
+    with StateStore(tmp_path):
+        db = sqlite3.connect(tmp_path / DB_NAME)
+        try:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            db.close()
+
+
+def test_concurrent_commits_keep_the_maximum(tmp_path):
+    with StateStore(tmp_path) as store:
+        def commit(offset: int) -> None:
+            for seq in range(offset, 400, 4):
+                store.commit_sequence("c", "d", seq)
+
+        threads = [threading.Thread(target=commit, args=(n,), name=f"test-commit-{n}")
+                   for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert store.last_sequence("c", "d") == 399
+
+
+def test_close_is_idempotent(tmp_path):
+    store = StateStore(tmp_path)
+    store.close()
+    store.close()
