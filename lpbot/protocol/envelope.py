@@ -168,6 +168,22 @@ def as_list(value: object) -> list[Any] | tuple[Any, ...]:
     return (value,)
 
 
+def require_objects(value: object, what: str) -> list[Mapping[str, Any]]:
+    """A required array of JSON objects (a single object stands for one, §4.2).
+
+    Raises ProtocolError when it is absent, not an array or holds a non-object: a notification
+    whose ``changes`` cannot be read must be counted as bad input, not delivered as empty.
+    """
+    if isinstance(value, Mapping):
+        return [value]
+    if not isinstance(value, list):
+        raise ProtocolError(f"{what} missing or not an array", raw=repr(value))
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise ProtocolError(f"{what} holds a non-object element", raw=repr(item))
+    return value
+
+
 def require_str(value: object, what: str) -> str:
     """A required id-like string (numbers are stringified); ProtocolError when absent."""
     text = opt_str(value)

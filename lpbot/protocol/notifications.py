@@ -22,6 +22,7 @@ from lpbot.protocol.envelope import (
     opt_mapping,
     opt_str,
     positional_builder,
+    require_objects,
     require_str,
 )
 from lpbot.protocol.events import Event, parse_event
@@ -321,8 +322,7 @@ class ExConversationChangeNotification:
             subscription_id=opt_str(body.get("subscriptionId")),
             changes=tuple(
                 ConversationChange.from_wire(c)
-                for c in as_list(body.get("changes"))
-                if isinstance(c, Mapping)
+                for c in require_objects(body.get("changes"), "changes")
             ),
             notification_type=notification_type,
             raw=raw,
@@ -414,9 +414,7 @@ class MessagingEventNotification:
         elif changes is None and "event" in body:
             events = (MessagingEvent.from_wire(body),)
         else:
-            events = tuple(
-                MessagingEvent.from_wire(c) for c in as_list(changes) if isinstance(c, Mapping)
-            )
+            events = tuple(MessagingEvent.from_wire(c) for c in require_objects(changes, "changes"))
         return _build_messaging_notification(events, notification_type, raw)
 
 

@@ -77,6 +77,18 @@ def test_conversation_change_without_conv_id_is_a_protocol_error():
         Decoder().decode(json.dumps(frame))
 
 
+@pytest.mark.parametrize(
+    "notification_type", ["ms.MessagingEventNotification", "cqm.ExConversationChangeNotification"]
+)
+@pytest.mark.parametrize("body", [{}, {"changes": "x"}, {"changes": 7}, {"changes": [1, 2]}])
+def test_unreadable_changes_are_a_protocol_error_not_an_empty_notification(
+    notification_type, body
+):
+    frame = {"kind": "notification", "type": notification_type, "body": body}
+    with pytest.raises(ProtocolError, match="changes"):
+        Decoder().decode(json.dumps(frame))
+
+
 def test_raw_is_truncated():
     with pytest.raises(ProtocolError) as info:
         Decoder().decode("{" + "x" * 5000)
