@@ -12,6 +12,8 @@ import json
 import logging
 import math
 import re
+import selectors
+import socket
 import socketserver
 import threading
 import time
@@ -120,12 +122,8 @@ class HttpServer:
         self._server = _Server((host, port), self._handler_class())
         self.host = host
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.5},
-            name="lpbot-sandbox-http",
-            daemon=True,
-        )
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name="lpbot-sandbox-http", daemon=True)
         self._add_default_routes()
 
     @property
@@ -144,9 +142,22 @@ class HttpServer:
     def stop(self) -> None:
         """Stop serving, close the socket, join the thread and every request thread."""
         if self._thread.is_alive():
-            self._server.shutdown()
+            self._wake_w.send(b"x")
             self._thread.join(10.0)
         self._server.server_close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _serve(self) -> None:
+        """Accept requests until :meth:`stop` writes to the wake-up socket (no polling)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    self._server.handle_request()
 
     # -- routes -----------------------------------------------------------------------------
 
