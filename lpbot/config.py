@@ -97,16 +97,24 @@ class BotSection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountSection:
-    """``[account]``: the LivePerson account and how consumers authenticate."""
+    """``[account]``: the LivePerson account and how consumers authenticate.
+
+    ``auth = "authenticated"`` needs exactly one brand-token source: ``token_function``
+    (``"package.module:function"``), ``token_command`` (its output is the token), or
+    ``brand_token`` (``{ env = "VARIABLE" }``).
+    """
 
     id: str = ""
-    csds_domain: str = ""
+    csds_domain: str = "adminlogin.liveperson.net"
     tls: bool = True
+    ca_file: Path | None = None
     auth: str = field(default="unauthenticated",
                       metadata=_choice("unauthenticated", "authenticated"))
-    token_provider: str | None = None
+    auth_mode: str = field(default="header", metadata=_choice("header", "init"))
+    token_function: str | None = None
+    token_command: str | None = None
     brand_token: Secret | None = None
-    client_properties: Mapping[str, Any] = field(default_factory=dict)
+    client_properties: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +243,7 @@ class Config:
             for name, section_type in _SECTIONS.items()
         }
         _apply_env(sections, env)
+        _check_account(sections["account"], sections["sandbox"], file)
         logging_section: LoggingSection = sections["logging"]
         for index, pattern in enumerate(logging_section.redact):
             try:
@@ -420,6 +429,25 @@ def _from_env_text(text: str, hint: Any) -> Any:
     if get_origin(kind) is tuple:
         return [part.strip() for part in text.split(",") if part.strip()]
     return text
+
+
+def _check_account(account: AccountSection, sandbox: SandboxSection, file: str) -> None:
+    sources = [name for name in ("token_function", "token_command", "brand_token")
+               if getattr(account, name) is not None]
+    if account.auth == "authenticated" and len(sources) != 1:
+        raise ConfigError("authenticated consumers need exactly one of token_function, "
+                          f"token_command or brand_token (got {', '.join(sources) or 'none'})",
+                          path=file, key="account.auth")
+    if account.auth == "unauthenticated" and sources:
+        raise ConfigError(f"{sources[0]} is only used with auth = \"authenticated\"",
+                          path=file, key=f"account.{sources[0]}")
+    if account.token_function is not None and not re.fullmatch(
+            r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", account.token_function):
+        raise ConfigError("expected a function reference such as 'mypackage.auth:brand_token'",
+                          path=file, key="account.token_function")
+    if not sandbox.enabled and not account.id:
+        raise ConfigError("the account id is required unless [sandbox] enabled = true",
+                          path=file, key="account.id")
 
 
 def _plugins(table: Mapping[str, Any], file: str) -> PluginsSection:

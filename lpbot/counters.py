@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "CONVERSATIONS",
     "DEFAULT_BUCKETS",
     "DISPATCH_BLOCKED",
     "DISPATCH_DROPPED",
@@ -39,6 +40,8 @@ DISPATCH_DROPPED: Final = "dispatch_dropped"
 DISPATCH_LATENCY: Final = "dispatch_latency_seconds"
 #: (outcome,): scheduled job runs by outcome "ran", "missed", "failed"
 JOBS: Final = "jobs"
+#: (event,): conversations "opened" and "closed", as the bot saw them
+CONVERSATIONS: Final = "conversations"
 
 #: upper bounds in seconds, like Prometheus' defaults but finer below 10 ms
 DEFAULT_BUCKETS: Final = (

@@ -68,6 +68,7 @@ def call_each(
     *,
     strict: bool,
     counters: Counters | None = None,
+    per_plugin: Callable[[str], Mapping[str, object]] | None = None,
 ) -> list[object]:
     """Call each implementation of ``hook`` in pluggy's order; one that raises never stops the rest.
 
@@ -81,6 +82,8 @@ def call_each(
         strict: Raise the first error as ``PluginError`` naming the plugin (life-cycle hooks),
             instead of logging, counting and going on (event hooks).
         counters: Where calls and errors are counted per (plugin, hook).
+        per_plugin: Extra arguments for one plugin, by its name (``lpbot_configure`` gets each
+            plugin's own config table this way).
 
     Returns:
         The non-None results, in call order.
@@ -91,8 +94,9 @@ def call_each(
     for impl in reversed(hook.get_hookimpls()):
         if counters is not None:
             counters.inc(HOOK_CALLS, impl.plugin_name, hook.name)
+        arguments = kwargs if per_plugin is None else {**kwargs, **per_plugin(impl.plugin_name)}
         try:
-            result = impl.function(*[kwargs[name] for name in impl.argnames])
+            result = impl.function(*[arguments[name] for name in impl.argnames])
         except Exception as exc:  # isolation boundary: one plugin
             if counters is not None:
                 counters.inc(HOOK_ERRORS, impl.plugin_name, hook.name)
@@ -116,7 +120,7 @@ def log_tracer(hook_name: str, kwargs: Mapping[str, object]) -> None:
 class _Item:
     __slots__ = ("after", "hook_name", "kwargs", "submitted")
 
-    def __init__(self, hook_name: str, kwargs: dict[str, object],
+    def __init__(self, hook_name: str | None, kwargs: dict[str, object],
                  after: Callable[[], object] | None) -> None:
         self.hook_name = hook_name
         self.kwargs = kwargs
@@ -195,17 +199,24 @@ class Dispatcher:
                 self._threads.append(thread)
                 thread.start()
 
-    def call(self, hook_name: str, kwargs: Mapping[str, object], *, strict: bool) -> list[object]:
+    def call(
+        self,
+        hook_name: str,
+        kwargs: Mapping[str, object],
+        *,
+        strict: bool,
+        per_plugin: Callable[[str], Mapping[str, object]] | None = None,
+    ) -> list[object]:
         """Call a hook now on this thread (life-cycle hooks), traced like queued calls."""
         for tracer in self._tracers:
-            tracer(hook_name, kwargs)
+            self._trace(tracer, hook_name, kwargs)
         return call_each(getattr(self._pm.hook, hook_name), kwargs, strict=strict,
-                         counters=self._counters)
+                         counters=self._counters, per_plugin=per_plugin)
 
     def submit(
         self,
         key: str,
-        hook_name: str,
+        hook_name: str | None,
         kwargs: dict[str, object],
         *,
         after: Callable[[], object] | None = None,
@@ -215,7 +226,8 @@ class Dispatcher:
 
         Args:
             key: Ordering key (conversation id, ``consumer:<name>``, ``job:<id>``).
-            hook_name: The hook to call.
+            hook_name: The hook to call; None runs only ``after``, in order (an event no hook
+                takes still has its sequence committed behind the earlier ones).
             kwargs: Every argument of the hook spec.
             after: Called on the worker once every implementation returned (commits a sequence).
             droppable: Drop instead of waiting when the queue is full (chat states).
@@ -304,17 +316,19 @@ class Dispatcher:
             if self._discard.is_set():
                 counters.inc(DISPATCH_DROPPED, "stopping")
                 continue
-            counters.observe(DISPATCH_LATENCY, time.monotonic() - item.submitted, item.hook_name)
-            for tracer in self._tracers:
-                self._trace(tracer, item.hook_name, item.kwargs)
-            call_each(getattr(hooks, item.hook_name), item.kwargs, strict=False,
-                      counters=counters)
-            counters.inc(EVENTS_DISPATCHED, item.hook_name)
+            hook_name = item.hook_name
+            if hook_name is not None:
+                counters.observe(DISPATCH_LATENCY, time.monotonic() - item.submitted, hook_name)
+                for tracer in self._tracers:
+                    self._trace(tracer, hook_name, item.kwargs)
+                call_each(getattr(hooks, hook_name), item.kwargs, strict=False,
+                          counters=counters)
+                counters.inc(EVENTS_DISPATCHED, hook_name)
             if item.after is not None:
                 try:
                     item.after()
                 except Exception:  # isolation boundary: a failed commit
-                    log.exception("after %s: could not commit", item.hook_name)
+                    log.exception("after %s: could not commit", hook_name)
 
     @staticmethod
     def _trace(tracer: Tracer, hook_name: str, kwargs: Mapping[str, Any]) -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, get_type_hints
 
 from lpbot.errors import ConfigError
@@ -24,14 +26,19 @@ if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
     from lpbot.bot import Bot
+    from lpbot.tracking import Activity
 
 __all__ = [
     "JOB_KINDS",
     "JobConfig",
     "get_bot",
     "parse_jobs",
+    "open_conversation",
     "register_bot",
+    "set_ttr",
+    "synthetic_conversation",
     "unregister_bot",
+    "urgent_when_unanswered",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,6 +99,7 @@ class JobConfig:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     misfire_grace_time: int | None = None
     coalesce: bool | None = None
+    start_now: bool = False
     path: str = ""
 
     def make_trigger(self, timezone: str) -> BaseTrigger:
@@ -104,7 +112,10 @@ class JobConfig:
             return CronTrigger.from_crontab(self.trigger_args["cron"], timezone=timezone)
         if self.trigger == "date":
             return DateTrigger(run_date=self.trigger_args["at"], timezone=timezone)
-        return IntervalTrigger(seconds=self.trigger_args["every"], timezone=timezone)
+        # APScheduler's first interval run is one interval after the job is added
+        start = datetime.now(UTC) + timedelta(seconds=0.1) if self.start_now else None
+        return IntervalTrigger(seconds=self.trigger_args["every"], start_date=start,
+                               timezone=timezone)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,8 +168,8 @@ JOB_KINDS: Final[Mapping[str, tuple[str, type]]] = types.MappingProxyType({
     "synthetic_conversation": ("lpbot.jobs:synthetic_conversation", SyntheticConversationArgs),
 })
 
-_JOB_KEYS: Final = ("id", "kind", "ref", "every", "cron", "at", "args", "misfire_grace_time",
-                    "coalesce")
+_JOB_KEYS: Final = ("id", "kind", "ref", "every", "start_now", "cron", "at", "args",
+                    "misfire_grace_time", "coalesce")
 
 
 def parse_jobs(items: Sequence[Any], *, file: str, check: Checker) -> tuple[JobConfig, ...]:
@@ -231,6 +242,10 @@ def _parse_job(item: Mapping[str, Any], path: str, file: str, check: Checker) ->
             raise ConfigError("expected a date-time such as 2030-01-01T09:00:00Z",
                               path=file, key=trigger_path)
         trigger, trigger_args = "date", {"at": when}
+    start_now = check(item.get("start_now", False), bool, f"{path}.start_now", file, {})
+    if start_now and trigger != "interval":
+        raise ConfigError("start_now applies to interval jobs (every = ...) only", path=file,
+                          key=f"{path}.start_now")
     grace = item.get("misfire_grace_time")
     coalesce = item.get("coalesce")
     return JobConfig(
@@ -240,6 +255,7 @@ def _parse_job(item: Mapping[str, Any], path: str, file: str, check: Checker) ->
         misfire_grace_time=None if grace is None else check(
             grace, int, f"{path}.misfire_grace_time", file, {}, {"min": 1}),
         coalesce=None if coalesce is None else check(coalesce, bool, f"{path}.coalesce", file, {}),
+        start_now=start_now,
         path=path,
     )
 
@@ -273,3 +289,127 @@ def _check_args(schema: type, args: Mapping[str, Any], path: str, file: str,
             value = dict(value)
         plain[f.name] = value
     return plain
+
+
+# ---------------------------------------------------------------------------
+# Job functions: module-level, plain-data keyword arguments, run on lpbot-job threads
+# ---------------------------------------------------------------------------
+
+
+def open_conversation(
+    *,
+    bot: str,
+    consumer: str | None = None,
+    skill: str | None = None,
+    campaign_id: int | str | None = None,
+    engagement_id: int | str | None = None,
+    context: Mapping[str, Any] | None = None,
+    first_message: str | None = None,
+) -> str:
+    """Open (or reuse) ``consumer``'s conversation, optionally say ``first_message``.
+
+    Returns:
+        The conversation id.
+    """
+    conversation = get_bot(bot).open_conversation(
+        consumer, skill=skill, campaign_id=campaign_id, engagement_id=engagement_id,
+        context=context, first_message=first_message)
+    return conversation.id
+
+
+def set_ttr(*, bot: str, ttr_type: str, value: int = 0, consumer: str | None = None) -> int:
+    """Set this TTR on every open conversation (of ``consumer``, or of all consumers).
+
+    Returns:
+        How many conversations were changed.
+    """
+    running = get_bot(bot)
+    changed = 0
+    for conversation_id, activity in running.tracker.open_conversations():
+        if consumer is not None and activity.consumer != consumer:
+            continue
+        ttr = activity.details.ttr if activity.details is not None else None
+        if ttr is not None and (ttr.ttr_type, ttr.value) == (ttr_type, value):
+            continue
+        running.client(activity.consumer).conversation(conversation_id).set_ttr(ttr_type, value)
+        changed += 1
+    return changed
+
+
+def urgent_when_unanswered(
+    *, bot: str, after_minutes: float, value: int = 0, consumer: str | None = None
+) -> int:
+    """Set URGENT on conversations whose consumer waited ``after_minutes`` for an agent's reply.
+
+    Returns:
+        How many conversations were made urgent.
+    """
+    running = get_bot(bot)
+    cutoff = time.time() - after_minutes * 60
+    changed = 0
+    for conversation_id, activity in running.tracker.waiting(cutoff):
+        if consumer is not None and activity.consumer != consumer:
+            continue
+        ttr = activity.details.ttr if activity.details is not None else None
+        if ttr is not None and ttr.ttr_type == "URGENT":
+            continue
+        log.info("conversation %s waited over %g min for an agent: setting URGENT",
+                 conversation_id, after_minutes)
+        running.client(activity.consumer).conversation(conversation_id).set_ttr("URGENT", value)
+        changed += 1
+    return changed
+
+
+def synthetic_conversation(
+    *,
+    bot: str,
+    consumer: str | None = None,
+    skill: str | None = None,
+    messages: Sequence[str] = ("Hello!",),
+    reply_timeout: float = 10.0,
+    csat: int = 5,
+    resolved: bool = True,
+) -> str:
+    """One scripted conversation: open, agent joins, talk, close, rate.
+
+    Waits for an agent, says each message and waits for an agent reply after it, closes, then
+    rates (``csat`` 0: no rating). Raises ``TimeoutError`` naming the step that got no answer,
+    so the run is reported as failed (``lpbot_job_failed``).
+
+    Returns:
+        The conversation id.
+    """
+    running = get_bot(bot)
+    conversation = running.open_conversation(consumer, skill=skill)
+    activity = running.tracker.activity(conversation.id)
+
+    def wait(step: str, predicate: Callable[[], bool]) -> None:
+        if not running.wait_until(predicate, reply_timeout):
+            if running.stopping.is_set():
+                raise _Interrupted(step)
+            raise TimeoutError(f"conversation {conversation.id}: {step} "
+                               f"within {reply_timeout:g} s")
+
+    try:
+        wait("no agent joined", lambda: activity.agent_joined)
+        for text in messages:
+            sent = conversation.send_text(text)
+            wait(f"no agent reply to {text!r}", partial(_answered, activity, sent))
+        conversation.close()
+        wait("the conversation was not seen closed", lambda: activity.closed)
+        if csat:
+            conversation.rate(csat, resolved=resolved)
+            wait("the CSAT was not seen",
+                 lambda: activity.details is not None and activity.details.csat is not None)
+    except _Interrupted as interrupted:
+        log.info("synthetic conversation %s interrupted by shutdown (%s)", conversation.id,
+                 interrupted)
+    return conversation.id
+
+
+def _answered(activity: Activity, sequence: int) -> bool:
+    return activity.last_agent_sequence > sequence
+
+
+class _Interrupted(Exception):
+    """The bot began stopping while a synthetic conversation waited."""

@@ -26,6 +26,7 @@ from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
     EVENT_JOB_MODIFIED,
+    EVENT_JOB_SUBMITTED,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -133,6 +134,7 @@ class Scheduler:
         self._listener = listener
         self._counters = counters if counters is not None else Counters()
         self._known: dict[str, JobInfo] = {}
+        self._running = 0
         self._lock = threading.Lock()
         self._stopped = False
         self.scheduler = _BackgroundScheduler(
@@ -149,8 +151,8 @@ class Scheduler:
         )
         self.scheduler.add_listener(
             self._on_event,
-            EVENT_JOB_ADDED | EVENT_JOB_MODIFIED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
-            | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
+            EVENT_JOB_ADDED | EVENT_JOB_MODIFIED | EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED
+            | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
         )
 
     @property
@@ -169,6 +171,16 @@ class Scheduler:
     def resume(self) -> None:
         """Start running due jobs (after a paused start)."""
         self.scheduler.resume()
+
+    def pause(self) -> None:
+        """Start no new run until :meth:`resume`; running jobs go on."""
+        self.scheduler.pause()
+
+    @property
+    def running_jobs(self) -> int:
+        """Job runs submitted and not finished yet."""
+        with self._lock:
+            return self._running
 
     def add_job(
         self,
@@ -277,6 +289,13 @@ class Scheduler:
 
     def _on_event(self, event: JobEvent) -> None:
         code = event.code
+        if code == EVENT_JOB_SUBMITTED:
+            with self._lock:
+                self._running += len(event.scheduled_run_times)
+            return
+        if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_MISSED):
+            with self._lock:
+                self._running = max(0, self._running - 1)
         if code in (EVENT_JOB_ADDED, EVENT_JOB_MODIFIED):
             job = self.scheduler.get_job(event.job_id)
             if job is not None:

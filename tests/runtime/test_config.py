@@ -10,6 +10,7 @@ import pytest
 from lpbot.config import Config, Secret, default_state_dir
 from lpbot.errors import ConfigError
 
+ACCOUNT = "\n[account]\nid = \"12345678\"\n"
 MISTAKES = [
     ("[bot]\nworkers = \"four\"\n", "bot.workers: expected an integer, got a string ('four')"),
     ("[bott]\nname = \"x\"\n", "bott: unknown section"),
@@ -18,7 +19,7 @@ MISTAKES = [
     ("[logging]\nformat = \"xml\"\n", "logging.format: expected one of 'human', 'json'"),
     ("[logging]\nredact = [\"(unclosed\"]\n", "logging.redact[0]: not a valid regular expression"),
     ("[scheduler]\ncoalesce = \"yes\"\n", "scheduler.coalesce: expected true or false"),
-    ("[account]\nbrand_token = { env = \"LPBOT_TEST_UNSET\" }\n",
+    ("[account]\nid = \"1\"\nbrand_token = { env = \"LPBOT_TEST_UNSET\" }\n",
      "account.brand_token: environment variable LPBOT_TEST_UNSET is not set"),
     ("[bot\n", "not valid TOML"),
     ("bot = 3\n", "bot: expected a table, got an integer"),
@@ -40,6 +41,12 @@ MISTAKES = [
     ("[plugins]\nmodules = { mine = \"not a/module\" }\n",
      "plugins.modules.mine: expected a module"),
     ("[sandbox]\nrules = [[\"only one\"]]\n", "sandbox.rules[0]: expected an array of 2 items"),
+    ("[sandbox]\nenabled = false\n[account]\nid = \"\"\n",
+     "account.id: the account id is required"),
+    ("[account]\nid = \"1\"\nauth = \"authenticated\"\n",
+     "account.auth: authenticated consumers need exactly one"),
+    ("[account]\nid = \"1\"\ntoken_command = \"vault read jwt\"\n",
+     "account.token_command: token_command is only used with auth = \"authenticated\""),
 ]
 
 
@@ -48,7 +55,7 @@ def test_each_mistake_names_the_file_and_the_key_path(
     tmp_path: Path, text: str, expected: str
 ) -> None:
     path = tmp_path / "bot.toml"
-    path.write_text(text)
+    path.write_text(text if "[account]" in text else text + ACCOUNT)
     with pytest.raises(ConfigError) as caught:
         Config.load(path, environ={})
     assert str(caught.value).startswith(f"{path}: ")
@@ -62,7 +69,7 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_values_are_typed_and_frozen() -> None:
     config = Config.from_text(
-        "[bot]\nconsumers = [\"a\", \"b\"]\nput_timeout = 2\n"
+        ACCOUNT + "[bot]\nconsumers = [\"a\", \"b\"]\nput_timeout = 2\n"
         "[sandbox]\nenabled = true\nrules = [[\"hours\", \"9-17\"]]\n"
         "[[jobs]]\nid = \"hello\"\nkind = \"open_conversation\"\nevery = 30\n"
         "args = { skill = \"sales\", first_message = \"hi\", context = { a = 1 } }\n"
@@ -90,7 +97,8 @@ def test_values_are_typed_and_frozen() -> None:
 
 def test_environment_overrides_and_secrets() -> None:
     config = Config.from_text(
-        "[account]\nid = \"1\"\nbrand_token = { env = \"BRAND_JWT\" }\n",
+        "[account]\nid = \"1\"\nauth = \"authenticated\"\n"
+        "brand_token = { env = \"BRAND_JWT\" }\n",
         environ={"BRAND_JWT": "s3cret-token", "LPBOT_ACCOUNT_ID": "42",
                  "LPBOT_BOT_WORKERS": "7", "LPBOT_BOT_CONSUMERS": "x, y",
                  "LPBOT_SANDBOX_ENABLED": "yes", "LPBOT_TRACE_HOOKS": "1"},
@@ -115,7 +123,7 @@ def test_bad_environment_overrides_name_the_variable(
     variable: str, value: str, expected: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        Config.from_text("", environ={variable: value})
+        Config.from_text(ACCOUNT, environ={variable: value})
     assert expected in str(caught.value)
 
 

@@ -1,0 +1,43 @@
+"""``lpbot check-config FILE``: validate a config without connecting anything.
+
+Runs exactly the code ``lpbot run`` runs to read the config, then checks that every enabled
+plugin exists and imports. Prints one line and exits 0 when the file is good, or the error
+(naming the file and key path, or the plugin) and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lpbot.config import Config
+from lpbot.daemon import EXIT_CONFIG, EXIT_OK
+from lpbot.errors import ConfigError, PluginError
+from lpbot.plugins import available_plugins
+
+__all__ = ["configure_parser", "run"]
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add ``lpbot check-config``'s argument."""
+    parser.add_argument("file", type=Path, metavar="FILE", help="the config file to check")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the file; returns 0 or 2."""
+    try:
+        config = Config.load(args.file)
+        sources = available_plugins(config.plugins.modules)
+        for name in config.plugins.enabled:
+            if name not in sources:
+                raise PluginError(name, "no such plugin (available: "
+                                        f"{', '.join(sorted(sources))})")
+            sources[name].load()
+    except (ConfigError, PluginError) as exc:
+        print(f"lpbot: config error: {exc}", file=sys.stderr)  # noqa: T201 -- CLI output
+        return EXIT_CONFIG
+    where = "in-process sandbox" if config.sandbox.enabled else f"account {config.account.id}"
+    print(f"{args.file}: OK ({where}; consumers: {', '.join(config.bot.consumers)}; "  # noqa: T201
+          f"{len(config.jobs)} job(s); plugins: {', '.join(config.plugins.enabled) or 'none'})")
+    return EXIT_OK

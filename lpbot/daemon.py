@@ -1,0 +1,272 @@
+"""``lpbot run``: the bot in the foreground, stopped in order by SIGTERM or SIGINT.
+
+Systemd-friendly: logs go to stderr (human lines, or JSON lines with ``--log-format json``),
+nothing forks, and the exit code says how it ended:
+
+====  ========================================================================
+code  meaning
+====  ========================================================================
+0     stopped cleanly (signal, ``--duration`` or ``--max-conversations``)
+1     an internal error (an lpbot thread died, or an unexpected exception)
+2     a config or plugin error: nothing was started (the message names the key or plugin)
+3     could not connect at start-up (discovery, identity or socket)
+4     stopped, but not within the stop deadline (a thread was left behind)
+130   a second SIGTERM/SIGINT during shutdown: immediate exit
+====  ========================================================================
+
+The first signal starts :meth:`Bot.stop` (scheduler, dispatcher drain, ``lpbot_shutdown``,
+connections), which ends within ``[bot] stop_timeout`` seconds (5 by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Final
+
+from lpbot.bot import Bot
+from lpbot.config import Config, default_state_dir
+from lpbot.counters import CONVERSATIONS
+from lpbot.errors import ConfigError, LpError, PluginError
+from lpbot.hookspecs import hookimpl
+from lpbot.logs import configure_logging
+
+if TYPE_CHECKING:
+    from lpbot.sandbox import Sandbox
+
+__all__ = [
+    "EMBEDDED_CONFIG",
+    "EXIT_CONFIG",
+    "EXIT_CONNECT",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNCLEAN",
+    "RunOptions",
+    "load_config",
+    "run_daemon",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_CONFIG: Final = 2
+EXIT_CONNECT: Final = 3
+EXIT_UNCLEAN: Final = 4
+EXIT_INTERRUPTED: Final = 130
+
+#: the name error messages give the embedded default
+EMBEDDED_NAME: Final = "<embedded default config/lpbot.toml>"
+
+#: the embedded default, kept identical to ``config/lpbot.toml`` (a test compares them)
+EMBEDDED_CONFIG: Final = """\
+# lpbot's embedded default configuration: what `lpbot run` uses without --config.
+# It starts lpbot's sandbox in-process (no LivePerson account needed) and runs a
+# synthetic conversation every few seconds: open, talk with a simulated agent,
+# rate it, close it. The "activity" plugin prints each step as a readable line.
+
+[bot]
+name = "main"
+consumers = ["demo"]
+
+[sandbox]
+enabled = true
+agents = 3
+agent_mode = "echo"
+accept_delay = 0.3
+reply_delay = 0.2
+
+[logging]
+level = "INFO"
+format = "human"
+
+[scheduler]
+misfire_grace_time = 30
+coalesce = true
+max_instances = 1
+
+[[jobs]]
+id = "demo-synthetic-conversation"
+kind = "synthetic_conversation"
+every = 4
+start_now = true
+args = { consumer = "demo", messages = ["Hello! Where is my order?", "Thank you!"], csat = 5 }
+
+[plugins]
+enabled = ["activity"]
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """What ``lpbot run`` was asked for on the command line."""
+
+    config: Path | None = None
+    state_dir: Path | None = None
+    duration: float | None = None
+    max_conversations: int | None = None
+    log_format: str | None = None
+
+
+def load_config(path: Path | None) -> Config:
+    """The config at ``path``, or the embedded default; raises ``ConfigError``."""
+    if path is None:
+        return Config.from_text(EMBEDDED_CONFIG, file=EMBEDDED_NAME)
+    return Config.load(path)
+
+
+class _Limits:
+    """Internal plugin for ``--max-conversations``: stop after N closed conversations.
+
+    Once N closed, no new job starts, and the daemon wakes when the running ones are done (so a
+    synthetic conversation gets to rate what it closed).
+    """
+
+    def __init__(self, bot: Bot, limit: int | None, wake: threading.Event) -> None:
+        self._bot, self._limit, self._wake = bot, limit, wake
+        self._reached = False
+
+    @hookimpl(trylast=True)
+    def lpbot_conversation_closed(self) -> None:
+        """Check the count (the tracker counted this close already)."""
+        if self._limit is None or self._reached:
+            return
+        if self._bot.counters.value(CONVERSATIONS, "closed") >= self._limit:
+            self._reached = True
+            log.info("%d conversations closed: stopping once running jobs are done", self._limit)
+            if self._bot.scheduler is not None:
+                self._bot.scheduler.pause()
+            self._check()
+
+    @hookimpl(trylast=True)
+    def lpbot_job_ran(self) -> None:
+        """A job finished: maybe the last one."""
+        self._check()
+
+    @hookimpl(trylast=True)
+    def lpbot_job_failed(self) -> None:
+        """A job finished: maybe the last one."""
+        self._check()
+
+    def _check(self) -> None:
+        scheduler = self._bot.scheduler
+        if self._reached and (scheduler is None or scheduler.running_jobs == 0):
+            self._wake.set()
+
+
+def run_daemon(options: RunOptions) -> int:
+    """Run until a signal, the duration or the conversation limit; returns the exit code."""
+    try:
+        config = load_config(options.config)
+    except ConfigError as exc:
+        print(f"lpbot: config error: {exc}", file=sys.stderr)  # noqa: T201 -- no logging yet
+        return EXIT_CONFIG
+    handler = configure_logging(
+        level=config.logging.level, log_format=options.log_format or config.logging.format,
+        patterns=config.logging.redact, secrets=config.secrets())
+    if config.sandbox.enabled and config.logging.level != "DEBUG":
+        logging.getLogger("websockets").setLevel("WARNING")  # the sandbox's per-socket lines
+    try:
+        return _serve(config, options)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+def _serve(config: Config, options: RunOptions) -> int:
+    state_dir = options.state_dir or config.bot.state_dir or default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    wake = threading.Event()
+    stopping = threading.Event()
+    failures: list[BaseException] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            os._exit(EXIT_INTERRUPTED)  # a second signal during shutdown: leave now
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        wake.set()
+
+    def on_failure(error: BaseException) -> None:
+        failures.append(error)
+        wake.set()
+
+    def on_thread_error(hook: threading.ExceptHookArgs) -> None:
+        name = hook.thread.name if hook.thread is not None else "?"
+        error = hook.exc_value if hook.exc_value is not None else RuntimeError(name)
+        log.critical("thread %s died", name, exc_info=error)
+        on_failure(error)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous_hook, threading.excepthook = threading.excepthook, on_thread_error
+    sandbox: Sandbox | None = None
+    bot: Bot | None = None
+    try:
+        client_state_dir = None
+        if config.sandbox.enabled:
+            sandbox = _start_sandbox(config)
+            config = replace(config, account=replace(
+                config.account, id=sandbox.account, csds_domain=sandbox.csds_domain, tls=False,
+                auth="unauthenticated", token_function=None, token_command=None,
+                brand_token=None))
+            # The in-process sandbox starts empty: identities from an earlier run mean nothing.
+            client_state_dir = state_dir / "sandbox-consumers"
+            shutil.rmtree(client_state_dir, ignore_errors=True)
+        bot = Bot(config, state_dir=state_dir, client_state_dir=client_state_dir)
+        bot.plugin_manager.register(_Limits(bot, options.max_conversations, wake),
+                                    name="lpbot.daemon")
+        bot.add_fatal_listener(on_failure)
+        try:
+            bot.start()
+        except (ConfigError, PluginError) as exc:
+            log.error("cannot start: %s", exc)
+            return EXIT_CONFIG
+        except LpError as exc:
+            log.error("cannot connect: %s", exc)
+            return EXIT_CONNECT
+        log.info("serving; state in %s%s", state_dir,
+                 " (sandbox in-process)" if sandbox is not None else "")
+        deadline = None if options.duration is None else time.monotonic() + options.duration
+        while not wake.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                log.info("ran for %g s: stopping", options.duration)
+                break
+            wake.wait(remaining)
+        stopping.set()
+        clean = bot.stop()
+        if failures:
+            return EXIT_ERROR
+        return EXIT_OK if clean else EXIT_UNCLEAN
+    except Exception:  # isolation boundary: report, stop what started, exit 1
+        log.critical("unexpected error", exc_info=True)
+        return EXIT_ERROR
+    finally:
+        stopping.set()
+        if bot is not None:
+            bot.stop()
+        if sandbox is not None:
+            sandbox.stop()
+        threading.excepthook = previous_hook
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _start_sandbox(config: Config) -> Sandbox:
+    from lpbot.sandbox import AgentOptions, Sandbox
+
+    settings = config.sandbox
+    agents = AgentOptions(
+        count=settings.agents, mode=settings.agent_mode, rules=settings.rules,
+        accept_delay=settings.accept_delay, reply_delay=settings.reply_delay,
+        greeting=settings.greeting, receipts=settings.receipts, typing=settings.typing)
+    sandbox = Sandbox(account=settings.account, agents=agents)
+    sandbox.start()
+    return sandbox
