@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("lpbot.run_command", "run the bot in the foreground until SIGTERM/SIGINT"),
     "plugins": ("lpbot.plugins_command", "list the plugins lpbot finds and the hooks of each"),
     "check-config": ("lpbot.check_config_command", "validate a config file without connecting"),
+    "transcript": ("lpbot.transcript_command", "print a logged conversation (or --format json)"),
 }
 
 

@@ -1,0 +1,380 @@
+"""Metrics and health: a Prometheus endpoint (``/metrics``) and a health check (``/healthz``).
+
+Each bot gets its own ``prometheus_client.CollectorRegistry`` (never the global one, so two
+bots in a process never mix numbers) and its own small HTTP server, on one thread named
+``lpbot-metrics``, bound to 127.0.0.1 unless configured otherwise. The plugin is off unless
+``enabled = true``.
+
+``/healthz`` answers 200 only while every consumer's connection is up, the scheduler runs and
+the bot is not stopping; otherwise 503, with a JSON body naming what is down::
+
+    {"status": "down", "down": {"connection:default": "reconnecting"}, ...}
+
+Config (``[plugins.metrics]``)::
+
+    enabled = true
+    host = "127.0.0.1"
+    port = 9464               # 0 picks a free port (tests); see ``Metrics.url``
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import TYPE_CHECKING, Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+import lpbot
+from lpbot.counters import DISPATCH_DROPPED, HOOK_CALLS, HOOK_ERRORS
+
+if TYPE_CHECKING:
+    from lpbot.bot import Bot
+    from lpbot.client import Conversation, StateChange
+    from lpbot.config import PluginConfig
+    from lpbot.protocol.notifications import ConversationDetails, MessagingEvent, Participant
+    from lpbot.scheduler import JobRun
+
+__all__ = ["Metrics", "Options", "lpbot_configure"]
+
+log = logging.getLogger(__name__)
+
+#: seconds: from a few hundred milliseconds (bots, the sandbox) to an hour (a busy queue)
+TIME_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+                       600.0, 1800.0, 3600.0)
+
+#: per conversation: agent join and first response already observed
+JOINED = lpbot.StashKey[bool]()
+RESPONDED = lpbot.StashKey[bool]()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """The plugin's ``[plugins.metrics]`` table, checked."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+    @classmethod
+    def from_table(
+        cls, table: Mapping[str, Any], *, path: str = "plugins.metrics", file: str | None = None
+    ) -> Options:
+        """Check ``table``; ``ConfigError`` names ``path.key``."""
+        for key in table:
+            if key not in ("enabled", "host", "port"):
+                raise lpbot.ConfigError("unknown key (expected one of: enabled, host, port)",
+                                        path=file, key=f"{path}.{key}")
+        enabled = table.get("enabled", False)
+        if not isinstance(enabled, bool):
+            raise lpbot.ConfigError("expected true or false", path=file, key=f"{path}.enabled")
+        host = table.get("host", "127.0.0.1")
+        if not isinstance(host, str) or not host:
+            raise lpbot.ConfigError("expected a host name or address", path=file,
+                                    key=f"{path}.host")
+        port = table.get("port", 9464)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise lpbot.ConfigError(f"expected a port 0-65535, got {port!r}", path=file,
+                                    key=f"{path}.port")
+        return cls(enabled=enabled, host=host, port=port)
+
+
+class _RuntimeCollector(Collector):
+    """Reads the runtime's own counters at scrape time: hook calls and errors, drops."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield one counter family per runtime counter."""
+        counters = self._bot.counters
+        for name, help_text, labels in (
+            (HOOK_CALLS, "Hook implementations called, by plugin and hook", ("plugin", "hook")),
+            (HOOK_ERRORS, "Hook implementations that raised, by plugin and hook",
+             ("plugin", "hook")),
+            (DISPATCH_DROPPED, "Events dropped by the dispatcher, by reason", ("reason",)),
+        ):
+            family = CounterMetricFamily(f"lpbot_{name}", help_text, labels=list(labels))
+            for values, value in sorted(counters.series(name).items()):
+                family.add_metric(list(values), value)
+            yield family
+
+
+class _Server(HTTPServer):
+    metrics: Metrics
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 5.0  # a stalled client cannot hold the one serving thread for long
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.metrics.registry))
+        elif self.path.split("?")[0] == "/healthz":
+            healthy, body = self.server.metrics.health()
+            self._send(200 if healthy else 503, "application/json",
+                       json.dumps(body).encode())
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def _reason(change: StateChange) -> str:
+    """A short, bounded label for why a connection went down."""
+    if change.code is not None:
+        return str(change.code)
+    if change.http_status is not None:
+        return f"http_{change.http_status}"
+    if change.error is not None:
+        return type(change.error).__name__
+    return "unknown"
+
+
+class Metrics:
+    """The per-bot instance: a registry fed by hooks, and the HTTP endpoint."""
+
+    def __init__(self, options: Options, bot: Bot) -> None:
+        self.options = options
+        self.bot = bot
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.connections_open = Gauge("lpbot_connections_open",
+                                      "Consumer connections that are up", registry=r)
+        self.connections_open.set_function(self._connections_up)
+        self.connects = Counter("lpbot_connects", "Connections established, by reason "
+                                "(initial, or the close code / cause of the drop before)",
+                                ["reason"], registry=r)
+        self.reconnects = Counter("lpbot_reconnects", "Reconnect attempts, by the cause",
+                                  ["reason"], registry=r)
+        self.messages = Counter("lpbot_messages", "Messaging events, by direction "
+                                "(in: from agents; out: this bot's own) and event type",
+                                ["direction", "event_type"], registry=r)
+        self.jobs = Counter("lpbot_jobs", "Scheduled job runs, by outcome", ["outcome"],
+                            registry=r)
+        for outcome in ("ran", "missed", "failed"):
+            self.jobs.labels(outcome)
+        self.first_response = Histogram(
+            "lpbot_agent_first_response_seconds",
+            "From a conversation's start to the agent's first message", buckets=TIME_BUCKETS,
+            registry=r)
+        self.time_to_join = Histogram(
+            "lpbot_time_to_agent_join_seconds",
+            "From a conversation's start to an agent joining it", buckets=TIME_BUCKETS,
+            registry=r)
+        self.opened = Counter("lpbot_conversations_opened", "Conversations seen opening",
+                              registry=r)
+        self.closed = Counter("lpbot_conversations_closed", "Conversations closed, by who",
+                              ["closed_by"], registry=r)
+        self.csat = Counter("lpbot_csat_submitted", "CSAT ratings recorded by the server, by score",
+                            ["score"], registry=r)
+        r.register(_RuntimeCollector(bot))
+        self._lock = threading.Lock()
+        self._ever_connected: set[str] = set()
+        self._last_drop: dict[str, str] = {}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- health ---------------------------------------------------------------------------
+
+    def _connections(self) -> dict[str, str]:
+        states: dict[str, str] = {}
+        for consumer in self.bot.consumers:
+            try:
+                states[consumer] = str(self.bot.client(consumer).state.value)
+            except LookupError:
+                states[consumer] = "unknown"
+        return states
+
+    def _connections_up(self) -> float:
+        return float(sum(state == "connected" for state in self._connections().values()))
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the bot is healthy, and the JSON body that says what is down."""
+        connections = self._connections()
+        down: dict[str, str] = {f"connection:{name}": state
+                                for name, state in connections.items() if state != "connected"}
+        if not connections:
+            down["connections"] = "no consumer"
+        scheduler = self.bot.scheduler
+        running = scheduler is not None and scheduler.running
+        if not running:
+            down["scheduler"] = "not running"
+        if self.bot.stopping.is_set():
+            down["bot"] = "stopping"
+        body = {"status": "down" if down else "ok", "down": down, "connections": connections,
+                "scheduler": "running" if running else "stopped"}
+        return not down, body
+
+    # --- server -----------------------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) the endpoint listens on; raises before it started."""
+        if self._server is None:
+            raise RuntimeError("the metrics endpoint is not running")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` of the endpoint."""
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Bind and serve on the thread ``lpbot-metrics``."""
+        server = _Server((self.options.host, self.options.port), _Handler)
+        server.metrics = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="lpbot-metrics", daemon=True)
+        self._thread.start()
+        log.info("metrics on %s/metrics, health on %s/healthz", self.url, self.url)
+
+    def stop(self) -> None:
+        """Stop serving, close the socket, join the thread; idempotent."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(5.0)
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    @lpbot.hookimpl
+    def lpbot_startup(self) -> None:
+        """Open the endpoint once the bot serves."""
+        self.start()
+
+    @lpbot.hookimpl
+    def lpbot_shutdown(self) -> None:
+        """Close the endpoint."""
+        self.stop()
+
+    @lpbot.hookimpl
+    def lpbot_connection_state_changed(self, consumer: str, change: StateChange) -> None:
+        """Count connects (initial or after a drop) and reconnect attempts, by reason."""
+        state = str(change.state.value)
+        with self._lock:
+            if state == "connected":
+                first = consumer not in self._ever_connected
+                self._ever_connected.add(consumer)
+                reason = "initial" if first else self._last_drop.get(consumer, "unknown")
+                self.connects.labels(reason).inc()
+            elif state == "disconnected":
+                self._last_drop[consumer] = _reason(change)
+            elif state == "reconnecting":
+                reason = self._last_drop.get(consumer) or _reason(change)
+                self.reconnects.labels(reason).inc()
+
+    def _message(self, bot: Bot, conversation: Conversation, message: MessagingEvent) -> None:
+        outgoing = str(message.role) == "CONSUMER"
+        self.messages.labels("out" if outgoing else "in", type(message.event).__name__).inc()
+        if outgoing or type(message.event).__name__ not in ("ContentEvent", "RichContentEvent"):
+            return
+        stash = bot.conversation_stash(conversation)
+        details = conversation.state
+        if stash.get(RESPONDED, False) or details is None or not details.start_ts:
+            return
+        stash[RESPONDED] = True
+        sent = message.server_timestamp or int(time.time() * 1000)
+        self.first_response.observe(max(0.0, (sent - details.start_ts) / 1000))
+
+    @lpbot.hookimpl
+    def lpbot_message_received(
+        self, bot: Bot, conversation: Conversation, message: MessagingEvent
+    ) -> None:
+        """Count a message; time the agent's first one."""
+        self._message(bot, conversation, message)
+
+    @lpbot.hookimpl
+    def lpbot_accept_status_received(
+        self, bot: Bot, conversation: Conversation, message: MessagingEvent
+    ) -> None:
+        """Count an accept/read status."""
+        self._message(bot, conversation, message)
+
+    @lpbot.hookimpl
+    def lpbot_chat_state_received(
+        self, bot: Bot, conversation: Conversation, message: MessagingEvent
+    ) -> None:
+        """Count a chat state."""
+        self._message(bot, conversation, message)
+
+    @lpbot.hookimpl
+    def lpbot_conversation_opened(self) -> None:
+        """Count an opened conversation."""
+        self.opened.inc()
+
+    @lpbot.hookimpl
+    def lpbot_participant_joined(
+        self, bot: Bot, conversation: Conversation, participant: Participant
+    ) -> None:
+        """Time the first agent joining a conversation."""
+        if str(participant.role) != "ASSIGNED_AGENT":
+            return
+        stash = bot.conversation_stash(conversation)
+        details = conversation.state
+        if stash.get(JOINED, False) or details is None or not details.start_ts:
+            return
+        stash[JOINED] = True
+        self.time_to_join.observe(max(0.0, time.time() - details.start_ts / 1000))
+
+    @lpbot.hookimpl
+    def lpbot_conversation_changed(
+        self, previous: ConversationDetails | None, current: ConversationDetails
+    ) -> None:
+        """Count a CSAT rating when it appears in a conversation's details."""
+        csat = current.csat
+        if csat is not None and (previous is None or previous.csat is None):
+            self.csat.labels(str(csat.rate)).inc()
+
+    @lpbot.hookimpl
+    def lpbot_conversation_closed(self, closed_by: str | None) -> None:
+        """Count a closed conversation by who closed it."""
+        self.closed.labels(closed_by or "unknown").inc()
+
+    @lpbot.hookimpl
+    def lpbot_job_ran(self, run: JobRun) -> None:
+        """Count a job run."""
+        self.jobs.labels("ran").inc()
+
+    @lpbot.hookimpl
+    def lpbot_job_missed(self, run: JobRun) -> None:
+        """Count a missed run."""
+        self.jobs.labels("missed").inc()
+
+    @lpbot.hookimpl
+    def lpbot_job_failed(self, run: JobRun) -> None:
+        """Count a failed run."""
+        self.jobs.labels("failed").inc()
+
+
+@lpbot.hookimpl
+def lpbot_configure(bot: Bot, config: PluginConfig) -> None:
+    """Check the config; when enabled, register this bot's :class:`Metrics`."""
+    options = Options.from_table(config.table, path=config.path, file=config.file)
+    if not options.enabled:
+        log.info("metrics endpoint off (set %s.enabled = true)", config.path)
+        return
+    bot.plugin_manager.register(Metrics(options, bot), name=f"{config.name}.instance")

@@ -1,0 +1,446 @@
+r"""Transcript logger: every conversation event as crash-safe, de-duplicated JSON Lines.
+
+One append-only file per conversation (``<directory>/<conversation id>.jsonl``) or per UTC day
+(``<directory>/<YYYY-MM-DD>.jsonl``). Each line is one JSON object written whole by a single
+``write()`` on an ``O_APPEND`` descriptor, so a ``kill -9`` at any moment leaves every complete
+line readable; a partial last line (only possible if the system dies mid-write) is cut off when
+the file is opened again and never parsed as data by :func:`read_transcript`.
+
+Duplicates: the client delivers each (dialog, sequence) exactly once across restarts, and a
+sequence is committed only after every hook returned; so the one event that can come again is
+the one being logged when the process died. Each file's existing lines are read when it is
+opened, and an event whose key is already there is skipped. JWTs and the configured patterns
+are masked in every string before it is written.
+
+Config (``[plugins.transcript_logger]``)::
+
+    directory = "transcripts"   # relative to the state directory; default: <state>/transcripts
+    per = "conversation"        # or "day"
+    fsync = "interval"          # "always" | "interval" | "never"
+    fsync_interval = 1.0        # seconds, for fsync = "interval"
+    redact = ["card=\\d+"]      # extra regular expressions to mask
+    chat_states = true          # log COMPOSING / ACTIVE ...
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import lpbot
+
+if TYPE_CHECKING:
+    from lpbot.bot import Bot
+    from lpbot.client import Conversation
+    from lpbot.config import PluginConfig
+    from lpbot.protocol.notifications import (
+        ConversationDetails,
+        MessagingEvent,
+        Participant,
+        Ttr,
+    )
+
+__all__ = [
+    "JWT_PATTERN",
+    "Options",
+    "Redactor",
+    "TranscriptFile",
+    "TranscriptLogger",
+    "lpbot_configure",
+    "read_transcript",
+    "record_key",
+]
+
+log = logging.getLogger(__name__)
+
+#: a JWS compact serialization (header . payload . signature), as LivePerson's tokens are
+JWT_PATTERN: Final = r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+MASK: Final = "***"
+_PER: Final = ("conversation", "day")
+_FSYNC: Final = ("always", "interval", "never")
+
+
+# ---------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """The plugin's ``[plugins.transcript_logger]`` table, checked."""
+
+    directory: Path | None = None
+    per: str = "conversation"
+    fsync: str = "interval"
+    fsync_interval: float = 1.0
+    redact: tuple[str, ...] = ()
+    chat_states: bool = True
+    max_open_files: int = 64
+
+    @classmethod
+    def from_table(
+        cls, table: Mapping[str, Any], *, path: str = "plugins.transcript_logger",
+        file: str | None = None,
+    ) -> Options:
+        """Check ``table``; raises ``ConfigError`` naming ``path.key`` for a wrong value."""
+
+        def fail(key: str, message: str) -> lpbot.ConfigError:
+            return lpbot.ConfigError(message, path=file, key=f"{path}.{key}")
+
+        known = {"directory", "per", "fsync", "fsync_interval", "redact", "chat_states",
+                 "max_open_files"}
+        for key in table:
+            if key not in known:
+                raise fail(key, f"unknown key (expected one of: {', '.join(sorted(known))})")
+        directory = table.get("directory")
+        if directory is not None and not isinstance(directory, str):
+            raise fail("directory", "expected a path (string)")
+        per = table.get("per", "conversation")
+        if per not in _PER:
+            raise fail("per", f"expected 'conversation' or 'day', got {per!r}")
+        fsync = table.get("fsync", "interval")
+        if fsync not in _FSYNC:
+            raise fail("fsync", f"expected 'always', 'interval' or 'never', got {fsync!r}")
+        interval = table.get("fsync_interval", 1.0)
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
+            raise fail("fsync_interval", f"expected a number of seconds >= 0, got {interval!r}")
+        redact = table.get("redact", [])
+        if not isinstance(redact, list):
+            raise fail("redact", "expected an array of regular expressions")
+        for index, pattern in enumerate(redact):
+            if not isinstance(pattern, str):
+                raise fail(f"redact[{index}]", "expected a string")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise fail(f"redact[{index}]", f"not a valid regular expression: {exc}") from exc
+        chat_states = table.get("chat_states", True)
+        if not isinstance(chat_states, bool):
+            raise fail("chat_states", "expected true or false")
+        max_open = table.get("max_open_files", 64)
+        if isinstance(max_open, bool) or not isinstance(max_open, int) or max_open < 1:
+            raise fail("max_open_files", f"expected an integer >= 1, got {max_open!r}")
+        return cls(directory=Path(directory).expanduser() if directory else None, per=per,
+                   fsync=fsync, fsync_interval=float(interval), redact=tuple(redact),
+                   chat_states=chat_states, max_open_files=max_open)
+
+
+# ---------------------------------------------------------------------------
+# Redaction, keys, reading
+# ---------------------------------------------------------------------------
+
+
+class Redactor:
+    """Masks JWTs and configured patterns in every string of a JSON-like value."""
+
+    def __init__(self, patterns: tuple[str, ...] = ()) -> None:
+        self._pattern = re.compile("|".join([JWT_PATTERN, *(f"(?:{p})" for p in patterns)]))
+
+    def __call__(self, value: Any) -> Any:
+        """A copy of ``value`` with secrets in strings (not keys) replaced by ``***``."""
+        if isinstance(value, str):
+            return self._pattern.sub(MASK, value)
+        if isinstance(value, Mapping):
+            return {key: self(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self(item) for item in value]
+        return value
+
+
+def record_key(record: Mapping[str, Any]) -> tuple[object, ...] | None:
+    """What makes a line unique: (dialog, sequence) for sequenced events; None for chat states."""
+    kind = record.get("kind")
+    sequence = record.get("sequence")
+    if sequence is not None:
+        return ("seq", record.get("dialog_id"), sequence)
+    conversation = record.get("conversation_id")
+    if kind in ("participant_joined", "participant_left"):
+        participant = record.get("participant") or {}
+        return (kind, conversation, participant.get("id"), participant.get("role"))
+    if kind == "ttr_changed":
+        ttr = record.get("ttr") or {}
+        return (kind, conversation, ttr.get("type"), ttr.get("value"))
+    if kind in ("opened", "closed", "csat"):
+        return (kind, conversation)
+    return None
+
+
+def read_transcript(path: Path | str) -> Iterator[dict[str, Any]]:
+    """Yield the records of a transcript file; a trailing partial line is never yielded.
+
+    A complete line that is not a JSON object is skipped with a warning.
+    """
+    data = Path(path).read_bytes()
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines[:-1], start=1):  # the last piece has no newline
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            log.warning("%s:%d: not a JSON line, skipped", path, number)
+            continue
+        if isinstance(record, dict):
+            yield record
+
+
+# ---------------------------------------------------------------------------
+# One file
+# ---------------------------------------------------------------------------
+
+
+class TranscriptFile:
+    """One append-only JSON Lines file: whole-line writes, fsync policy, de-duplication.
+
+    Thread-safe: conversations logged to one per-day file come from several worker threads.
+    """
+
+    def __init__(self, path: Path, *, fsync: str = "interval", fsync_interval: float = 1.0) -> None:
+        self.path = path
+        self._fsync = fsync
+        self._interval = fsync_interval
+        self._lock = threading.Lock()
+        self._keys: set[tuple[object, ...]] = set()
+        self._last_sync = time.monotonic()
+        self._dirty = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        self._repair_and_load()
+
+    def _repair_and_load(self) -> None:
+        if self._fd is None:
+            return
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            log.warning("%s: dropping a partial last line of %d bytes", self.path, len(data) - end)
+            os.ftruncate(self._fd, end)
+        for record in read_transcript(self.path):
+            key = record_key(record)
+            if key is not None:
+                self._keys.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def append(self, record: Mapping[str, Any]) -> bool:
+        """Write ``record`` as one line unless its key is already in the file; True if written."""
+        key = record_key(record)
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+                + "\n").encode("utf-8")
+        with self._lock:
+            if self._fd is None:
+                raise ValueError(f"{self.path} is closed")
+            if key is not None and key in self._keys:
+                log.debug("%s: %s already logged", self.path, key)
+                return False
+            view = memoryview(line)
+            while view:  # one write() for a regular file; the loop only guards short writes
+                written = os.write(self._fd, view)
+                view = view[written:]
+            if key is not None:
+                self._keys.add(key)
+            self._dirty = True
+            now = time.monotonic()
+            if self._fsync == "always" or (
+                    self._fsync == "interval" and now - self._last_sync >= self._interval):
+                os.fsync(self._fd)
+                self._last_sync, self._dirty = now, False
+            return True
+
+    def close(self) -> None:
+        """Sync (unless fsync is ``never``) and close; idempotent."""
+        with self._lock:
+            if self._fd is None:
+                return
+            if self._dirty and self._fsync != "never":
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+
+# ---------------------------------------------------------------------------
+# The plugin
+# ---------------------------------------------------------------------------
+
+
+def _wire(value: Any) -> Any:
+    """The wire form of a protocol object: its ``raw`` mapping, else ``to_wire()``."""
+    raw = getattr(value, "raw", None)
+    if isinstance(raw, Mapping) and raw:
+        return dict(raw)
+    return value.to_wire()
+
+
+class TranscriptLogger:
+    """The per-bot instance: hook implementations writing to :class:`TranscriptFile` objects."""
+
+    def __init__(self, options: Options, directory: Path) -> None:
+        self.options = options
+        self.directory = directory
+        self._redact = Redactor(options.redact)
+        self._lock = threading.Lock()
+        self._files: OrderedDict[str, TranscriptFile] = OrderedDict()
+
+    def path_for(self, conversation_id: str) -> Path:
+        """The file a conversation's next line goes to."""
+        if self.options.per == "day":
+            return self.directory / f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
+        return self.directory / f"{_safe_name(conversation_id)}.jsonl"
+
+    def write(self, record: dict[str, Any]) -> bool:
+        """Redact and append ``record`` to its conversation's file; True if a line was written."""
+        record = self._redact(record)
+        path = self.path_for(record["conversation_id"])
+        with self._lock:
+            handle = self._files.get(str(path))
+            if handle is None:
+                handle = TranscriptFile(path, fsync=self.options.fsync,
+                                        fsync_interval=self.options.fsync_interval)
+                self._files[str(path)] = handle
+                while len(self._files) > self.options.max_open_files:
+                    self._files.popitem(last=False)[1].close()
+            self._files.move_to_end(str(path))
+        return handle.append(record)
+
+    def close(self, conversation_id: str | None = None) -> None:
+        """Close one conversation's file (per-conversation mode), or every file."""
+        with self._lock:
+            if conversation_id is None:
+                handles = list(self._files.values())
+                self._files.clear()
+            elif self.options.per == "conversation":
+                found = self._files.pop(str(self.path_for(conversation_id)), None)
+                handles = [found] if found is not None else []
+            else:
+                handles = []
+        for handle in handles:
+            handle.close()
+
+    def _event(self, kind: str, conversation: Conversation, message: MessagingEvent) -> None:
+        self.write({
+            "kind": kind,
+            "conversation_id": message.conversation_id or conversation.id,
+            "dialog_id": message.dialog_id,
+            "sequence": message.sequence,
+            "server_timestamp": message.server_timestamp,
+            "originator_id": message.originator_id,
+            "role": None if message.role is None else str(message.role),
+            "event": _wire(message.event),
+            "metadata": [dict(item) for item in message.metadata],
+            "logged_at": _now(),
+        })
+
+    def _meta(self, kind: str, conversation: Conversation, **fields: Any) -> None:
+        details = conversation.state
+        stamp = None if details is None else details.meta_data_last_update_ts
+        self.write({"kind": kind, "conversation_id": conversation.id, "dialog_id": None,
+                    "sequence": None, "server_timestamp": stamp, **fields,
+                    "logged_at": _now()})
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self, conversation: Conversation, message: MessagingEvent) -> None:
+        """Log a message, the agent's or this consumer's own."""
+        self._event("message", conversation, message)
+
+    @lpbot.hookimpl
+    def lpbot_accept_status_received(
+        self, conversation: Conversation, message: MessagingEvent
+    ) -> None:
+        """Log an ACCEPT / READ status."""
+        self._event("accept_status", conversation, message)
+
+    @lpbot.hookimpl
+    def lpbot_chat_state_received(
+        self, conversation: Conversation, message: MessagingEvent
+    ) -> None:
+        """Log a chat state (COMPOSING, ACTIVE ...) unless ``chat_states`` is off."""
+        if self.options.chat_states:
+            self._event("chat_state", conversation, message)
+
+    @lpbot.hookimpl
+    def lpbot_conversation_opened(self, conversation: Conversation) -> None:
+        """Log the conversation's start."""
+        details = conversation.state
+        self._meta("opened", conversation,
+                   start_ts=None if details is None else details.start_ts)
+
+    @lpbot.hookimpl
+    def lpbot_participant_joined(
+        self, conversation: Conversation, participant: Participant
+    ) -> None:
+        """Log a participant joining (the agent who accepted, a manager)."""
+        self._meta("participant_joined", conversation,
+                   participant={"id": participant.id, "role": str(participant.role)})
+
+    @lpbot.hookimpl
+    def lpbot_participant_left(self, conversation: Conversation, participant: Participant) -> None:
+        """Log a participant leaving."""
+        self._meta("participant_left", conversation,
+                   participant={"id": participant.id, "role": str(participant.role)})
+
+    @lpbot.hookimpl
+    def lpbot_ttr_changed(self, conversation: Conversation, ttr: Ttr) -> None:
+        """Log a time-to-respond change."""
+        self._meta("ttr_changed", conversation,
+                   ttr={"type": str(ttr.ttr_type), "value": ttr.value})
+
+    @lpbot.hookimpl
+    def lpbot_conversation_changed(
+        self, conversation: Conversation, previous: ConversationDetails | None,
+        current: ConversationDetails,
+    ) -> None:
+        """Log a CSAT rating when it appears in the conversation's details."""
+        csat = current.csat
+        if csat is not None and (previous is None or previous.csat != csat):
+            self._meta("csat", conversation, csat={
+                "rate": csat.rate, "resolution_confirmation": csat.resolution_confirmation,
+                "status": csat.status})
+
+    @lpbot.hookimpl
+    def lpbot_conversation_closed(self, conversation: Conversation, closed_by: str | None) -> None:
+        """Log the close and release the conversation's file."""
+        details = conversation.state
+        self._meta("closed", conversation, closed_by=closed_by,
+                   end_ts=None if details is None else details.end_ts)
+        self.close(conversation.id)
+
+    @lpbot.hookimpl
+    def lpbot_shutdown(self) -> None:
+        """Sync and close every open file."""
+        self.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _safe_name(conversation_id: str) -> str:
+    """A file name for a conversation id (ids are UUIDs; anything else is made safe)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", conversation_id).lstrip(".") or "_"
+
+
+@lpbot.hookimpl
+def lpbot_configure(bot: Bot, config: PluginConfig) -> None:
+    """Check the config and register this bot's :class:`TranscriptLogger`."""
+    options = Options.from_table(config.table, path=config.path, file=config.file)
+    state_dir = Path(bot.state_dir)
+    directory = options.directory
+    if directory is None:
+        directory = state_dir / "transcripts"
+    elif not directory.is_absolute():
+        directory = state_dir / directory
+    directory.mkdir(parents=True, exist_ok=True)
+    bot.plugin_manager.register(TranscriptLogger(options, directory),
+                                name=f"{config.name}.instance")
