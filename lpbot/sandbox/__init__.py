@@ -23,7 +23,7 @@ from .control import AgentControl
 from .faults import Faults, FaultState
 from .files import FileStore
 from .handlers import Handlers
-from .http import HttpServer
+from .http import HttpReply, HttpRequest, HttpServer, Route
 from .records import ConversationRecord, DialogRecord, RecordedEvent
 from .survey import SurveyBot
 from .tokens import ISSUER, TokenIssuer, sign
@@ -78,7 +78,6 @@ class Sandbox:
             idle_timeout=idle_timeout,
             init_timeout=init_timeout,
         )
-        self._world.defer = self._ws.loop.call_soon
         self._pool = AgentPool(self._world, agents, picture_base=lambda: self.http_url)
         self._survey = SurveyBot(self._world)
         self._http_port = port
@@ -99,7 +98,6 @@ class Sandbox:
             if self._stopped:
                 raise RuntimeError("a stopped Sandbox cannot be restarted; make a new one")
             self._started = True
-        self._pool.loop = self._ws.loop
         self._http = HttpServer(
             host=self.host,
             port=self._http_port,
@@ -112,6 +110,8 @@ class Sandbox:
         self._http.add_route("GET", r"/agents/(?P<agent>[^/]+)\.svg", self._picture)
         try:
             self._ws.start()
+            self._world.defer = self._ws.loop.call_soon
+            self._pool.loop = self._ws.loop
             self._http.start()
         except BaseException:
             self.stop()
@@ -183,6 +183,10 @@ class Sandbox:
             f"ws://{http.advertised_host}:{self._ws.port}"
             f"/ws_api/account/{self.account}/messaging/consumer?v=3"
         )
+
+    def add_route(self, method: str, pattern: str, route: Route) -> None:
+        """Serve more HTTP pages (such as an agent console) on the sandbox's HTTP port."""
+        self._require_http().add_route(method, pattern, route)
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -276,9 +280,7 @@ class Sandbox:
         profile = self._pool.profile(agent_id)
         return profile.to_wire() if profile is not None else None
 
-    def _picture(self, request: Any) -> Any:
-        from .http import HttpReply
-
+    def _picture(self, request: HttpRequest) -> HttpReply:
         profile = self._pool.profile(request.match["agent"])
         if profile is None:
             return HttpReply.json(404, {"error": "unknown user"})

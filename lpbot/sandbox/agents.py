@@ -49,7 +49,10 @@ class AgentOptions:
         if self.count < 0:
             raise ValueError("agent count must be >= 0")
         for pattern, _ in self.rules:
-            re.compile(pattern)
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad agent rule pattern {pattern!r}: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -42,6 +42,13 @@ CONSUMER_PATH = re.compile(r"^/ws_api/account/([^/]+)/messaging/consumer/?$")
 _INITIALIZED = "Connection initialized successfully"
 
 
+class _NotStartedLoop(asyncio.AbstractEventLoop):
+    """Placeholder until :meth:`WsServer.start` creates the real loop (no unclosed loops)."""
+
+
+_NOT_STARTED: asyncio.AbstractEventLoop = _NotStartedLoop()
+
+
 class SandboxConnection(ServerConnection):
     """A server connection that notes inbound activity and can send synchronously on the loop."""
 
@@ -89,7 +96,7 @@ class WsServer:
         self.idle_timeout = idle_timeout
         self.init_timeout = init_timeout
         self.connections: set[SandboxConnection] = set()
-        self.loop = asyncio.new_event_loop()
+        self.loop: asyncio.AbstractEventLoop = _NOT_STARTED
         self._thread = threading.Thread(target=self._run, name="lpbot-sandbox-ws", daemon=True)
         self._ready = threading.Event()
         self._stop: asyncio.Future[None] | None = None
@@ -100,6 +107,7 @@ class WsServer:
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the thread and wait until the socket listens (raises if it does not)."""
+        self.loop = asyncio.new_event_loop()
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("sandbox WebSocket server did not start")
@@ -155,6 +163,8 @@ class WsServer:
 
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``fn(*args)`` on the loop thread and return its result (from any thread)."""
+        if not self._thread.is_alive():
+            raise RuntimeError("the sandbox is not running")
         if threading.current_thread() is self._thread:
             return fn(*args)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from lpbot.sandbox import AgentOptions, Sandbox
@@ -131,9 +132,9 @@ class Consumer:
                 self.receive(deadline - time.monotonic())
         except TimeoutError:
             raise AssertionError(f"socket still open after {timeout} s") from None
-        except Exception:  # noqa: BLE001 - ConnectionClosed* end the wait
+        except ConnectionClosed:
             pass
-        rcvd = self.ws.close_rcvd
+        rcvd = self.ws.protocol.close_rcvd
         return (rcvd.code, rcvd.reason) if rcvd is not None else (None, "")
 
     # -- tutorial steps ---------------------------------------------------------------------

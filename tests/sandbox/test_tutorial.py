@@ -63,7 +63,7 @@ def test_tutorial_with_authorization_header(sandbox: Sandbox) -> None:
         assert details["state"] == "OPEN"
 
         # step 5: subscribe to messaging events and publish "hi there"
-        assert consumer.subscribe_events(cid) == [] or True  # the greeting may already be there
+        consumer.subscribe_events(cid)  # replay: empty, or the greeting if already accepted
         sent = load_fixture("16-req-ms_PublishEvent.json")
         sent["body"]["dialogId"] = cid
         consumer.send_raw(json.dumps(sent))
