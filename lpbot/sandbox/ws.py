@@ -42,13 +42,6 @@ CONSUMER_PATH = re.compile(r"^/ws_api/account/([^/]+)/messaging/consumer/?$")
 _INITIALIZED = "Connection initialized successfully"
 
 
-class _NotStartedLoop(asyncio.AbstractEventLoop):
-    """Placeholder until :meth:`WsServer.start` creates the real loop (no unclosed loops)."""
-
-
-_NOT_STARTED: asyncio.AbstractEventLoop = _NotStartedLoop()
-
-
 class SandboxConnection(ServerConnection):
     """A server connection that notes inbound activity and can send synchronously on the loop."""
 
@@ -96,18 +89,25 @@ class WsServer:
         self.idle_timeout = idle_timeout
         self.init_timeout = init_timeout
         self.connections: set[SandboxConnection] = set()
-        self.loop: asyncio.AbstractEventLoop = _NOT_STARTED
+        self._loop: asyncio.AbstractEventLoop | None = None  # made by start(): none left open
         self._thread = threading.Thread(target=self._run, name="lpbot-sandbox-ws", daemon=True)
         self._ready = threading.Event()
         self._stop: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._error: BaseException | None = None
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop of the ``lpbot-sandbox-ws`` thread (after :meth:`start`)."""
+        if self._loop is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._loop
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the thread and wait until the socket listens (raises if it does not)."""
-        self.loop = asyncio.new_event_loop()
+        self._loop = asyncio.new_event_loop()
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("sandbox WebSocket server did not start")
