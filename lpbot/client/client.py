@@ -18,6 +18,7 @@ import logging
 import random
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -141,6 +142,11 @@ class Client:
         return self._supervisor.state
 
     @property
+    def pending_requests(self) -> int:
+        """Requests sent on the current socket and not answered yet."""
+        return self._supervisor.pending_requests()
+
+    @property
     def store(self) -> StateStore | None:
         """The state directory's store (``None`` without a state directory)."""
         return self._store
@@ -249,8 +255,17 @@ class Client:
                 attempt += 1
 
     def _request_once(self, request: Request[_T], timeout: float) -> _T:
-        connection = self._supervisor.wait_connected(timeout)
-        future: Future[_T] = connection.request(request)
+        deadline = time.monotonic() + timeout
+        while True:
+            connection = self._supervisor.wait_connected(max(0.0, deadline - time.monotonic()))
+            try:
+                future: Future[_T] = connection.request(request)
+                break
+            except ConnectionClosed:
+                # Nothing was sent (the socket was going away): safe to send on the next one.
+                if self._stop.is_set() or time.monotonic() >= deadline:
+                    raise
+                self._supervisor.wait_replaced(connection, deadline - time.monotonic())
         self.count("requests")
         try:
             return future.result(timeout)
@@ -306,8 +321,8 @@ class Client:
             else:
                 log.info("conversation %s requested", existing)
         conversation = Conversation(self, existing)
-        conversation.subscribe()
         self._supervisor.wait_conversation(existing, limit)
+        conversation.subscribe(timeout=limit)
         return conversation
 
     def commit(self, event: MessagingEvent) -> None:

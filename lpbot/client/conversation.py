@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -105,9 +106,15 @@ class Conversation:
 
     # --- subscriptions ------------------------------------------------------------------
 
-    def subscribe(self) -> None:
-        """Deliver this conversation's events to ``on_message`` (resuming after the last seen)."""
-        self._client.supervisor.follow(self.conversation_id)
+    def subscribe(self, *, timeout: float | None = None) -> None:
+        """Deliver this conversation's events to ``on_message`` (resuming after the last seen).
+
+        Returns once the server confirmed the subscription (or ``timeout`` passed).
+        """
+        limit = self._client.options.request_timeout if timeout is None else timeout
+        futures = self._client.supervisor.follow(self.conversation_id)
+        if futures:
+            concurrent.futures.wait(futures, timeout=limit)
 
     def unsubscribe(self) -> None:
         """Stop delivering this conversation's events (the protocol has no unsubscribe)."""

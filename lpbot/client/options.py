@@ -149,6 +149,7 @@ class ClientStats:
     resyncs: int = 0
     callback_errors: int = 0
     requests: int = 0
+    keepalives: int = 0
     request_retries: int = 0
     request_timeouts: int = 0
     token_refreshes: int = 0

@@ -49,6 +49,9 @@ _IMMEDIATE: Final = "immediate"
 _SESSION_COUNTERS: Final = ("delivered", "duplicates", "gaps", "resyncs")
 
 
+_Tracked = list[tuple[SubscribeMessagingEvents, "Future[None]"]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     recovery: Recovery | str
@@ -81,6 +84,7 @@ class Supervisor:
         self._fatal: BaseException | None = None
         self._clock: Future[int] | None = None
         self._threads: list[threading.Thread] = []
+        self._subscribing: dict[str, Future[None]] = {}
         self._totals: dict[str, int] = {}
         self._malformed_logged = 0
         props = self._options.client_properties
@@ -114,6 +118,11 @@ class Supervisor:
                 _add_connection(counts, self._conn)
         return counts
 
+    def pending_requests(self) -> int:
+        """Requests in flight on the current socket."""
+        conn = self._conn
+        return 0 if conn is None else conn.pending
+
     def conversations(self) -> list[ConversationDetails]:
         """Known conversations (a copy)."""
         with self._lock:
@@ -140,6 +149,12 @@ class Supervisor:
                 lambda: self._stop.is_set() or (self._session is not None and conversation_id
                                                 in self._session.conversations), timeout)
 
+    def wait_replaced(self, conn: Connection, timeout: float) -> None:
+        """Wait until ``conn`` is no longer the current socket (it is being replaced)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._stop.is_set() or self._conn is not conn,
+                                   timeout)
+
     def wait_connected(self, timeout: float) -> Connection:
         """The live connection, waiting up to ``timeout`` for a reconnect to finish."""
         with self._changed:
@@ -153,16 +168,23 @@ class Supervisor:
 
     # --- explicit subscriptions ---------------------------------------------------------
 
-    def follow(self, conversation_id: str) -> None:
-        """Deliver the conversation's events (subscribing its open dialogs now if needed)."""
+    def follow(self, conversation_id: str) -> list[Future[None]]:
+        """Deliver the conversation's events (subscribing its open dialogs now if needed).
+
+        Returns the futures of this socket's subscriptions of those dialogs that are still
+        unanswered, so a caller can wait until the server confirmed them.
+        """
         with self._lock:
             if self._session is None:
-                return
-            dialogs = self._session.dialogs_of(conversation_id)
+                return []
+            dialogs = list(self._session.dialogs_of(conversation_id))
             requests = [r for d in dialogs if (r := self._session.follow(d, conversation_id))]
             conn = self._conn if self._connected else None
+            tracked = self._track(conn, requests)
+            waiting = [f for d in dialogs if (f := self._subscribing.get(d)) is not None]
         if conn is not None:
-            self._send_subscriptions(conn, requests)
+            self._send_subscriptions(conn, tracked)
+        return waiting
 
     def unfollow(self, conversation_id: str) -> None:
         """Stop delivering the conversation's events."""
@@ -309,6 +331,7 @@ class Supervisor:
             return _Outcome(classify(error=exc), str(exc), error=exc)
         with self._changed:
             self._conn = conn
+            self._subscribing = {}
             self._reached = False
             self._conversations_subscribed = False
             self._abort_recovery = None
@@ -393,23 +416,45 @@ class Supervisor:
             self._abort(conn, Recovery.BACKOFF, f"connection setup failed: {error}")
         return True
 
-    def _send_subscriptions(self, conn: Connection,
-                            requests: Iterable[SubscribeMessagingEvents]) -> None:
+    def _track(self, conn: Connection | None,
+               requests: Iterable[SubscribeMessagingEvents]) -> _Tracked:
+        # Called under the lock, in the same step as the session's decision, so a caller of
+        # follow() always finds the subscription in flight (and can wait for its answer).
+        tracked: _Tracked = []
         for request in requests:
+            placeholder: Future[None] = Future()
+            if conn is not None:
+                self._subscribing[request.dialog_id] = placeholder
+            tracked.append((request, placeholder))
+        return tracked
+
+    def _send_subscriptions(self, conn: Connection, tracked: _Tracked) -> None:
+        for request, placeholder in tracked:
             try:
                 future = conn.request(request)
-            except ConnectionClosed:
-                return  # the next socket subscribes again
-            future.add_done_callback(partial(self._messaging_answered, conn, request))
+            except ConnectionClosed as exc:
+                placeholder.set_exception(exc)  # the next socket subscribes again
+                self._forget_subscription(request.dialog_id, placeholder)
+                continue
+            future.add_done_callback(
+                partial(self._messaging_answered, conn, request, placeholder))
+
+    def _forget_subscription(self, dialog_id: str, placeholder: Future[None]) -> None:
+        with self._lock:
+            if self._subscribing.get(dialog_id) is placeholder:
+                del self._subscribing[dialog_id]
 
     def _messaging_answered(self, conn: Connection, request: SubscribeMessagingEvents,
-                            future: Future[None]) -> None:
+                            placeholder: Future[None], future: Future[None]) -> None:
+        self._forget_subscription(request.dialog_id, placeholder)
         error = future.exception()
         if error is None:
             with self._lock:
                 if self._session is not None:
                     self._session.subscription_answered(request.dialog_id)
+            placeholder.set_result(None)
             return
+        placeholder.set_exception(error)
         if isinstance(error, RequestRejected) and (error.code == 429 or error.code >= 500):
             recovery = Recovery.RATE_LIMITED if error.code == 429 else Recovery.BACKOFF
             self._abort(conn, recovery, f"resume of dialog {request.dialog_id} answered "
@@ -428,8 +473,9 @@ class Supervisor:
             with self._lock:
                 result = self._session.on_events(inbound)  # type: ignore[union-attr, arg-type]
                 conn = self._conn
-            if result.requests and conn is not None:
-                self._send_subscriptions(conn, result.requests)
+                tracked = self._track(conn, result.requests) if result.requests else None
+            if tracked and conn is not None:
+                self._send_subscriptions(conn, tracked)
             for event in result.deliver:
                 self._deliver(event)
         elif kind is ExConversationChangeNotification:
@@ -450,15 +496,17 @@ class Supervisor:
             self._client.commit(event)
 
     def _on_conversations(self, notification: ExConversationChangeNotification) -> None:
-        with self._changed:
+        with self._lock:
             session = self._session
             assert session is not None  # noqa: S101 - adopted before connecting
             result = session.on_conversations(notification)
             conn = self._conn
+            tracked = self._track(conn, result.requests)
             became_ready = self._conversations_subscribed and not self._reached
+        if tracked and conn is not None:
+            self._send_subscriptions(conn, tracked)
+        with self._changed:
             self._changed.notify_all()
-        if result.requests and conn is not None:
-            self._send_subscriptions(conn, result.requests)
         callback = self._client.on_conversation
         if callback is not None:
             for change in result.changes:
@@ -504,6 +552,7 @@ class Supervisor:
                     self._clock = conn.request(GetClock())
                 except ConnectionClosed:
                     continue
+                self._client.count("keepalives")
                 if identity.authenticated and identity.expires_within(
                         self._options.refresh_ahead):
                     self._refresh_ahead(conn)
