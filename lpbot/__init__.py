@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from lpbot.config import Config, PluginConfig
 from lpbot.errors import (
@@ -19,11 +20,17 @@ from lpbot.errors import (
 from lpbot.hookspecs import hookimpl
 from lpbot.stash import Stash, StashKey
 
+if TYPE_CHECKING:
+    from lpbot.bot import Bot
+    from lpbot.client import Conversation
+
 __all__ = [
     "AuthError",
+    "Bot",
     "Config",
     "ConfigError",
     "ConnectionClosed",
+    "Conversation",
     "LpError",
     "PluginConfig",
     "PluginError",
@@ -40,7 +47,16 @@ __all__ = [
 logging.getLogger("lpbot").addHandler(logging.NullHandler())
 
 
-def __getattr__(name: str) -> str:
+#: public names imported on first use, so that ``import lpbot`` stays light (no sockets, HTTP or
+#: scheduler libraries until a bot is built)
+_LAZY = {"Bot": "lpbot.bot", "Conversation": "lpbot.client"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     if name == "__version__":
         from importlib.metadata import version
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from lpbot.client import Client, ClientOptions, Conversation, StateChange
 from lpbot.client.identity import token_provider
@@ -29,9 +29,11 @@ from lpbot.jobs import register_bot, unregister_bot
 from lpbot.plugins import PluginManager, load_plugins
 from lpbot.protocol.events import AcceptStatusEvent, ChatStateEvent, ContentEvent, RichContentEvent
 from lpbot.protocol.notifications import ConversationChange, MessagingEvent
-from lpbot.scheduler import JobInfo, JobRun, Scheduler
 from lpbot.stash import Stash
 from lpbot.tracking import ConversationTracker, conversation_hooks
+
+if TYPE_CHECKING:
+    from lpbot.scheduler import JobInfo, JobRun, Scheduler
 
 __all__ = ["Bot"]
 
@@ -262,6 +264,8 @@ class Bot:
                              per_plugin=lambda name: {"config": self.config.plugin_config(name)})
 
     def _start_scheduler(self) -> None:
+        from lpbot.scheduler import Scheduler  # APScheduler and SQLAlchemy load only when used
+
         settings = self.config.scheduler
         url = settings.url or f"sqlite:///{self.state_dir / 'jobs.sqlite'}"
         self.scheduler = Scheduler(
@@ -279,8 +283,9 @@ class Bot:
                 trigger = job.make_trigger(settings.timezone)
             except ValueError as exc:
                 raise ConfigError(str(exc), path=self.config.file, key=job.path) from exc
-            self.scheduler.ensure_job(job.func, trigger, id=job.id,
-                                      kwargs={"bot": self.name, **job.kwargs}, **options)
+            # built-in kinds find the bot by name; a "call" job gets exactly its args
+            kwargs = dict(job.kwargs) if job.kind == "call" else {"bot": self.name, **job.kwargs}
+            self.scheduler.ensure_job(job.func, trigger, id=job.id, kwargs=kwargs, **options)
         self.dispatcher.call("lpbot_schedule_jobs", {"bot": self, "scheduler": self.scheduler},
                              strict=True)
         self.scheduler.resume()
@@ -358,6 +363,6 @@ class Bot:
                                {"bot": self, "consumer": consumer, "change": change})
 
     def _on_job(self, hook_name: str, value: JobInfo | JobRun) -> None:
-        argument = "job" if isinstance(value, JobInfo) else "run"
+        argument = "run" if hook_name != "lpbot_job_added" else "job"
         self.dispatcher.submit(f"job:{value.job_id}", hook_name,
                                {"bot": self, argument: value})

@@ -373,7 +373,7 @@ def synthetic_conversation(
     """One scripted conversation: open, agent joins, talk, close, rate.
 
     Waits for an agent, says each message and waits for an agent reply after it, closes, then
-    rates (``csat`` 0: no rating). Raises ``TimeoutError`` naming the step that got no answer,
+    rates: ``lpbot_csat_score``'s answer if a plugin gives one, else ``csat`` (0: no rating). Raises ``TimeoutError`` naming the step that got no answer,
     so the run is reported as failed (``lpbot_job_failed``).
 
     Returns:
@@ -398,7 +398,11 @@ def synthetic_conversation(
         conversation.close()
         wait("the conversation was not seen closed", lambda: activity.closed)
         if csat:
-            conversation.rate(csat, resolved=resolved)
+            # a plugin's lpbot_csat_score answer wins over the configured score
+            answers = running.dispatcher.call(
+                "lpbot_csat_score", {"bot": running, "conversation": conversation}, strict=False)
+            score = answers[0] if answers and isinstance(answers[0], int) else csat
+            conversation.rate(score, resolved=resolved)
             wait("the CSAT was not seen",
                  lambda: activity.details is not None and activity.details.csat is not None)
     except _Interrupted as interrupted:

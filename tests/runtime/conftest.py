@@ -1,12 +1,18 @@
-"""Helpers for the runtime's tests: the fixture plugins' folder on sys.path, a polling wait."""
+"""Helpers for the runtime's tests: fixture plugins on sys.path, waits, a bot on the sandbox."""
 
 from __future__ import annotations
 
 import sys
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lpbot.sandbox import Sandbox
+from lpbot.testing import wait_until
+from lpbot.testing.harness import BotHarness
 
 FIXTURES = Path(__file__).resolve().parent.parent / "plugins" / "fixtures"
 if str(FIXTURES) not in sys.path:
@@ -16,10 +22,24 @@ if str(FIXTURES) not in sys.path:
 def wait_for(
     predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition"
 ) -> None:
-    """Poll ``predicate`` until it is true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        pause.wait(0.005)
+    """Wait until ``predicate`` is true; fail naming ``what`` after ``timeout`` seconds."""
+    wait_until(predicate, timeout, what)
+
+
+# --- a bot on the sandbox ------------------------------------------------------------------
+
+MakeHarness = Callable[..., Any]
+
+
+@pytest.fixture
+def make_harness(lp_sandbox: Sandbox, tmp_path: Path) -> MakeHarness:
+    """Build a started BotHarness on ``lp_sandbox``: ``with make_harness(plugins=[...]) as h``."""
+
+    @contextmanager
+    def make(plugins: Sequence[object] = (), config: dict[str, Any] | None = None,
+             consumers: Sequence[str] = ("default",)) -> Iterator[BotHarness]:
+        with BotHarness(lp_sandbox, state_dir=tmp_path / "state", plugins=plugins,
+                        config=config, consumers=consumers) as harness:
+            yield harness
+
+    return make
