@@ -93,10 +93,10 @@ class Sandbox:
     def start(self) -> Self:
         """Bind both listeners and start their threads; returns self."""
         with self._state_lock:
-            if self._started:
-                return self
             if self._stopped:
                 raise RuntimeError("a stopped Sandbox cannot be restarted; make a new one")
+            if self._started:
+                return self
             self._started = True
         self._http = HttpServer(
             host=self.host,

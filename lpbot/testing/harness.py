@@ -55,20 +55,30 @@ class EventRecorder:
             self._calls.append(RecordedCall(hook_name, dict(kwargs)))
             self._condition.notify_all()
 
-    def calls(self, name: str | None = None,
-              where: Callable[[RecordedCall], bool] | None = None) -> list[RecordedCall]:
+    def calls(
+        self, name: str | None = None, where: Callable[[RecordedCall], bool] | None = None
+    ) -> list[RecordedCall]:
         """The calls so far, optionally only of hook ``name`` and matching ``where``."""
         with self._condition:
-            return [call for call in self._calls
-                    if (name is None or call.name == name) and (where is None or where(call))]
+            return [
+                call
+                for call in self._calls
+                if (name is None or call.name == name) and (where is None or where(call))
+            ]
 
     def names(self) -> list[str]:
         """The hook names called so far, in order."""
         with self._condition:
             return [call.name for call in self._calls]
 
-    def wait_for(self, name: str, where: Callable[[RecordedCall], bool] | None = None, *,
-                 count: int = 1, timeout: float = 5.0) -> list[RecordedCall]:
+    def wait_for(
+        self,
+        name: str,
+        where: Callable[[RecordedCall], bool] | None = None,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> list[RecordedCall]:
         """Wait until hook ``name`` was called ``count`` times (matching ``where``).
 
         Raises:
@@ -84,7 +94,8 @@ class EventRecorder:
                 if remaining <= 0:
                     raise AssertionError(
                         f"timed out after {timeout} s waiting for {count} call(s) of {name}; "
-                        f"saw {len(found)} (all hooks seen: {sorted(set(self.names()))})")
+                        f"saw {len(found)} (all hooks seen: {sorted(set(self.names()))})"
+                    )
                 self._condition.wait(remaining)
 
     def clear(self) -> None:
@@ -129,10 +140,12 @@ class BotHarness:
             else:
                 extra.append((f"{type(plugin).__name__.lower()}-{len(extra)}", plugin))
         data: dict[str, Any] = {
-            "bot": {"name": f"harness-{next(_names)}", "consumers": list(consumers),
-                    "stop_timeout": 5.0},
-            "account": {"id": sandbox.account, "csds_domain": sandbox.csds_domain,
-                        "tls": False},
+            "bot": {
+                "name": f"harness-{next(_names)}",
+                "consumers": list(consumers),
+                "stop_timeout": 5.0,
+            },
+            "account": {"id": sandbox.account, "csds_domain": sandbox.csds_domain, "tls": False},
             "plugins": {"modules": modules},
         }
         for section, table in (config or {}).items():
@@ -142,20 +155,31 @@ class BotHarness:
                 data[section] = table
         self.config = Config.from_mapping(data, file="<BotHarness>", environ={})
         self.events = EventRecorder()
-        self.bot = Bot(self.config, state_dir=state_dir, plugins=extra,
-                       client_options={"backoff": Backoff.immediate()})
+        self.bot = Bot(
+            self.config,
+            state_dir=state_dir,
+            plugins=extra,
+            client_options={"backoff": Backoff.immediate()},
+        )
         self.bot.dispatcher.add_tracer(self.events)
 
     def __enter__(self) -> Self:
         self.bot.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         clean = self.bot.stop()
         if kind is None:
-            leftover = [t.name for t in threading.enumerate()
-                        if t.name.startswith("lpbot-") and not t.name.startswith("lpbot-sandbox")]
+            leftover = [
+                t.name
+                for t in threading.enumerate()
+                if t.name.startswith("lpbot-") and not t.name.startswith("lpbot-sandbox")
+            ]
             assert clean, "the bot did not stop cleanly within its stop_timeout"  # noqa: S101
             assert not leftover, f"threads left behind: {leftover}"  # noqa: S101
 

@@ -85,7 +85,9 @@ class Consumer:
                 return frame
 
     def response(self, req_id: str, timeout: float = 5.0) -> Frame:
-        return self.wait_for(lambda f: f.get("kind") == "resp" and f.get("reqId") == req_id, timeout)
+        return self.wait_for(
+            lambda f: f.get("kind") == "resp" and f.get("reqId") == req_id, timeout
+        )
 
     def request(self, type_name: str, body: Any = None, **extra: Any) -> Frame:
         return self.response(self.send(type_name, body, **extra))
@@ -99,9 +101,11 @@ class Consumer:
         self, suffix: str, predicate: Callable[[Frame], bool] = lambda f: True, timeout: float = 5.0
     ) -> Frame:
         return self.wait_for(
-            lambda f: f.get("kind") == "notification"
-            and str(f.get("type", "")).endswith(suffix)
-            and predicate(f),
+            lambda f: (
+                f.get("kind") == "notification"
+                and str(f.get("type", "")).endswith(suffix)
+                and predicate(f)
+            ),
             timeout,
         )
 
@@ -175,7 +179,9 @@ def open_consumer(
     all_headers = dict(headers or {})
     if token is not None:
         all_headers["Authorization"] = f"jwt {token}"
-    return Consumer(connect(url or sandbox.ws_url, additional_headers=all_headers, open_timeout=5, legacy=True))
+    return Consumer(
+        connect(url or sandbox.ws_url, additional_headers=all_headers, open_timeout=5, legacy=True)
+    )
 
 
 @pytest.fixture

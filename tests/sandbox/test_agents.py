@@ -37,9 +37,12 @@ def rules_sandbox() -> Iterator[Sandbox]:
 def test_accept_greet_receipts_typing_reply_order(sandbox: Sandbox, consumer: Consumer) -> None:
     consumer.subscribe_conversations()
     cid = consumer.request_conversation()
-    consumer.conversation_change(lambda c: len(c["result"]["conversationDetails"]["participants"]) == 2)
+    consumer.conversation_change(
+        lambda c: len(c["result"]["conversationDetails"]["participants"]) == 2
+    )
     greeting = sandbox.wait_for_event(cid, lambda e: e.role == "ASSIGNED_AGENT")
-    assert greeting.text is not None and greeting.text.startswith("Hi, I'm ")
+    assert greeting.text is not None
+    assert greeting.text.startswith("Hi, I'm ")
     seq = consumer.publish_text(cid, "hello")
     sandbox.wait_for_event(cid, lambda e: e.event.get("chatState") == "ACTIVE")
     assert _agent_events(sandbox, cid)[1:] == [
@@ -64,7 +67,10 @@ def test_rules_mode(rules_sandbox: Sandbox) -> None:
         rules_sandbox.wait_for_event(
             cid, lambda e: e.event.get("sequenceList") == [last] and e.event.get("status") == "READ"
         )
-        assert rules_sandbox.conversation(cid).texts("ASSIGNED_AGENT") == ["We are open 9-17.", "Order 1234 has shipped."]
+        assert rules_sandbox.conversation(cid).texts("ASSIGNED_AGENT") == [
+            "We are open 9-17.",
+            "Order 1234 has shipped.",
+        ]
     finally:
         client.close()
 
@@ -76,7 +82,9 @@ def test_silent_mode_accepts_but_never_writes() -> None:
         try:
             client.subscribe_conversations()
             cid = client.request_conversation()
-            client.conversation_change(lambda c: len(c["result"]["conversationDetails"]["participants"]) == 2)
+            client.conversation_change(
+                lambda c: len(c["result"]["conversationDetails"]["participants"]) == 2
+            )
             client.publish_text(cid, "anyone?")
             client.ok("GetClock")
             assert _agent_events(sandbox, cid) == []
@@ -84,11 +92,15 @@ def test_silent_mode_accepts_but_never_writes() -> None:
             client.close()
 
 
-def test_messages_before_acceptance_are_answered_after(quiet_sandbox: Sandbox, quiet_consumer: Consumer) -> None:
+def test_messages_before_acceptance_are_answered_after(
+    quiet_sandbox: Sandbox, quiet_consumer: Consumer
+) -> None:
     cid = quiet_consumer.request_conversation()
     quiet_consumer.publish_text(cid, "early")
     agent_id = quiet_sandbox.agents.accept(cid)
-    event = quiet_sandbox.wait_for_event(cid, lambda e: e.role == "ASSIGNED_AGENT" and e.text == "early")
+    event = quiet_sandbox.wait_for_event(
+        cid, lambda e: e.role == "ASSIGNED_AGENT" and e.text == "early"
+    )
     assert event.originator_id == agent_id
     assert quiet_sandbox.agents.accept(cid) == agent_id  # accepting twice keeps the agent
 
@@ -100,7 +112,9 @@ def test_idle_close_is_visible_to_subscribers() -> None:
         try:
             client.subscribe_conversations()
             cid = client.request_conversation()
-            closed = client.conversation_change(lambda c: c["result"]["conversationDetails"]["state"] == "CLOSE")
+            closed = client.conversation_change(
+                lambda c: c["result"]["conversationDetails"]["state"] == "CLOSE"
+            )
             details = closed["result"]["conversationDetails"]
             assert details["closeReason"] == "AGENT"
             assert details["dialogs"][0]["closedBy"] == "AGENT"
@@ -122,7 +136,10 @@ def test_control_api(quiet_sandbox: Sandbox, quiet_consumer: Consumer) -> None:
     assert said["originatorMetadata"] == {"id": agent_id, "role": "ASSIGNED_AGENT"}
     card = load_fixture("18-event-RichContentEvent.json")["content"]
     seq = agents.say_rich(cid, card)
-    assert client.event(lambda c: c.get("sequence") == seq)["event"] == {"type": "RichContentEvent", "content": card}
+    assert client.event(lambda c: c.get("sequence") == seq)["event"] == {
+        "type": "RichContentEvent",
+        "content": card,
+    }
     agents.typing(cid)
     assert "sequence" not in client.event(lambda c: c["event"].get("chatState") == "COMPOSING")
     mine = client.publish_text(cid, "one")
@@ -131,9 +148,14 @@ def test_control_api(quiet_sandbox: Sandbox, quiet_consumer: Consumer) -> None:
     sequences = agents.burst(cid, 20, prefix="n")
     assert sequences == list(range(sequences[0], sequences[0] + 20))
     for index, sequence in enumerate(sequences):
-        assert client.event(lambda c, s=sequence: c.get("sequence") == s)["event"]["message"] == f"n {index}"
+        assert (
+            client.event(lambda c, s=sequence: c.get("sequence") == s)["event"]["message"]
+            == f"n {index}"
+        )
     agents.close(cid)
-    closed = client.conversation_change(lambda c: c["result"]["conversationDetails"]["state"] == "CLOSE")
+    closed = client.conversation_change(
+        lambda c: c["result"]["conversationDetails"]["state"] == "CLOSE"
+    )
     assert closed["result"]["conversationDetails"]["closeReason"] == "AGENT"
     with pytest.raises(ValueError, match="closed"):
         agents.say(cid, "too late")
@@ -144,12 +166,19 @@ def test_control_api(quiet_sandbox: Sandbox, quiet_consumer: Consumer) -> None:
 def test_profiles_are_served(sandbox: Sandbox) -> None:
     assert len(sandbox.agents.profiles) == 3
     agent_id, nickname, picture_url, employee_id = sandbox.agents.profiles[0]
-    url = f"{sandbox.http_url}/api/account/{sandbox.account}/configuration/le-users/users/{agent_id}"
+    url = (
+        f"{sandbox.http_url}/api/account/{sandbox.account}/configuration/le-users/users/{agent_id}"
+    )
     profile = requests.get(url, timeout=5).json()
     assert set(profile) == set(load_fixture("24-agent-public-profile.json"))
-    assert (profile["nickname"], profile["pictureUrl"], profile["employeeId"]) == (nickname, picture_url, employee_id)
+    assert (profile["nickname"], profile["pictureUrl"], profile["employeeId"]) == (
+        nickname,
+        picture_url,
+        employee_id,
+    )
     picture = requests.get(picture_url, timeout=5)
-    assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/svg+xml"
+    assert picture.status_code == 200
+    assert picture.headers["Content-Type"] == "image/svg+xml"
     assert requests.get(url.replace(agent_id, "nobody"), timeout=5).status_code == 404
     jsonp = requests.get(url, params={"cb": "show"}, timeout=5)
     assert jsonp.text.startswith("show({")
@@ -168,7 +197,9 @@ def test_no_agents_means_no_acceptance() -> None:
             client.close()
 
 
-@pytest.mark.parametrize("bad", [{"mode": "chatty"}, {"count": -1}, {"mode": "rules", "rules": (("(", "x"),)}])
+@pytest.mark.parametrize(
+    "bad", [{"mode": "chatty"}, {"count": -1}, {"mode": "rules", "rules": (("(", "x"),)}]
+)
 def test_agent_options_are_validated(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
         AgentOptions(**bad)  # type: ignore[arg-type]

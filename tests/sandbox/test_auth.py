@@ -23,9 +23,11 @@ def _claims(token: str) -> dict[str, object]:
 
 
 def _status(sandbox: Sandbox, headers: dict[str, str], url: str | None = None) -> int:
-    with pytest.raises(InvalidStatus) as refused:
-        with connect(url or sandbox.ws_url, additional_headers=headers, open_timeout=5):
-            pass
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        connect(url or sandbox.ws_url, additional_headers=headers, open_timeout=5),
+    ):
+        pass
     return refused.value.response.status_code
 
 
@@ -37,20 +39,27 @@ def short_lived() -> Iterator[Sandbox]:
 
 def test_signup_token_claims(sandbox: Sandbox) -> None:
     claims = _claims(signup(sandbox))
-    assert claims["aud"] == "acc:sandbox" and claims["iss"] == "https://idp.liveperson.net"
-    assert isinstance(claims["sub"], str) and "lp.ext" not in claims
-    assert isinstance(claims["iat"], int) and isinstance(claims["exp"], int)
+    assert claims["aud"] == "acc:sandbox"
+    assert claims["iss"] == "https://idp.liveperson.net"
+    assert isinstance(claims["sub"], str)
+    assert "lp.ext" not in claims
+    assert isinstance(claims["iat"], int)
+    assert isinstance(claims["exp"], int)
     assert claims["exp"] - claims["iat"] >= 3599
     assert signup(sandbox) != signup(sandbox)
 
 
 def test_signup_jsonp(sandbox: Sandbox) -> None:
-    reply = requests.get(f"{sandbox.http_url}/api/account/sandbox/signup.jsonp", params={"callback": "cb"}, timeout=5)
-    assert reply.text.startswith("cb({\"jwt\":")
+    reply = requests.get(
+        f"{sandbox.http_url}/api/account/sandbox/signup.jsonp", params={"callback": "cb"}, timeout=5
+    )
+    assert reply.text.startswith('cb({"jwt":')
 
 
 def test_authenticated_flow_with_brand_token(sandbox: Sandbox) -> None:
-    brand = sandbox.mint_brand_token("customer-42", claims={"lp_sdes": [{"type": "ctmrinfo", "info": {"cstatus": "gold"}}]})
+    brand = sandbox.mint_brand_token(
+        "customer-42", claims={"lp_sdes": [{"type": "ctmrinfo", "info": {"cstatus": "gold"}}]}
+    )
     url = f"{sandbox.http_url}/api/account/{sandbox.account}/authenticate"
     reply = requests.post(url, json={"authCode": brand}, timeout=5)
     assert reply.status_code == 200
@@ -59,7 +68,9 @@ def test_authenticated_flow_with_brand_token(sandbox: Sandbox) -> None:
     assert claims["lp.ext"]["sub"] == "customer-42"  # type: ignore[index]
     assert len(str(claims["sub"])) == 64
     # the same brand identity maps to the same consumer
-    again = requests.post(url, json={"authCode": sandbox.mint_brand_token("customer-42")}, timeout=5)
+    again = requests.post(
+        url, json={"authCode": sandbox.mint_brand_token("customer-42")}, timeout=5
+    )
     assert _claims(again.json()["jwt"])["sub"] == claims["sub"]
     client = open_consumer(sandbox, token)
     try:
@@ -134,10 +145,15 @@ def test_requests_before_init_connection_are_401(sandbox: Sandbox) -> None:
     client = open_consumer(sandbox)
     try:
         resp = client.request("GetClock")
-        assert resp["code"] == 401 and resp["type"] == ".ReqBody$StringResp"
+        assert resp["code"] == 401
+        assert resp["type"] == ".ReqBody$StringResp"
         resp = client.request("InitConnection", headers=[{"type": ".ams.headers.ClientProperties"}])
         assert resp["code"] == 400  # no ConsumerAuthentication header
-        client.ok("InitConnection", headers={"type": ".ams.headers.ConsumerAuthentication", "jwt": signup(sandbox)}, body={})
+        client.ok(
+            "InitConnection",
+            headers={"type": ".ams.headers.ConsumerAuthentication", "jwt": signup(sandbox)},
+            body={},
+        )
         client.ok("GetClock")
     finally:
         client.close()
@@ -145,7 +161,9 @@ def test_requests_before_init_connection_are_401(sandbox: Sandbox) -> None:
 
 def test_bad_jwt_in_init_connection_closes_4401(sandbox: Sandbox) -> None:
     client = open_consumer(sandbox)
-    client.send("InitConnection", headers=[{"type": ".ams.headers.ConsumerAuthentication", "jwt": "bad"}])
+    client.send(
+        "InitConnection", headers=[{"type": ".ams.headers.ConsumerAuthentication", "jwt": "bad"}]
+    )
     assert client.closed()[0] == 4401
 
 

@@ -17,7 +17,8 @@ STRING = ".ReqBody$StringResp"
 def _error(resp: dict[str, object], code: int) -> None:
     assert resp["code"] == code, resp
     assert resp["type"] == STRING
-    assert isinstance(resp["body"], str) and resp["body"]
+    assert isinstance(resp["body"], str)
+    assert resp["body"]
 
 
 def test_malformed_json_is_answered_400_without_req_id(consumer: Consumer) -> None:
@@ -88,7 +89,8 @@ def test_request_conversation_with_documented_body(consumer: Consumer, sandbox: 
     record = sandbox.conversation(cid)
     assert record.skill_id == "12345"
     assert record.ttr == ("URGENT", 300)
-    assert record.context is not None and record.context["lang"] == "en-US"
+    assert record.context is not None
+    assert record.context["lang"] == "en-US"
 
 
 def test_publish_to_closed_conversation(consumer: Consumer) -> None:
@@ -118,12 +120,19 @@ def test_consumers_are_isolated(consumer_factory: Callable[..., Consumer]) -> No
     _error(bob.request("ms.PublishEvent", {"dialogId": cid, "event": event}), 400)
     _error(bob.request("ms.SubscribeMessagingEvents", {"dialogId": cid}), 400)
     close = {"field": "ConversationStateField", "conversationState": "CLOSE"}
-    _error(bob.request("cm.UpdateConversationField", {"conversationId": cid, "conversationField": close}), 404)
+    _error(
+        bob.request(
+            "cm.UpdateConversationField", {"conversationId": cid, "conversationField": close}
+        ),
+        404,
+    )
     _error(bob.request(".ams.ms.QueryMessages", {"dialogId": cid}), 400)
     # Bob never hears about Alice's conversation
     bob.ok("GetClock")
     assert not [
-        f for f in bob.frames if f.get("kind") == "notification" and f["body"].get("subscriptionId") == bob_sub
+        f
+        for f in bob.frames
+        if f.get("kind") == "notification" and f["body"].get("subscriptionId") == bob_sub
     ]
 
 
@@ -159,8 +168,18 @@ def test_publish_missing_body_and_mismatched_conversation(consumer: Consumer) ->
 
 def test_csat_before_close_is_refused(consumer: Consumer) -> None:
     cid = consumer.request_conversation()
-    csat = {"field": "CSATRate", "csatRate": 5, "csatResolutionConfirmation": True, "status": "FILLED"}
-    _error(consumer.request("cm.UpdateConversationField", {"conversationId": cid, "conversationField": csat}), 400)
+    csat = {
+        "field": "CSATRate",
+        "csatRate": 5,
+        "csatResolutionConfirmation": True,
+        "status": "FILLED",
+    }
+    _error(
+        consumer.request(
+            "cm.UpdateConversationField", {"conversationId": cid, "conversationField": csat}
+        ),
+        400,
+    )
 
 
 @pytest.mark.parametrize(
@@ -173,7 +192,11 @@ def test_csat_before_close_is_refused(consumer: Consumer) -> None:
         {"field": "TTRField", "ttrType": "URGENT", "value": -1},
         {"field": "ConversationStateField", "conversationState": "OPEN"},
         {"field": "Stage", "conversationState": "OPEN"},
-        {"field": "DialogChange", "type": "UPDATE", "dialog": {"dialogId": "nope", "state": "CLOSE"}},
+        {
+            "field": "DialogChange",
+            "type": "UPDATE",
+            "dialog": {"dialogId": "nope", "state": "CLOSE"},
+        },
         {"field": "DialogChange", "type": "ADD"},
         {"field": "NoSuchField"},
         "not an object",
@@ -204,7 +227,12 @@ def test_agent_only_fields_are_forbidden(consumer: Consumer, field: object) -> N
 
 def test_update_field_unknown_conversation_and_missing_fields(consumer: Consumer) -> None:
     field = {"field": "TTRField", "ttrType": "URGENT", "value": 5}
-    _error(consumer.request("cm.UpdateConversationField", {"conversationId": "nope", "conversationField": field}), 404)
+    _error(
+        consumer.request(
+            "cm.UpdateConversationField", {"conversationId": "nope", "conversationField": field}
+        ),
+        404,
+    )
     _error(consumer.request("cm.UpdateConversationField", {"conversationField": field}), 400)
     cid = consumer.request_conversation()
     _error(consumer.request("cm.UpdateConversationField", {"conversationId": cid}), 400)
@@ -213,7 +241,12 @@ def test_update_field_unknown_conversation_and_missing_fields(consumer: Consumer
 def test_update_fields_are_all_or_nothing(consumer: Consumer, sandbox: Sandbox) -> None:
     cid = consumer.request_conversation()
     fields = [{"field": "TTRField", "ttrType": "URGENT", "value": 10}, {"field": "Note"}]
-    _error(consumer.request("cm.UpdateConversationField", {"conversationId": cid, "conversationField": fields}), 403)
+    _error(
+        consumer.request(
+            "cm.UpdateConversationField", {"conversationId": cid, "conversationField": fields}
+        ),
+        403,
+    )
     assert sandbox.conversation(cid).ttr == ("NORMAL", 3600)
 
 
@@ -226,8 +259,12 @@ def test_subscription_errors(consumer: Consumer) -> None:
 
 
 def test_file_url_errors(consumer: Consumer) -> None:
-    _error(consumer.request("ms.GenerateURLForUploadFile", {"fileSize": 10, "fileType": "EXE"}), 400)
-    _error(consumer.request("ms.GenerateURLForUploadFile", {"fileSize": 10**9, "fileType": "JPG"}), 400)
+    _error(
+        consumer.request("ms.GenerateURLForUploadFile", {"fileSize": 10, "fileType": "EXE"}), 400
+    )
+    _error(
+        consumer.request("ms.GenerateURLForUploadFile", {"fileSize": 10**9, "fileType": "JPG"}), 400
+    )
     _error(consumer.request("ms.GenerateURLForUploadFile", {"fileType": "JPG"}), 400)
     _error(consumer.request("ms.GenerateURLForDownloadFile", {"relativePath": "/v1/nothing"}), 400)
     _error(consumer.request("ms.GenerateURLForDownloadFile", {}), 400)
@@ -236,7 +273,12 @@ def test_file_url_errors(consumer: Consumer) -> None:
 def test_request_with_metadata_object_and_large_frame(consumer: Consumer) -> None:
     cid = consumer.request_conversation()
     event = {"type": "ContentEvent", "contentType": "text/plain", "message": "x" * 50_000}
-    frame = {"kind": "req", "id": "big", "type": "ms.PublishEvent", "body": {"dialogId": cid, "event": event},
-             "metadata": {"type": "ExternalId", "id": "e1"}}
+    frame = {
+        "kind": "req",
+        "id": "big",
+        "type": "ms.PublishEvent",
+        "body": {"dialogId": cid, "event": event},
+        "metadata": {"type": "ExternalId", "id": "e1"},
+    }
     consumer.send_raw(json.dumps(frame))
     assert consumer.response("big")["code"] == 200

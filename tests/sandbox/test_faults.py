@@ -36,7 +36,8 @@ def test_reject_next_requests(sandbox: Sandbox, consumer: Consumer) -> None:
     sandbox.faults.reject_next(2)
     for _ in range(2):
         resp = consumer.request("GetClock")
-        assert resp["code"] == 429 and resp["type"] == ".ReqBody$StringResp"
+        assert resp["code"] == 429
+        assert resp["type"] == ".ReqBody$StringResp"
     consumer.ok("GetClock")
     sandbox.faults.reject_next(1, code=503)
     assert consumer.request("cm.ConsumerRequestConversation")["code"] == 503
@@ -47,9 +48,11 @@ def test_reject_handshakes(sandbox: Sandbox) -> None:
     token = signup(sandbox)
     sandbox.faults.reject_handshakes(2, status=503)
     for _ in range(2):
-        with pytest.raises(InvalidStatus) as refused:
-            with connect(sandbox.ws_url, additional_headers={"Authorization": f"jwt {token}"}):
-                pass
+        with (
+            pytest.raises(InvalidStatus) as refused,
+            connect(sandbox.ws_url, additional_headers={"Authorization": f"jwt {token}"}),
+        ):
+            pass
         assert refused.value.response.status_code == 503
     client = open_consumer(sandbox, token)
     try:
@@ -74,8 +77,18 @@ def test_delay_keeps_event_order(sandbox: Sandbox, consumer: Consumer) -> None:
     cid = consumer.request_conversation()
     consumer.subscribe_events(cid)
     sandbox.faults.delay_responses(0.2)
-    req_id = consumer.send("ms.PublishEvent", {"dialogId": cid, "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "slow"}})
-    echo = consumer.event(lambda c: c["event"].get("message") == "slow" and c["originatorMetadata"]["role"] == "CONSUMER")
+    req_id = consumer.send(
+        "ms.PublishEvent",
+        {
+            "dialogId": cid,
+            "event": {"type": "ContentEvent", "contentType": "text/plain", "message": "slow"},
+        },
+    )
+    echo = consumer.event(
+        lambda c: (
+            c["event"].get("message") == "slow" and c["originatorMetadata"]["role"] == "CONSUMER"
+        )
+    )
     assert consumer.response(req_id)["body"]["sequence"] == echo["sequence"]
 
 
@@ -90,7 +103,8 @@ def test_send_unknown_notification(sandbox: Sandbox, consumer: Consumer) -> None
     consumer.ok("GetClock")
     assert sandbox.faults.send_unknown_notification() == 1
     frame = json.loads(consumer.ws.recv(timeout=5))
-    assert frame["kind"] == "notification" and frame["type"] == "sandbox.UnknownTestNotification"
+    assert frame["kind"] == "notification"
+    assert frame["type"] == "sandbox.UnknownTestNotification"
 
 
 def test_reset_clears_pending_faults(sandbox: Sandbox, consumer: Consumer) -> None:

@@ -37,11 +37,16 @@ def test_ams_prefixed_spellings_are_accepted(consumer: Consumer) -> None:
 def test_chat_states_are_unsequenced(consumer: Consumer) -> None:
     cid = consumer.request_conversation()
     consumer.subscribe_events(cid)
-    resp = consumer.ok("ms.PublishEvent", load_fixture("19-req-ms_PublishEvent.json")["body"] | {"dialogId": cid})
+    resp = consumer.ok(
+        "ms.PublishEvent", load_fixture("19-req-ms_PublishEvent.json")["body"] | {"dialogId": cid}
+    )
     assert resp["body"] == {"sequence": 0}
     change = consumer.event(lambda c: c["event"]["type"] == "ChatStateEvent")
-    assert "sequence" not in change and "serverTimestamp" not in change
-    documented = load_fixture("33-notification-ms_MessagingEventNotification.json")["body"]["changes"][0]
+    assert "sequence" not in change
+    assert "serverTimestamp" not in change
+    documented = load_fixture("33-notification-ms_MessagingEventNotification.json")["body"][
+        "changes"
+    ][0]
     assert set(change) == set(documented)
     # the next content event still gets sequence 0
     assert consumer.publish_text(cid, "first") == 0
@@ -68,7 +73,12 @@ def test_hosted_file_and_quick_reply_action_with_metadata(consumer: Consumer) ->
     action["body"]["event"]["sequenceList"] = [0]
     consumer.send_raw(json.dumps(action))
     assert consumer.response("22")["code"] == 200
-    change = consumer.event(lambda c: c["event"]["type"] == "AcceptStatusEvent" and c["originatorMetadata"]["role"] == "CONSUMER")
+    change = consumer.event(
+        lambda c: (
+            c["event"]["type"] == "AcceptStatusEvent"
+            and c["originatorMetadata"]["role"] == "CONSUMER"
+        )
+    )
     assert change["metadata"] == action["metadata"]
 
 
@@ -106,7 +116,9 @@ def test_replay_includes_agent_events_after_reconnect(sandbox: Sandbox) -> None:
         first.publish_text(cid, "before reconnect")
     finally:
         first.close()
-    sandbox.wait_for_event(cid, lambda e: e.role == "ASSIGNED_AGENT" and e.text == "before reconnect")
+    sandbox.wait_for_event(
+        cid, lambda e: e.role == "ASSIGNED_AGENT" and e.text == "before reconnect"
+    )
     second = open_consumer(sandbox, token)
     try:
         replay = second.subscribe_events(cid, from_seq=0)
@@ -118,8 +130,12 @@ def test_replay_includes_agent_events_after_reconnect(sandbox: Sandbox) -> None:
 
 
 def test_subscription_filters_and_delete(consumer: Consumer) -> None:
-    open_only = consumer.ok("cqm.SubscribeExConversations", {"convState": ["OPEN"]})["body"]["subscriptionId"]
-    consumer.notification("ExConversationChangeNotification", lambda f: f["body"]["subscriptionId"] == open_only)
+    open_only = consumer.ok("cqm.SubscribeExConversations", {"convState": ["OPEN"]})["body"][
+        "subscriptionId"
+    ]
+    consumer.notification(
+        "ExConversationChangeNotification", lambda f: f["body"]["subscriptionId"] == open_only
+    )
     everything = consumer.subscribe_conversations({"convState": ["OPEN", "CLOSE"]})
     cid = consumer.request_conversation()
     field = {"field": "ConversationStateField", "conversationState": "CLOSE"}
@@ -128,8 +144,11 @@ def test_subscription_filters_and_delete(consumer: Consumer) -> None:
     def change_of(sub_id: str, kind: str) -> dict[str, object]:
         frame = consumer.notification(
             "ExConversationChangeNotification",
-            lambda f: f["body"]["subscriptionId"] == sub_id and f["body"]["changes"][0]["type"] == kind
-            and f["body"]["changes"][0]["result"]["conversationDetails"]["state"] == "CLOSE",
+            lambda f: (
+                f["body"]["subscriptionId"] == sub_id
+                and f["body"]["changes"][0]["type"] == kind
+                and f["body"]["changes"][0]["result"]["conversationDetails"]["state"] == "CLOSE"
+            ),
         )
         return dict(frame["body"]["changes"][0])
 
@@ -137,11 +156,15 @@ def test_subscription_filters_and_delete(consumer: Consumer) -> None:
     assert change_of(everything, "UPSERT")["result"]["convId"] == cid  # type: ignore[index]
     # a new subscription's snapshot lists the closed conversation; a CLOSE-free filter does not
     consumer.ok("cqm.SubscribeExConversations", {"convState": ["CLOSE"], "minLastUpdatedTime": 0})
-    snap = consumer.notification("ExConversationChangeNotification", lambda f: len(f["body"]["changes"]) == 1)
+    snap = consumer.notification(
+        "ExConversationChangeNotification", lambda f: len(f["body"]["changes"]) == 1
+    )
     assert snap["body"]["changes"][0]["result"]["convId"] == cid
     future = int(time.time() * 1000) + 60_000
     consumer.ok("cqm.SubscribeExConversations", {"minLastUpdatedTime": future})
-    assert consumer.notification("ExConversationChangeNotification", lambda f: f["body"]["changes"] == [])
+    assert consumer.notification(
+        "ExConversationChangeNotification", lambda f: f["body"]["changes"] == []
+    )
 
 
 def test_unsubscribe_stops_notifications(consumer: Consumer) -> None:
@@ -157,17 +180,23 @@ def test_ttr_change_and_stage_close_are_visible(consumer: Consumer) -> None:
     cid = consumer.request_conversation()
     ttr = load_fixture("11-other-cm_UpdateConversationField.json")["body"]["conversationField"]
     consumer.ok("cm.UpdateConversationField", {"conversationId": cid, "conversationField": ttr})
-    change = consumer.conversation_change(lambda c: c["result"]["conversationDetails"]["ttr"]["ttrType"] == "URGENT")
+    change = consumer.conversation_change(
+        lambda c: c["result"]["conversationDetails"]["ttr"]["ttrType"] == "URGENT"
+    )
     assert change["result"]["conversationDetails"]["ttr"] == {"ttrType": "URGENT", "value": 300}
     stage = load_fixture("08-req-cm_UpdateConversationField.json")["body"]["conversationField"]
     consumer.ok("cm.UpdateConversationField", {"conversationId": cid, "conversationField": stage})
-    closed = consumer.conversation_change(lambda c: c["result"]["conversationDetails"]["stage"] == "CLOSE")
+    closed = consumer.conversation_change(
+        lambda c: c["result"]["conversationDetails"]["stage"] == "CLOSE"
+    )
     assert closed["result"]["conversationDetails"]["state"] == "CLOSE"
     # a new conversation may be requested once the previous one is closed
     assert consumer.request_conversation() != cid
 
 
-def test_dialog_change_without_multi_dialog_closes_the_conversation(consumer: Consumer, sandbox: Sandbox) -> None:
+def test_dialog_change_without_multi_dialog_closes_the_conversation(
+    consumer: Consumer, sandbox: Sandbox
+) -> None:
     cid = consumer.request_conversation()
     field = load_fixture("09-req-cm_UpdateConversationField.json")["body"]["conversationField"]
     field["dialog"]["dialogId"] = cid
@@ -190,8 +219,10 @@ def test_effective_ttr_while_waiting_for_the_agent(
     assert waiting["result"]["effectiveTTR"] > details["startTs"]
     quiet_sandbox.agents.say(cid, "here")
     client.conversation_change(
-        lambda c: c["result"]["effectiveTTR"] == -1
-        and len(c["result"]["conversationDetails"]["participants"]) == 2
+        lambda c: (
+            c["result"]["effectiveTTR"] == -1
+            and len(c["result"]["conversationDetails"]["participants"]) == 2
+        )
     )
 
 
@@ -201,7 +232,10 @@ def test_set_user_profile(consumer: Consumer) -> None:
 
 
 def test_file_upload_and_download(consumer: Consumer, sandbox: Sandbox) -> None:
-    resp = consumer.ok("ms.GenerateURLForUploadFile", load_fixture("22-req-ms_GenerateURLForUploadFile.json")["body"])
+    resp = consumer.ok(
+        "ms.GenerateURLForUploadFile",
+        load_fixture("22-req-ms_GenerateURLForUploadFile.json")["body"],
+    )
     assert resp["type"] == "ms.GenerateURLResponse"
     assert set(resp["body"]["queryParams"]) == {"temp_url_sig", "temp_url_expires"}
     path, params = resp["body"]["relativePath"], resp["body"]["queryParams"]
@@ -212,5 +246,6 @@ def test_file_upload_and_download(consumer: Consumer, sandbox: Sandbox) -> None:
     assert requests.get(swift, params=params, timeout=5).status_code == 401  # signed for PUT only
     resp = consumer.ok("ms.GenerateURLForDownloadFile", {"relativePath": path})
     got = requests.get(swift, params=resp["body"]["queryParams"], timeout=5)
-    assert got.status_code == 200 and got.content == b"\xff\xd8 jpeg"
+    assert got.status_code == 200
+    assert got.content == b"\xff\xd8 jpeg"
     assert got.headers["Content-Type"] == "image/jpeg"

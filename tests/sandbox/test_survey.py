@@ -14,27 +14,40 @@ MULTI = json.dumps({"type": ".ClientProperties", "features": ["MULTI_DIALOG", "Q
 
 def _assigned(client: Consumer) -> str:
     change = client.conversation_change(
-        lambda c: any(p["role"] == "ASSIGNED_AGENT" for p in c["result"]["conversationDetails"]["participants"])
+        lambda c: any(
+            p["role"] == "ASSIGNED_AGENT"
+            for p in c["result"]["conversationDetails"]["participants"]
+        )
     )
     cid: str = change["result"]["convId"]
     return cid
 
 
-def test_closing_the_main_dialog_opens_a_survey(sandbox: Sandbox, consumer_factory: Callable[..., Consumer]) -> None:
+def test_closing_the_main_dialog_opens_a_survey(
+    sandbox: Sandbox, consumer_factory: Callable[..., Consumer]
+) -> None:
     client = consumer_factory(headers={"Client-Properties": MULTI})
     client.subscribe_conversations()
     cid = client.request_conversation()
     _assigned(client)
     close_main = load_fixture("09-req-cm_UpdateConversationField.json")["body"]["conversationField"]
     close_main["dialog"]["dialogId"] = cid
-    client.ok("cm.UpdateConversationField", {"conversationId": cid, "conversationField": close_main})
+    client.ok(
+        "cm.UpdateConversationField", {"conversationId": cid, "conversationField": close_main}
+    )
 
-    change = client.conversation_change(lambda c: len(c["result"]["conversationDetails"]["dialogs"]) == 2)
+    change = client.conversation_change(
+        lambda c: len(c["result"]["conversationDetails"]["dialogs"]) == 2
+    )
     details = change["result"]["conversationDetails"]
     documented = load_fixture("26-notification-cqm_ExConversationChangeNotification.json")
     documented_details = documented["body"]["changes"][0]["result"]["conversationDetails"]
     assert set(documented_details) <= set(details)
-    assert (details["state"], details["stage"], details["closeReason"]) == ("CLOSE", "OPEN", "CONSUMER")
+    assert (details["state"], details["stage"], details["closeReason"]) == (
+        "CLOSE",
+        "OPEN",
+        "CONSUMER",
+    )
     main, survey = details["dialogs"]
     assert (main["dialogType"], main["state"], main["closedBy"]) == ("MAIN", "CLOSE", "CONSUMER")
     assert (survey["dialogType"], survey["state"]) == ("POST_SURVEY", "OPEN")
@@ -44,7 +57,8 @@ def test_closing_the_main_dialog_opens_a_survey(sandbox: Sandbox, consumer_facto
 
     # subscribe to the survey dialog: the question with quick replies is sequence 0
     question = client.subscribe_events(survey["dialogId"])[0]
-    assert question["sequence"] == 0 and question["originatorMetadata"]["role"] == "AGENT"
+    assert question["sequence"] == 0
+    assert question["originatorMetadata"]["role"] == "AGENT"
     assert question["metadata"][0]["type"] == "Question"
     button = question["event"]["quickReplies"]["replies"][4]
     answer_meta = button["click"]["metadata"]
@@ -56,17 +70,24 @@ def test_closing_the_main_dialog_opens_a_survey(sandbox: Sandbox, consumer_facto
     text = {"type": "ContentEvent", "contentType": "text/plain", "message": button["title"]}
     client.ok("ms.PublishEvent", body | {"event": text}, metadata=answer_meta)
 
-    done = client.conversation_change(lambda c: c["result"]["conversationDetails"]["stage"] == "CLOSE")
+    done = client.conversation_change(
+        lambda c: c["result"]["conversationDetails"]["stage"] == "CLOSE"
+    )
     dialogs = done["result"]["conversationDetails"]["dialogs"]
-    assert dialogs[1]["closedBy"] == "AGENT" and dialogs[1]["closedCause"] == "Completed"
+    assert dialogs[1]["closedBy"] == "AGENT"
+    assert dialogs[1]["closedCause"] == "Completed"
     assert done["result"]["conversationDetails"]["endTs"] > 0
     record = sandbox.conversation(cid)
     assert [d.dialog_type for d in record.dialogs] == ["MAIN", "POST_SURVEY"]
-    answers = [e for e in record.events if e.dialog_id == survey["dialogId"] and e.role == "CONSUMER"]
+    answers = [
+        e for e in record.events if e.dialog_id == survey["dialogId"] and e.role == "CONSUMER"
+    ]
     assert [e.metadata[0]["type"] for e in answers] == ["Answer", "Answer"]
 
 
-def test_stage_close_skips_the_survey(sandbox: Sandbox, consumer_factory: Callable[..., Consumer]) -> None:
+def test_stage_close_skips_the_survey(
+    sandbox: Sandbox, consumer_factory: Callable[..., Consumer]
+) -> None:
     client = consumer_factory(headers={"Client-Properties": MULTI})
     client.subscribe_conversations()
     cid = client.request_conversation()
@@ -77,18 +98,26 @@ def test_stage_close_skips_the_survey(sandbox: Sandbox, consumer_factory: Callab
     assert (record.state, record.stage, len(record.dialogs)) == ("CLOSE", "CLOSE", 1)
 
 
-def test_agent_close_with_survey_and_csat_during_survey(sandbox: Sandbox, consumer_factory: Callable[..., Consumer]) -> None:
+def test_agent_close_with_survey_and_csat_during_survey(
+    sandbox: Sandbox, consumer_factory: Callable[..., Consumer]
+) -> None:
     client = consumer_factory(headers={"Client-Properties": MULTI})
     client.subscribe_conversations()
     cid = client.request_conversation()
     _assigned(client)
     sandbox.agents.close(cid, survey=True)
-    change = client.conversation_change(lambda c: len(c["result"]["conversationDetails"]["dialogs"]) == 2)
+    change = client.conversation_change(
+        lambda c: len(c["result"]["conversationDetails"]["dialogs"]) == 2
+    )
     survey_id = change["result"]["conversationDetails"]["dialogs"][1]["dialogId"]
     assert change["result"]["conversationDetails"]["closeReason"] == "AGENT"
     # a new conversation cannot start while the survey keeps the stage open
     assert client.request("cm.ConsumerRequestConversation")["code"] == 400
     # the consumer may skip the survey by closing its dialog
-    field = {"field": "DialogChange", "type": "UPDATE", "dialog": {"dialogId": survey_id, "state": "CLOSE"}}
+    field = {
+        "field": "DialogChange",
+        "type": "UPDATE",
+        "dialog": {"dialogId": survey_id, "state": "CLOSE"},
+    }
     client.ok("cm.UpdateConversationField", {"conversationId": cid, "conversationField": field})
     assert sandbox.conversation(cid).stage == "CLOSE"

@@ -15,7 +15,9 @@ from .conftest import Consumer, load_fixture, open_consumer, signup
 
 def _claims(token: str) -> dict[str, object]:
     payload = token.split(".")[1]
-    data: dict[str, object] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data: dict[str, object] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
     return data
 
 
@@ -34,7 +36,9 @@ def test_tutorial_with_authorization_header(sandbox: Sandbox) -> None:
     assert by_name["idp"] == sandbox.csds_domain
 
     # step 2: signup returns a JWT whose claims are the documented ones
-    reply = requests.post(f"http://{by_name['idp']}/api/account/{sandbox.account}/signup", timeout=5)
+    reply = requests.post(
+        f"http://{by_name['idp']}/api/account/{sandbox.account}/signup", timeout=5
+    )
     token = reply.json()["jwt"]
     claims = _claims(token)
     _same_keys(claims, load_fixture("03-jwt-claims-signup.json"))
@@ -43,10 +47,17 @@ def test_tutorial_with_authorization_header(sandbox: Sandbox) -> None:
     # step 3: connect with the header, subscribe to conversations (snapshot arrives, empty)
     url = f"ws://{by_name['asyncMessagingEnt']}/ws_api/account/{sandbox.account}/messaging/consumer?v=3"
     props = json.dumps({"type": ".ClientProperties", "deviceFamily": "DESKTOP", "os": "LINUX"})
-    ws = connect(url, additional_headers={"Authorization": f"jwt {token}", "Client-Properties": props}, legacy=True)
+    ws = connect(
+        url,
+        additional_headers={"Authorization": f"jwt {token}", "Client-Properties": props},
+        legacy=True,
+    )
     consumer = Consumer(ws)
     try:
-        resp = consumer.ok("cqm.SubscribeExConversations", load_fixture("12-req-cqm_SubscribeExConversations.json")["body"])
+        resp = consumer.ok(
+            "cqm.SubscribeExConversations",
+            load_fixture("12-req-cqm_SubscribeExConversations.json")["body"],
+        )
         _same_keys(resp, load_fixture("13-resp-cqm_SubscribeExConversationsResponse.json"))
         sub_id = resp["body"]["subscriptionId"]
         snapshot = consumer.notification("ExConversationChangeNotification")
@@ -68,7 +79,8 @@ def test_tutorial_with_authorization_header(sandbox: Sandbox) -> None:
         sent["body"]["dialogId"] = cid
         consumer.send_raw(json.dumps(sent))
         resp = consumer.response("2")  # numeric id 2 is answered with the string "2"
-        assert resp["code"] == 200 and resp["type"] == "ms.PublishEventResponse"
+        assert resp["code"] == 200
+        assert resp["type"] == "ms.PublishEventResponse"
         my_seq = resp["body"]["sequence"]
         echo = consumer.event(lambda c: c.get("sequence") == my_seq)
         assert echo["originatorId"] == claims["sub"]
@@ -77,21 +89,35 @@ def test_tutorial_with_authorization_header(sandbox: Sandbox) -> None:
 
         # step 6: an agent accepts (participants change) and replies
         assigned = consumer.conversation_change(
-            lambda c: any(p["role"] == "ASSIGNED_AGENT" for p in c["result"]["conversationDetails"]["participants"])
+            lambda c: any(
+                p["role"] == "ASSIGNED_AGENT"
+                for p in c["result"]["conversationDetails"]["participants"]
+            )
         )
         agent_id = next(
-            p["id"] for p in assigned["result"]["conversationDetails"]["participants"] if p["role"] == "ASSIGNED_AGENT"
+            p["id"]
+            for p in assigned["result"]["conversationDetails"]["participants"]
+            if p["role"] == "ASSIGNED_AGENT"
         )
         reply_event = consumer.event(
             lambda c: c["originatorId"] == agent_id and c["event"].get("message") == "hi there"
         )
-        _same_keys(reply_event, load_fixture("32-notification-ms_MessagingEventNotification.json")["body"]["changes"][0])
+        _same_keys(
+            reply_event,
+            load_fixture("32-notification-ms_MessagingEventNotification.json")["body"]["changes"][
+                0
+            ],
+        )
         read = consumer.event(lambda c: c["event"].get("status") == "READ")
         assert read["event"]["sequenceList"] == [my_seq]
 
         # step 7: the consumer acknowledges the reply (ACCEPT then READ)
         for status in ("ACCEPT", "READ"):
-            event = {"type": "AcceptStatusEvent", "status": status, "sequenceList": [reply_event["sequence"]]}
+            event = {
+                "type": "AcceptStatusEvent",
+                "status": status,
+                "sequenceList": [reply_event["sequence"]],
+            }
             consumer.ok("ms.PublishEvent", {"dialogId": cid, "event": event})
 
         # step 8: close (fixture 07), then CSAT (fixture 10), each visible as an UPSERT
@@ -99,7 +125,9 @@ def test_tutorial_with_authorization_header(sandbox: Sandbox) -> None:
         close["body"]["conversationId"] = cid
         consumer.send_raw(json.dumps(close))
         assert consumer.response("0")["code"] == 200
-        closed = consumer.conversation_change(lambda c: c["result"]["conversationDetails"]["state"] == "CLOSE")
+        closed = consumer.conversation_change(
+            lambda c: c["result"]["conversationDetails"]["state"] == "CLOSE"
+        )
         assert closed["result"]["conversationDetails"]["closeReason"] == "CONSUMER"
         assert closed["result"]["conversationDetails"]["endTs"] > 0
         csat = load_fixture("10-req-cm_UpdateConversationField.json")
@@ -112,7 +140,9 @@ def test_tutorial_with_authorization_header(sandbox: Sandbox) -> None:
         consumer.close()
 
     record = sandbox.conversation(cid)
-    assert record.state == "CLOSE" and record.csat is not None and record.csat["csatRate"] == 5
+    assert record.state == "CLOSE"
+    assert record.csat is not None
+    assert record.csat["csatRate"] == 5
     assert "hi there" in record.texts("CONSUMER")
     assert "hi there" in record.texts("ASSIGNED_AGENT")
 
@@ -138,7 +168,12 @@ def test_tutorial_with_init_connection(sandbox: Sandbox) -> None:
         seq = consumer.publish_text(cid, "hi there")
         echo = consumer.event(lambda c: c.get("sequence") == seq)
         assert echo["event"]["message"] == "hi there"
-        consumer.event(lambda c: c["originatorMetadata"]["role"] == "ASSIGNED_AGENT" and c["event"].get("message") == "hi there")
+        consumer.event(
+            lambda c: (
+                c["originatorMetadata"]["role"] == "ASSIGNED_AGENT"
+                and c["event"].get("message") == "hi there"
+            )
+        )
     finally:
         consumer.close()
 
@@ -149,12 +184,22 @@ def test_raw_wscat_style_frames(sandbox: Sandbox) -> None:
     with connect(sandbox.ws_url, additional_headers={"Authorization": f"jwt {token}"}) as ws:
         ws.send('{"kind":"req","id":1,"type":"cm.ConsumerRequestConversation"}')
         resp = json.loads(ws.recv(timeout=5))
-        assert resp["reqId"] == "1" and resp["type"] == "cm.RequestConversationResponse"
+        assert resp["reqId"] == "1"
+        assert resp["type"] == "cm.RequestConversationResponse"
         cid = resp["body"]["conversationId"]
-        ws.send('{"kind":"req","id":2,"type":"ms.PublishEvent","body":{"dialogId":"%s",'
-                '"event":{"type":"ContentEvent","contentType":"text/plain","message":"hi there"}}}' % cid)
+        ws.send(
+            f'{{"kind":"req","id":2,"type":"ms.PublishEvent","body":{{"dialogId":"{cid}",'
+            '"event":{"type":"ContentEvent","contentType":"text/plain","message":"hi there"}}}'
+        )
         resp = json.loads(ws.recv(timeout=5))
-        assert resp == {"kind": "resp", "reqId": "2", "code": 200, "body": {"sequence": 0}, "type": "ms.PublishEventResponse"}
+        assert resp == {
+            "kind": "resp",
+            "reqId": "2",
+            "code": 200,
+            "body": {"sequence": 0},
+            "type": "ms.PublishEventResponse",
+        }
         ws.send('{"kind":"req","id":3,"type":"GetClock"}')
         resp = json.loads(ws.recv(timeout=5))
-        assert resp["type"] == ".GetClock$Response" and isinstance(resp["body"]["currentTime"], int)
+        assert resp["type"] == ".GetClock$Response"
+        assert isinstance(resp["body"]["currentTime"], int)

@@ -1,0 +1,114 @@
+"""``lpbot sandbox`` as a real process: prints the domain-lookup URL, serves, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+from websockets.sync.client import connect
+
+
+def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise AssertionError(f"lpbot sandbox printed nothing within {timeout} s")
+    return process.stdout.readline().strip()
+
+
+def _run(*args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "lpbot", "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_prints_the_url_serves_and_exits_0_on_sigterm() -> None:
+    process = _run(
+        "--account",
+        "acme",
+        "--agent-mode",
+        "rules",
+        "--rule",
+        "hi=>hello there",
+        "--accept-delay",
+        "0",
+    )
+    try:
+        url = _first_line(process, timeout=20)
+        assert url.startswith("http://127.0.0.1:")
+        assert url.endswith("/api/account/acme/service/baseURI.json?version=1.0")
+        services = {
+            s["service"]: s["baseURI"] for s in requests.get(url, timeout=5).json()["baseURIs"]
+        }
+        http = f"http://{services['idp']}"
+        token = requests.post(f"{http}/api/account/acme/signup", timeout=5).json()["jwt"]
+        ws_url = f"ws://{services['asyncMessagingEnt']}/ws_api/account/acme/messaging/consumer?v=3"
+        with connect(ws_url, additional_headers={"Authorization": f"jwt {token}"}) as ws:
+            ws.send('{"kind":"req","id":"1","type":"cm.ConsumerRequestConversation"}')
+            cid = json.loads(ws.recv(timeout=5))["body"]["conversationId"]
+            ws.send(
+                f'{{"kind":"req","id":"2","type":"ms.SubscribeMessagingEvents","body":{{"dialogId":"{cid}"}}}}'
+            )
+            ws.send(
+                f'{{"kind":"req","id":"3","type":"ms.PublishEvent","body":{{"dialogId":"{cid}","event":'
+                '{"type":"ContentEvent","contentType":"text/plain","message":"hi"}}}'
+            )
+            deadline = time.monotonic() + 5
+            texts = []
+            while "hello there" not in texts and time.monotonic() < deadline:
+                frame = json.loads(ws.recv(timeout=deadline - time.monotonic()))
+                for change in (
+                    frame.get("body", {}).get("changes", [])
+                    if frame["kind"] == "notification"
+                    else []
+                ):
+                    texts.append(change.get("event", {}).get("message"))
+            assert "hello there" in texts
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        process.stdout and process.stdout.close()  # type: ignore[func-returns-value]
+        process.stderr and process.stderr.close()  # type: ignore[func-returns-value]
+
+
+def test_sigint_also_stops_cleanly() -> None:
+    process = _run("--agents", "1")
+    try:
+        _first_line(process, timeout=20)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_bad_options_exit_non_zero() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lpbot", "sandbox", "--rule", "no-arrow"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "PATTERN=>REPLY" in done.stderr

@@ -1,0 +1,74 @@
+"""Threads, stop and the import boundary of the sandbox (house style §3.1, §3.9, §3.10)."""
+
+from __future__ import annotations
+
+import ast
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from lpbot.sandbox import Sandbox
+
+from .conftest import open_consumer, signup
+
+SANDBOX_DIR = Path(__file__).resolve().parents[2] / "lpbot" / "sandbox"
+
+
+def _lpbot_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("lpbot-sandbox")]
+
+
+def test_threads_are_named_and_joined_and_stop_is_idempotent() -> None:
+    sandbox = Sandbox().start()
+    assert sandbox.start() is sandbox  # starting twice is harmless
+    names = _lpbot_threads()
+    assert "lpbot-sandbox-ws" in names
+    assert "lpbot-sandbox-http" in names
+    client = open_consumer(sandbox, signup(sandbox))
+    client.ok("GetClock")
+    sandbox.stop()
+    assert client.closed()[0] == 1001  # going away
+    sandbox.stop()
+    assert _lpbot_threads() == []
+    with pytest.raises(RuntimeError, match="restarted"):
+        sandbox.start()
+
+
+def test_ports_are_freed_on_stop() -> None:
+    with Sandbox() as sandbox:
+        ports = (sandbox.http_port, sandbox.ws_port)
+    for port in ports:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+def test_fixed_ports_are_honoured() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    with Sandbox(port=free) as sandbox:
+        assert sandbox.http_port == free
+
+
+def test_agent_control_needs_a_running_sandbox() -> None:
+    with pytest.raises(RuntimeError, match="not running"):
+        Sandbox().agents.accept("x")
+
+
+def test_sandbox_imports_only_protocol_names() -> None:
+    for path in SANDBOX_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("lpbot") or name == "lpbot.protocol.names", (
+                    path.name,
+                    name,
+                )
