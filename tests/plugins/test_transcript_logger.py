@@ -230,7 +230,7 @@ fsync = "never"
 
 def start_daemon(config: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
-        return subprocess.Popen(
+        return subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             [sys.executable, "-m", "lpbot", "run", "--config", str(config),
              "--state-dir", str(state)],
             stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
