@@ -81,6 +81,7 @@ class _Server(ThreadingHTTPServer):
     """ThreadingHTTPServer whose per-request threads are named and joined on close."""
 
     daemon_threads = False
+    request_queue_size = 256  # the default 5 drops connections under a burst of signups
 
     def process_request(self, request: Any, client_address: Any) -> None:
         threads: list[threading.Thread] = vars(self).setdefault("_lpbot_threads", [])
