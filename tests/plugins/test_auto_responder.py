@@ -1,0 +1,214 @@
+"""The auto-responder: rules and their checks, and replies to the sandbox's agents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lpbot
+from lpbot.sandbox import AgentOptions, Sandbox
+from lpbot.sandbox.records import RecordedEvent
+from lpbot.testing.harness import BotHarness
+from lpbot_plugins.auto_responder import AutoResponder, Options, Rule, Template
+
+PLUGIN = "lpbot_plugins.auto_responder"
+QUICK: dict[str, Any] = {"accept_delay": 0.01, "reply_delay": 0.01}
+NO_DELAY = {"typing_delay": 0, "typing_per_char": 0}
+
+
+def options(*rules: dict[str, Any], **table: Any) -> Options:
+    return Options.from_table({"rules": list(rules), **table}, path="plugins.auto_responder",
+                              file="bot.toml")
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+def test_a_bad_regex_fails_naming_the_rule_and_its_key() -> None:
+    with pytest.raises(lpbot.ConfigError) as caught:
+        options({"name": "fine", "keyword": "hours", "reply": "9-17"},
+                {"name": "broken", "regex": "order (\\d+", "reply": "ok"})
+    message = str(caught.value)
+    assert message.startswith("bot.toml: plugins.auto_responder.rules[1] (broken).regex: ")
+    assert "bad regex" in message
+
+
+def test_a_bad_regex_in_the_rule_file_names_the_file_and_the_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rules]]\nname = "ok"\nany = true\nreply = "hi"\n\n'
+                     '[[rules]]\nname = "orders"\nregex = "[unclosed"\nreply = "x"\n')
+    with pytest.raises(lpbot.ConfigError) as caught:
+        Options.from_table({"rules_file": "rules.toml"}, file="bot.toml", base=tmp_path)
+    assert str(caught.value).startswith(f"{rules}: rules[1] (orders).regex: bad regex")
+
+
+@pytest.mark.parametrize(("rule", "problem"), [
+    ({"name": "r", "keyword": "x", "reply": "hello {nick}"}, "unknown placeholder {nick}"),
+    ({"name": "r", "regex": "(a)", "reply": "{2}"}, "unknown placeholder {2}"),
+    ({"name": "r", "any": True, "reply": "a { b"}, "stray '{'"),
+    ({"name": "r", "keyword": "x", "regex": "y", "reply": "z"}, "exactly one of"),
+    ({"name": "r", "any": True}, "reply"),
+    ({"name": "r", "any": "yes", "reply": "z"}, "expected true"),
+])
+def test_rule_mistakes_fail_at_start_up(rule: dict[str, Any], problem: str) -> None:
+    with pytest.raises(lpbot.ConfigError, match="rules\\[0\\] \\(r\\)") as caught:
+        options(rule)
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ({"match": "some"}, "plugins.auto_responder.match"),
+    ({"max_replies": 0}, "plugins.auto_responder.max_replies"),
+    ({"cooldown": -1}, "plugins.auto_responder.cooldown"),
+    ({"typing": "on"}, "plugins.auto_responder.typing"),
+    ({"replies": 3}, "plugins.auto_responder.replies"),
+])
+def test_option_mistakes_name_the_key(table: dict[str, Any], key: str) -> None:
+    with pytest.raises(lpbot.ConfigError) as caught:
+        options({"any": True, "reply": "x"}, **table)
+    assert caught.value.key == key
+
+
+def test_no_rules_is_a_mistake() -> None:
+    with pytest.raises(lpbot.ConfigError, match="no rules"):
+        Options.from_table({}, path="plugins.auto_responder")
+
+
+def test_keyword_regex_groups_and_placeholders() -> None:
+    keyword = Rule.from_table({"keyword": "hours", "reply": "9-17"}, key="k", file=None, index=0)
+    assert keyword.match("What are your HOURS?") is not None
+    assert keyword.match("no hoursless words") is None
+    regex = Rule.from_table({"regex": r"order (?P<number>\d+) (\w+)",
+                             "reply": "{{#{number}}} is {2} ({1}), {nickname}, {time}"},
+                            key="r", file=None, index=0)
+    values = regex.match("my order 42 shipped?")
+    assert values is not None
+    text = regex.reply.render({**values, "nickname": "Ann", "time": "09:00"})
+    assert text == "{#42} is shipped (42), Ann, 09:00"
+    assert Template.parse("plain", ["x"]).render({}) == "plain"
+
+
+def test_first_match_and_all_match() -> None:
+    rules = ({"name": "a", "keyword": "price", "reply": "A"},
+             {"name": "b", "regex": "pri", "reply": "B"},
+             {"name": "c", "any": True, "reply": "C"})
+    first = AutoResponder(options(*rules))
+    every = AutoResponder(options(*rules, match="all"))
+    assert [rule.name for rule, _ in first.matches("the price?")] == ["a"]
+    assert [rule.name for rule, _ in every.matches("the price?")] == ["a", "b", "c"]
+    assert [rule.name for rule, _ in every.matches(None)] == ["c"]  # rich content: only "any"
+
+
+def test_typing_delay_grows_with_the_reply_and_is_capped() -> None:
+    opts = options({"any": True, "reply": "x"}, typing_delay=0.5, typing_per_char=0.1,
+                   typing_max=1.0)
+    assert opts.delay_for("abc") == pytest.approx(0.8)
+    assert opts.delay_for("a" * 100) == 1.0
+
+
+# --- against the sandbox ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def echo_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(agents=AgentOptions(**QUICK)) as running:
+        yield running
+
+
+@pytest.fixture
+def quiet_sandbox() -> Iterator[Sandbox]:
+    """Agents that accept but never speak on their own: the test speaks for them."""
+    with Sandbox(agents=AgentOptions(mode="silent", greeting=None, **QUICK)) as running:
+        yield running
+
+
+def consumer_texts(sandbox: Sandbox, conversation_id: str) -> list[str]:
+    return sandbox.conversation(conversation_id).texts(role="CONSUMER")
+
+
+def harness(sandbox: Sandbox, tmp_path: Path, **table: Any) -> BotHarness:
+    return BotHarness(sandbox, state_dir=tmp_path, plugins=[PLUGIN],
+                      config={"plugins": {"auto_responder": table}})
+
+
+def close_and_settle(bot: BotHarness, sandbox: Sandbox, conversation_id: str) -> None:
+    """Close as the agent and wait for the bot to see it: every earlier event was handled."""
+    sandbox.agents.close(conversation_id)
+    bot.events.wait_for("lpbot_conversation_closed", timeout=5)
+
+
+def test_answers_the_agents_greeting_and_stops_at_its_cap(
+    echo_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    table = {"max_replies": 3, "cooldown": 0, **NO_DELAY,
+             "rules": [{"name": "greeting", "regex": "^Hi, I'm (\\w+)",
+                        "reply": "Hello {nickname} ({1}), this is {conversation_id}"},
+                       {"name": "echoes", "any": True, "reply": "again, {nickname}"}]}
+    with harness(echo_sandbox, tmp_path, **table) as bot:
+        conversation = bot.open_conversation()
+        # the echo agent repeats every reply, so without the cap the two would talk forever
+        bot.events.wait_for("lpbot_message_received", lambda c: c["message"].role ==
+                            "ASSIGNED_AGENT", count=4, timeout=10)
+        close_and_settle(bot, echo_sandbox, conversation.id)
+        record = echo_sandbox.conversation(conversation.id)
+    nickname = next(nick for agent_id, nick, *_ in echo_sandbox.agents.profiles
+                    if agent_id == record.assigned_agent_id)
+    assert consumer_texts(echo_sandbox, conversation.id) == [
+        f"Hello {nickname} ({nickname}), this is {conversation.id}",
+        f"again, {nickname}",
+        f"again, {nickname}",
+    ]
+    events: list[RecordedEvent] = list(record.events)
+    greeting = next(e for e in events if e.role == "ASSIGNED_AGENT" and e.text)
+    reply = next(i for i, e in enumerate(events) if e.role == "CONSUMER" and e.text)
+    before = events[:reply]
+    assert any(e.event == {"type": "AcceptStatusEvent", "status": "READ",
+                           "sequenceList": [greeting.sequence]} for e in before)
+    assert before[-1].event == {"type": "ChatStateEvent", "chatState": "COMPOSING"}
+
+
+def test_cooldown_holds_back_a_second_reply(quiet_sandbox: Sandbox, tmp_path: Path) -> None:
+    table = {"cooldown": 3600, "read_receipt": False, "typing": False,
+             "rules": [{"name": "hours", "keyword": "hours", "reply": "We are open 9-17."}]}
+    with harness(quiet_sandbox, tmp_path, **table) as bot:
+        conversation = bot.open_conversation()
+        bot.events.wait_for("lpbot_participant_joined",
+                            lambda c: c["participant"].role == "ASSIGNED_AGENT")
+        quiet_sandbox.agents.say(conversation.id, "Want our opening hours?")
+        quiet_sandbox.wait_for_consumer_message(conversation.id, timeout=5)
+        quiet_sandbox.agents.say(conversation.id, "Hours again?")
+        quiet_sandbox.agents.say(conversation.id, "Something else")
+        close_and_settle(bot, quiet_sandbox, conversation.id)
+        events = quiet_sandbox.conversation(conversation.id).events
+    assert consumer_texts(quiet_sandbox, conversation.id) == ["We are open 9-17."]
+    own_types = {e.event_type for e in events if e.role == "CONSUMER"}
+    assert own_types == {"ContentEvent"}  # typing and read receipts were off
+
+
+def test_all_match_replies_once_per_matching_rule_and_ignores_own_echo(
+    quiet_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    table = {"match": "all", "cooldown": 0, "typing": False,
+             "rules": [{"name": "price", "keyword": "price", "reply": "It costs 5."},
+                       {"name": "polite", "regex": "(?i)please", "reply": "Of course!"},
+                       {"name": "never", "keyword": "refund", "reply": "no"}]}
+    with harness(quiet_sandbox, tmp_path, **table) as bot:
+        conversation = bot.open_conversation(first_message="price please")  # own: no answer
+        bot.events.wait_for("lpbot_participant_joined",
+                            lambda c: c["participant"].role == "ASSIGNED_AGENT")
+        quiet_sandbox.agents.say(conversation.id, "The price, please?")
+        quiet_sandbox.wait_for_event(conversation.id, lambda e: e.text == "Of course!")
+        close_and_settle(bot, quiet_sandbox, conversation.id)
+    assert consumer_texts(quiet_sandbox, conversation.id) == [
+        "price please", "It costs 5.", "Of course!"]
+
+
+def test_a_broken_rule_stops_the_bot_at_start_up(quiet_sandbox: Sandbox, tmp_path: Path) -> None:
+    table = {"rules": [{"name": "orders", "regex": "(unclosed", "reply": "x"}]}
+    with pytest.raises(lpbot.LpError) as caught, harness(quiet_sandbox, tmp_path, **table):
+        pass
+    assert "rules[0] (orders).regex" in str(caught.value)
+    assert quiet_sandbox.conversations() == []
