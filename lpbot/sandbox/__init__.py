@@ -18,6 +18,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from . import remote
 from .agents import AgentOptions, AgentPool, AgentProfile
 from .control import AgentControl
 from .faults import Faults, FaultState
@@ -26,7 +27,7 @@ from .handlers import Handlers
 from .http import HttpReply, HttpRequest, HttpServer, Route
 from .records import ConversationRecord, DialogRecord, RecordedEvent
 from .survey import SurveyBot
-from .tokens import ISSUER, TokenIssuer, sign
+from .tokens import TokenIssuer, sign
 from .world import World
 from .ws import WsServer
 
@@ -108,6 +109,7 @@ class Sandbox:
             ws_port=lambda: self._ws.port,
         )
         self._http.add_route("GET", r"/agents/(?P<agent>[^/]+)\.svg", self._picture)
+        remote.install(self)
         try:
             self._ws.start()
             self._world.defer = self._ws.loop.call_soon
@@ -290,6 +292,3 @@ class Sandbox:
             f'text-anchor="middle" fill="#fff">{profile.nickname[:1]}</text></svg>'
         )
         return HttpReply(status=200, body=svg.encode(), content_type="image/svg+xml")
-
-
-_ = ISSUER  # re-exported name used in the documentation of tokens
