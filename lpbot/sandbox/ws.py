@@ -12,10 +12,8 @@ import asyncio
 import concurrent.futures
 import json
 import logging
-import re
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -29,16 +27,16 @@ from lpbot.protocol.names import CloseCode, Requests, Responses
 from . import wire
 from .faults import FaultState
 from .handlers import Handlers, canonical_type
+from .handshake import Refusal, check_upgrade, init_headers
 from .model import Refused, Session
 from .tokens import TokenError, TokenIssuer
 from .world import World
 
-__all__ = ["CONSUMER_PATH", "SandboxConnection", "WsServer"]
+__all__ = ["SandboxConnection", "WsServer"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CONSUMER_PATH = re.compile(r"^/ws_api/account/([^/]+)/messaging/consumer/?$")
 _INITIALIZED = "Connection initialized successfully"
 
 
@@ -51,7 +49,7 @@ class SandboxConnection(ServerConnection):
         self.session: Session | None = None
         self.claims: dict[str, Any] | None = None
         self.client_properties: dict[str, Any] = {}
-        self.timers: list[asyncio.TimerHandle] = []
+        self.timers: dict[str, asyncio.TimerHandle] = {}  # init, idle, expiry
 
     def data_received(self, data: bytes) -> None:
         """Every inbound byte (text frames and pings alike) counts as activity."""
@@ -193,40 +191,12 @@ class WsServer:
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         if not isinstance(conn, SandboxConnection):  # pragma: no cover - we build every connection
             raise TypeError("unexpected connection class")
-        parts = urllib.parse.urlsplit(request.path)
-        match = CONSUMER_PATH.match(parts.path)
-        if match is None:
-            return conn.respond(404, "Not Found\n")
-        query = urllib.parse.parse_qs(parts.query)
-        if query.get("v", ["3"])[0] != "3":
-            return conn.respond(400, "Unsupported protocol version; use v=3\n")
-        status = self.faults.take_handshake_rejection()
-        if status is not None:
-            return conn.respond(status, "Rejected by fault injection\n")
-        account = urllib.parse.unquote(match.group(1))
-        properties = request.headers.get("Client-Properties") or next(
-            iter(query.get("clientProperties", query.get("ClientProperties", []))), None
-        )
-        if properties:
-            try:
-                parsed = json.loads(properties)
-            except ValueError:
-                return conn.respond(400, "Client-Properties is not JSON\n")
-            if isinstance(parsed, dict):
-                conn.client_properties = parsed
-        if "features" in query and "features" not in conn.client_properties:
-            conn.client_properties["features"] = query["features"][0].split(",")
-        authorization = request.headers.get("Authorization")
-        if authorization is not None:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "jwt" or not token.strip():
-                return conn.respond(401, "Unauthorized: expected 'Authorization: jwt <token>'\n")
-            try:
-                conn.claims = self.tokens.check(token.strip(), account)
-            except TokenError as exc:
-                return conn.respond(401, f"Unauthorized: {exc}\n")
-        conn.session = Session(account=account, send=conn.push)
-        conn.session.client_properties.update(conn.client_properties)
+        outcome = check_upgrade(request.path, request.headers, self.tokens, self.faults)
+        if isinstance(outcome, Refusal):
+            return conn.respond(outcome.status, outcome.text)
+        conn.claims = outcome.claims
+        conn.session = Session(account=outcome.account, send=conn.push)
+        conn.session.client_properties.update(outcome.client_properties)
         return None
 
     # -- connection -------------------------------------------------------------------------
@@ -241,18 +211,20 @@ class WsServer:
             if conn.claims is not None:
                 self._authenticate(conn, conn.claims)
             else:
-                conn.timers.append(
-                    self.loop.call_later(self.init_timeout, self._init_expired, conn)
+                conn.timers["init"] = self.loop.call_later(
+                    self.init_timeout, self._init_expired, conn
                 )
             if self.idle_timeout > 0:
-                conn.timers.append(self.loop.call_later(self.idle_timeout, self._idle_check, conn))
+                conn.timers["idle"] = self.loop.call_later(
+                    self.idle_timeout, self._idle_check, conn
+                )
             try:
                 async for message in conn:
                     self._on_frame(conn, session, message)
             except ConnectionClosed:
                 pass
         finally:
-            for timer in conn.timers:
+            for timer in conn.timers.values():
                 timer.cancel()
             self.connections.discard(conn)
             self.world.detach(session)
@@ -266,7 +238,10 @@ class WsServer:
         conn.claims = claims
         self.world.attach(session)
         remaining = float(claims["exp"]) - self.loop.time() - _clock_offset(self.loop)
-        conn.timers.append(self.loop.call_later(max(remaining, 0.0), self._expire, conn))
+        init = conn.timers.pop("init", None)
+        if init is not None:
+            init.cancel()
+        conn.timers["expiry"] = self.loop.call_later(max(remaining, 0.0), self._expire, conn)
 
     def _expire(self, conn: SandboxConnection) -> None:
         session = conn.session
@@ -289,11 +264,9 @@ class WsServer:
         if idle >= self.idle_timeout:
             self.close_connection(conn, CloseCode.NORMAL, "idle timeout")
         else:
-            conn.timers.append(
-                self.loop.call_later(self.idle_timeout - idle, self._idle_check, conn)
+            conn.timers["idle"] = self.loop.call_later(
+                self.idle_timeout - idle, self._idle_check, conn
             )
-            if len(conn.timers) > 8:
-                conn.timers[:] = [t for t in conn.timers if not t.cancelled()][-4:]
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -361,17 +334,8 @@ class WsServer:
     def _init_connection(
         self, conn: SandboxConnection, session: Session, req_id: str, frame: dict[str, Any]
     ) -> None:
-        headers = frame.get("headers")
-        headers = headers if isinstance(headers, list) else [headers] if headers else []
-        jwt: str | None = None
-        for header in headers:
-            if not isinstance(header, dict):
-                continue
-            kind = str(header.get("type", ""))
-            if kind.endswith("ConsumerAuthentication") and isinstance(header.get("jwt"), str):
-                jwt = header["jwt"]
-            elif kind.endswith("ClientProperties"):
-                session.client_properties.update({k: v for k, v in header.items() if k != "type"})
+        jwt, properties = init_headers(frame.get("headers"))
+        session.client_properties.update(properties)
         if jwt is None:
             if session.consumer_id is not None:
                 self._reply(
