@@ -217,7 +217,7 @@ class Handlers:
 
     def set_user_profile(self, session: Session, body: Any, metadata: list[Any]) -> Outcome:
         """``userprofile.SetUserProfile`` (§5.10): stored on the session."""
-        session.client_properties.setdefault("userProfile", _body(body))
+        session.client_properties["userProfile"] = _body(body)
         return 200, Responses.STRING, "OK User Profile set successfully", []
 
     def query_messages(self, session: Session, body: Any, metadata: list[Any]) -> Outcome:

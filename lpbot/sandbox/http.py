@@ -316,9 +316,12 @@ class HttpServer:
             timeout = 10.0
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > 8 * 1024 * 1024:
-                    self.send_error(413)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= 8 * 1024 * 1024:
+                    self.send_error(413 if length > 0 else 400)
                     return
                 body = self.rfile.read(length) if length else b""
                 headers = dict(self.headers.items())

@@ -156,8 +156,10 @@ class WsServer:
         finally:
             server.close(close_connections=True)
             await server.wait_closed()
-            for task in list(self._tasks):
+            tasks = list(self._tasks)
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
         """Run ``fn(*args)`` on the loop thread and return its result (from any thread)."""
