@@ -22,24 +22,50 @@ from lpbot.stash import Stash, StashKey
 
 if TYPE_CHECKING:
     from lpbot.bot import Bot
-    from lpbot.client import Conversation
+    from lpbot.client import ConnectionState, Conversation, StateChange
+    from lpbot.counters import Counters
+    from lpbot.protocol import (
+        AcceptStatusEvent,
+        ChatStateEvent,
+        ContentEvent,
+        ConversationDetails,
+        MessagingEvent,
+        Participant,
+        RichContentEvent,
+        Ttr,
+    )
+    from lpbot.scheduler import JobInfo, JobRun, Scheduler
 
 __all__ = [
+    "AcceptStatusEvent",
     "AuthError",
     "Bot",
+    "ChatStateEvent",
     "Config",
     "ConfigError",
     "ConnectionClosed",
+    "ConnectionState",
+    "ContentEvent",
     "Conversation",
+    "ConversationDetails",
+    "Counters",
+    "JobInfo",
+    "JobRun",
     "LpError",
+    "MessagingEvent",
+    "Participant",
     "PluginConfig",
     "PluginError",
     "ProtocolError",
     "RequestError",
     "RequestRejected",
     "RequestTimeout",
+    "RichContentEvent",
+    "Scheduler",
     "Stash",
     "StashKey",
+    "StateChange",
+    "Ttr",
     "hookimpl",
 ]
 
@@ -49,7 +75,18 @@ logging.getLogger("lpbot").addHandler(logging.NullHandler())
 
 #: public names imported on first use, so that ``import lpbot`` stays light (no sockets, HTTP or
 #: scheduler libraries until a bot is built)
-_LAZY = {"Bot": "lpbot.bot", "Conversation": "lpbot.client"}
+_LAZY = {
+    "Bot": "lpbot.bot",
+    "ConnectionState": "lpbot.client",
+    "Conversation": "lpbot.client",
+    "Counters": "lpbot.counters",
+    "JobInfo": "lpbot.scheduler",
+    "JobRun": "lpbot.scheduler",
+    "Scheduler": "lpbot.scheduler",
+    "StateChange": "lpbot.client",
+    **dict.fromkeys(("AcceptStatusEvent", "ChatStateEvent", "ContentEvent", "ConversationDetails",
+                     "MessagingEvent", "Participant", "RichContentEvent", "Ttr"), "lpbot.protocol"),
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from lpbot.client import Client, ClientOptions, Conversation, StateChange
 from lpbot.client.identity import token_provider
 from lpbot.config import Config
-from lpbot.counters import Counters
+from lpbot.counters import HOOK_ERRORS, Counters
 from lpbot.dispatch import Dispatcher, log_tracer
 from lpbot.errors import ConfigError, LpError
 from lpbot.jobs import register_bot, unregister_bot
@@ -230,6 +230,11 @@ class Bot:
             log.exception("lpbot_shutdown failed")
         clean &= self._close_clients(deadline)
         unregister_bot(self)
+        errors = self.counters.series(HOOK_ERRORS)
+        if errors:
+            log.warning("hook errors while running: %s", ", ".join(
+                f"plugin {plugin!r} in {hook}: {count:g}"
+                for (plugin, hook), count in sorted(errors.items())))
         leftover = [t.name for t in threading.enumerate()
                     if t.name.startswith("lpbot-") and not t.name.startswith(_NOT_OURS)
                     and t.is_alive() and t is not threading.current_thread()]

@@ -10,7 +10,7 @@ import bisect
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 
 __all__ = [
     "CONVERSATIONS",
@@ -85,7 +85,20 @@ class _Histogram:
 
 
 class Counters:
-    """Thread-safe named counters and histograms, each split by a tuple of label values."""
+    """Thread-safe named counters and histograms, each split by a tuple of label values.
+
+    The names the runtime counts are class attributes too, so plugins need only ``lpbot``:
+    ``bot.counters.series(bot.counters.HOOK_ERRORS)`` maps (plugin, hook) to an error count.
+    """
+
+    HOOK_CALLS: ClassVar = HOOK_CALLS
+    HOOK_ERRORS: ClassVar = HOOK_ERRORS
+    EVENTS_DISPATCHED: ClassVar = EVENTS_DISPATCHED
+    DISPATCH_BLOCKED: ClassVar = DISPATCH_BLOCKED
+    DISPATCH_DROPPED: ClassVar = DISPATCH_DROPPED
+    DISPATCH_LATENCY: ClassVar = DISPATCH_LATENCY
+    JOBS: ClassVar = JOBS
+    CONVERSATIONS: ClassVar = CONVERSATIONS
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -26,7 +26,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -208,6 +207,7 @@ def _serve(config: Config, options: RunOptions) -> int:
     previous_hook, threading.excepthook = threading.excepthook, on_thread_error
     sandbox: Sandbox | None = None
     bot: Bot | None = None
+    code = EXIT_ERROR
     try:
         client_state_dir = None
         if config.sandbox.enabled:
@@ -227,27 +227,22 @@ def _serve(config: Config, options: RunOptions) -> int:
             bot.start()
         except (ConfigError, PluginError) as exc:
             log.error("cannot start: %s", exc)
-            return EXIT_CONFIG
+            code = EXIT_CONFIG
+            return code
         except LpError as exc:
             log.error("cannot connect: %s", exc)
-            return EXIT_CONNECT
+            code = EXIT_CONNECT
+            return code
         log.info("serving; state in %s%s", state_dir,
                  " (sandbox in-process)" if sandbox is not None else "")
-        deadline = None if options.duration is None else time.monotonic() + options.duration
-        while not wake.is_set():
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                log.info("ran for %g s: stopping", options.duration)
-                break
-            wake.wait(remaining)
+        _wait(wake, options.duration)
         stopping.set()
         clean = bot.stop()
-        if failures:
-            return EXIT_ERROR
-        return EXIT_OK if clean else EXIT_UNCLEAN
+        code = EXIT_ERROR if failures else EXIT_OK if clean else EXIT_UNCLEAN
+        return code
     except Exception:  # isolation boundary: report, stop what started, exit 1
         log.critical("unexpected error", exc_info=True)
-        return EXIT_ERROR
+        return code
     finally:
         stopping.set()
         if bot is not None:
@@ -257,6 +252,17 @@ def _serve(config: Config, options: RunOptions) -> int:
         threading.excepthook = previous_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        leftover = [t.name for t in threading.enumerate()
+                    if t.name.startswith("lpbot-") and t.is_alive()]
+        log.info("exit code %d; lpbot threads left: %s", code, ", ".join(leftover) or "none")
+
+
+def _wait(wake: threading.Event, duration: float | None) -> None:
+    """Block until ``wake`` is set or ``duration`` seconds have passed."""
+    if duration is None:
+        wake.wait()
+    elif not wake.wait(duration):
+        log.info("ran for %g s: stopping", duration)
 
 
 def _start_sandbox(config: Config) -> Sandbox:

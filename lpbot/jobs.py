@@ -373,8 +373,9 @@ def synthetic_conversation(
     """One scripted conversation: open, agent joins, talk, close, rate.
 
     Waits for an agent, says each message and waits for an agent reply after it, closes, then
-    rates: ``lpbot_csat_score``'s answer if a plugin gives one, else ``csat`` (0: no rating). Raises ``TimeoutError`` naming the step that got no answer,
-    so the run is reported as failed (``lpbot_job_failed``).
+    rates: ``lpbot_csat_score``'s answer if a plugin gives one, else ``csat`` (0: no rating).
+    Raises ``TimeoutError`` naming the step that got no answer, so the run is reported as
+    failed (``lpbot_job_failed``).
 
     Returns:
         The conversation id.

@@ -9,6 +9,11 @@ behind. ``EventRecorder`` records every hook call the dispatcher makes (pytester
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
     from lpbot.client import Conversation
     from lpbot.sandbox import Sandbox
 
-__all__ = ["BotHarness", "EventRecorder", "RecordedCall"]
+__all__ = ["BotHarness", "DaemonProcess", "EventRecorder", "RecordedCall"]
 
 _names = itertools.count()
 
@@ -186,3 +191,106 @@ class BotHarness:
     def open_conversation(self, consumer: str | None = None, **options: Any) -> Conversation:
         """Open a conversation through the bot (see :meth:`Bot.open_conversation`)."""
         return self.bot.open_conversation(consumer, **options)
+
+
+class DaemonProcess:
+    """``lpbot run`` in a subprocess, logging JSON lines that a test can wait for.
+
+    Args:
+        args: Arguments after ``lpbot run`` (``--config``, ``--state-dir``...).
+        env: Extra environment variables (``PYTHONPATH`` for test plugins...).
+
+    Example::
+
+        with DaemonProcess("--state-dir", str(tmp_path)) as daemon:
+            daemon.wait_for("serving")
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=5) == 0
+    """
+
+    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+        self.args = [sys.executable, "-m", "lpbot", "run", "--log-format", "json", *args]
+        self.env = {**os.environ, **(env or {})}
+        self.records: list[dict[str, Any]] = []
+        self._condition = threading.Condition()
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        self._process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+            self.args, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, name="daemon-process-stderr")
+        self._reader.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        process = self._process
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        if self._reader is not None:
+            self._reader.join()
+        if process is not None and process.stderr is not None:
+            process.stderr.close()
+
+    @property
+    def process(self) -> subprocess.Popen[str]:
+        """The running process."""
+        if self._process is None:
+            raise RuntimeError("DaemonProcess is used as a context manager")
+        return self._process
+
+    def _read(self) -> None:
+        stream = self.process.stderr
+        assert stream is not None  # noqa: S101 -- stderr=PIPE
+        for line in stream:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = {"message": line.rstrip("\n"), "level": "RAW"}
+            if not isinstance(record, dict):
+                record = {"message": line.rstrip("\n"), "level": "RAW"}
+            with self._condition:
+                self.records.append(record)
+                self._condition.notify_all()
+        with self._condition:
+            self._condition.notify_all()
+
+    def messages(self) -> list[str]:
+        """Every log message so far."""
+        with self._condition:
+            return [str(record.get("message", "")) for record in self.records]
+
+    def wait_for(self, text: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait for a log record whose message contains ``text``; returns it.
+
+        Raises:
+            AssertionError: on timeout or if the process ended first, with the log so far.
+        """
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while True:
+                for record in self.records:
+                    if text in str(record.get("message", "")):
+                        return record
+                remaining = deadline - time.monotonic()
+                ended = self.process.poll() is not None and not (
+                    self._reader is not None and self._reader.is_alive())
+                if remaining <= 0 or ended:
+                    log_text = "\n".join(self.messages()[-30:])
+                    raise AssertionError(f"no log line with {text!r} within {timeout} s "
+                                         f"(exit code {self.process.poll()}); log:\n{log_text}")
+                self._condition.wait(min(remaining, 0.5))
+
+    def send_signal(self, signum: int = signal.SIGTERM) -> None:
+        """Send ``signum`` to the daemon."""
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the exit code; ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+        code = self.process.wait(timeout=timeout)
+        if self._reader is not None:
+            self._reader.join(timeout)
+        return code

@@ -1,0 +1,54 @@
+"""``lpbot run`` as a subprocess: SIGTERM stops it in order, exit 0 within 5 s, no thread left."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from lpbot.testing.harness import DaemonProcess
+
+FIXTURES = Path(__file__).resolve().parent / "plugins" / "fixtures"
+
+
+def test_sigterm_exits_0_within_5_seconds_with_no_thread_left(tmp_path: Path) -> None:
+    with DaemonProcess("--state-dir", str(tmp_path)) as daemon:
+        daemon.wait_for("serving", timeout=30)
+        daemon.wait_for("conversation opened", timeout=30)  # the demo job is mid-way
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=5) == 0
+    messages = daemon.messages()
+    assert "SIGTERM received: stopping" in messages
+    assert "bot main stopped" in messages
+    assert messages[-1] == "exit code 0; lpbot threads left: none"
+    assert not [m for m in messages if "still running after stop" in m]
+    assert not [r for r in daemon.records if r.get("level") in ("ERROR", "CRITICAL", "RAW")]
+
+
+def test_sigint_works_the_same(tmp_path: Path) -> None:
+    with DaemonProcess("--state-dir", str(tmp_path)) as daemon:
+        daemon.wait_for("serving", timeout=30)
+        daemon.send_signal(signal.SIGINT)
+        assert daemon.wait(timeout=5) == 0
+    assert daemon.messages()[-1] == "exit code 0; lpbot threads left: none"
+
+
+def test_a_second_signal_during_shutdown_exits_at_once_with_130(tmp_path: Path) -> None:
+    config = tmp_path / "stuck.toml"
+    config.write_text('[sandbox]\nenabled = true\n[bot]\nconsumers = ["one"]\n'
+                      '[plugins]\nmodules = { stuck = "lpbot_fixture_stuck_shutdown" }\n')
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path),
+                       env={"PYTHONPATH": str(FIXTURES)}) as daemon:
+        daemon.wait_for("serving", timeout=30)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait_for("shutdown hook is stuck")
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=5) == 130
+
+
+def test_lpbot_help_lists_the_runtime_commands() -> None:
+    done = subprocess.run([sys.executable, "-m", "lpbot", "--help"], capture_output=True,
+                          text=True, check=True, timeout=30)
+    for command in ("run", "plugins", "check-config"):
+        assert command in done.stdout
