@@ -190,6 +190,11 @@ class Sandbox:
         """Serve more HTTP pages (such as an agent console) on the sandbox's HTTP port."""
         self._require_http().add_route(method, pattern, route)
 
+    @property
+    def connection_count(self) -> int:
+        """How many consumer WebSockets are open right now."""
+        return self._ws.call(lambda: len(self._ws.connections))
+
     # -- identity ---------------------------------------------------------------------------
 
     def signup(self, account: str | None = None) -> str:

@@ -32,12 +32,14 @@ from .model import Refused, Session
 from .tokens import TokenError, TokenIssuer
 from .world import World
 
-__all__ = ["SandboxConnection", "WsServer"]
+__all__ = ["MAX_BUFFERED", "SandboxConnection", "WsServer"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _INITIALIZED = "Connection initialized successfully"
+#: unsent bytes after which a socket that does not read is dropped
+MAX_BUFFERED = 16 * 1024 * 1024
 
 
 class SandboxConnection(ServerConnection):
@@ -57,10 +59,17 @@ class SandboxConnection(ServerConnection):
         super().data_received(data)
 
     def push(self, text: str) -> None:
-        """Queue a text frame now, in call order (loop thread only)."""
+        """Queue a text frame now, in call order (loop thread only).
+
+        A client that stops reading is dropped once its unsent data passes
+        :data:`MAX_BUFFERED`, so one stuck socket cannot grow the sandbox's memory without bound.
+        """
         if self.protocol.state is State.OPEN:
             self.protocol.send_text(text.encode())
             self.send_data()
+            if self.transport.get_write_buffer_size() > MAX_BUFFERED:
+                log.warning("dropping a consumer socket that does not read its frames")
+                self.transport.abort()
 
 
 class WsServer:

@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from lpbot.sandbox import Sandbox
+from lpbot.testing import wait_until
 
 from .conftest import Consumer, open_consumer, signup
 
@@ -131,3 +132,28 @@ def test_idle_connections_are_closed_and_pings_count() -> None:
             pinging.close()
         with pytest.raises(ConnectionClosed):
             idle.ws.send("{}")
+
+
+def test_a_socket_that_does_not_read_is_dropped(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lpbot.sandbox.ws.MAX_BUFFERED", 256 * 1024)
+    token = signup(sandbox)
+    stuck = Consumer(
+        connect(
+            sandbox.ws_url,
+            additional_headers={"Authorization": f"jwt {token}"},
+            max_queue=1,
+            close_timeout=0.2,
+            legacy=True,
+        )
+    )
+    try:
+        cid = stuck.request_conversation()
+        stuck.subscribe_events(cid)
+        card = {"type": "text", "text": "x" * 200_000}
+        for _ in range(60):  # 12 MB: more than the kernel buffers plus the limit
+            sandbox.agents.say_rich(cid, card)
+        wait_until(lambda: sandbox.connection_count == 0, 10, "the stuck socket to be dropped")
+    finally:
+        stuck.close()
