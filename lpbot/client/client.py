@@ -21,8 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +33,7 @@ from lpbot.client.discovery import Discovery
 from lpbot.client.identity import Identity, IdentityManager
 from lpbot.client.options import ClientOptions, ClientStats, ConnectionState, StateChange
 from lpbot.client.profiles import AgentProfile, fetch_agent_profile
+from lpbot.client.reply import Reply
 from lpbot.client.supervisor import Supervisor
 from lpbot.errors import ConnectionClosed, RequestRejected, RequestTimeout
 from lpbot.protocol.envelope import Request
@@ -259,7 +258,7 @@ class Client:
         while True:
             connection = self._supervisor.wait_connected(max(0.0, deadline - time.monotonic()))
             try:
-                future: Future[_T] = connection.request(request)
+                future: Reply[_T] = connection.request(request)
                 break
             except ConnectionClosed:
                 # Nothing was sent (the socket was going away): safe to send on the next one.
@@ -269,7 +268,7 @@ class Client:
         self.count("requests")
         try:
             return future.result(timeout)
-        except FutureTimeout:
+        except TimeoutError:
             connection.forget(future)
             self.count("request_timeouts")
             raise RequestTimeout(request=request, request_type=request.type_name,
@@ -331,8 +330,8 @@ class Client:
         Chat states (no sequence) need no commit. Safe from any thread; sequences only move
         forward, so committing out of order never re-delivers anything.
         """
-        if event.sequence is None or self._store is None:
-            return
+        if event.sequence is None or self._store is None or self._closed:
+            return  # after close() the store is closed; the event is fetched again next time
         consumer_id = self.consumer_id
         if consumer_id is not None:
             self._store.commit_sequence(consumer_id, event.dialog_id, event.sequence)

@@ -8,7 +8,7 @@ ping thread (``run_forever(ping_interval=...)`` starts one), and no callback ind
 frame on the hot path. The loop runs on the caller's thread (the client's named reader thread).
 
 Requests are correlated by ``reqId`` alone (protocol.md §4.4) through
-:class:`concurrent.futures.Future`; a response is parsed by its request (``parse_response``), so
+:class:`~lpbot.client.reply.Reply`; a response is parsed by its request (``parse_response``), so
 a rejection arrives as :class:`~lpbot.errors.RequestRejected` carrying the request. When the
 socket ends, every pending future fails with :class:`~lpbot.errors.ConnectionClosed`.
 
@@ -28,12 +28,12 @@ import ssl
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import websocket
 
+from lpbot.client.reply import Reply
 from lpbot.errors import ConnectionClosed, ProtocolError
 from lpbot.protocol.codec import Decoder, Inbound, encode
 from lpbot.protocol.envelope import Request, Response
@@ -79,7 +79,7 @@ class Connection:
         self.url = url
         self._ws = ws
         self._ids = itertools.count(1)
-        self._pending: dict[str, tuple[Any, Future[Any]]] = {}
+        self._pending: dict[str, tuple[Any, Reply[Any]]] = {}
         self._lock = threading.Lock()
         self._closing: str | None = None
         self._closed = threading.Event()
@@ -126,12 +126,12 @@ class Connection:
 
     # --- requests -----------------------------------------------------------------------
 
-    def request(self, request: Request[_T]) -> Future[_T]:
+    def request(self, request: Request[_T]) -> Reply[_T]:
         """Send ``request``; the future resolves with its parsed success value.
 
         Thread-safe. Raises ConnectionClosed at once when the socket is already gone.
         """
-        future: Future[_T] = Future()
+        future: Reply[_T] = Reply()
         req_id = str(next(self._ids))
         text = encode(request, req_id)
         with self._lock:
@@ -146,7 +146,7 @@ class Connection:
             raise ConnectionClosed(f"cannot send {request.type_name}: {exc}") from exc
         return future
 
-    def forget(self, future: Future[Any]) -> None:
+    def forget(self, future: Reply[Any]) -> None:
         """Drop a pending request (after its caller timed out) so a late answer is ignored."""
         with self._lock:
             for req_id, (_, pending) in list(self._pending.items()):
@@ -258,7 +258,7 @@ class Connection:
         return self._closed.wait(timeout)
 
 
-def _resolve(request: Any, future: Future[Any], response: Response) -> None:
+def _resolve(request: Any, future: Reply[Any], response: Response) -> None:
     if future.done():  # cancelled by a caller that gave up
         return
     try:

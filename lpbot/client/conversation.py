@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-import concurrent.futures
+import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -112,9 +112,9 @@ class Conversation:
         Returns once the server confirmed the subscription (or ``timeout`` passed).
         """
         limit = self._client.options.request_timeout if timeout is None else timeout
-        futures = self._client.supervisor.follow(self.conversation_id)
-        if futures:
-            concurrent.futures.wait(futures, timeout=limit)
+        deadline = time.monotonic() + limit
+        for reply in self._client.supervisor.follow(self.conversation_id):
+            reply.wait(max(0.0, deadline - time.monotonic()))
 
     def unsubscribe(self) -> None:
         """Stop delivering this conversation's events (the protocol has no unsubscribe)."""

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 from lpbot.client.connection import Connection, HandshakeRefused, handshake_headers
 from lpbot.client.identity import Identity
 from lpbot.client.options import ConnectionState, StateChange
+from lpbot.client.reply import Reply
 from lpbot.client.session import Recovery, Session, SessionStats, classify
 from lpbot.errors import AuthError, ConfigError, ConnectionClosed, ProtocolError, RequestRejected
 from lpbot.protocol.codec import Inbound, encode_client_properties
@@ -49,7 +49,7 @@ _IMMEDIATE: Final = "immediate"
 _SESSION_COUNTERS: Final = ("delivered", "duplicates", "gaps", "resyncs")
 
 
-_Tracked = list[tuple[SubscribeMessagingEvents, "Future[None]"]]
+_Tracked = list[tuple[SubscribeMessagingEvents, "Reply[None]"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +82,9 @@ class Supervisor:
         self._state = ConnectionState.DISCONNECTED
         self._ready = threading.Event()
         self._fatal: BaseException | None = None
-        self._clock: Future[int] | None = None
+        self._clock: Reply[int] | None = None
         self._threads: list[threading.Thread] = []
-        self._subscribing: dict[str, Future[None]] = {}
+        self._subscribing: dict[str, Reply[None]] = {}
         self._totals: dict[str, int] = {}
         self._malformed_logged = 0
         props = self._options.client_properties
@@ -157,6 +157,9 @@ class Supervisor:
 
     def wait_connected(self, timeout: float) -> Connection:
         """The live connection, waiting up to ``timeout`` for a reconnect to finish."""
+        conn = self._conn
+        if self._connected and conn is not None and not self._stop.is_set():
+            return conn  # the common case, without taking the lock
         with self._changed:
             self._changed.wait_for(lambda: self._stop.is_set() or self._connected, timeout)
             if self._stop.is_set():
@@ -168,7 +171,7 @@ class Supervisor:
 
     # --- explicit subscriptions ---------------------------------------------------------
 
-    def follow(self, conversation_id: str) -> list[Future[None]]:
+    def follow(self, conversation_id: str) -> list[Reply[None]]:
         """Deliver the conversation's events (subscribing its open dialogs now if needed).
 
         Returns the futures of this socket's subscriptions of those dialogs that are still
@@ -381,7 +384,7 @@ class Supervisor:
         else:
             conn.abort(reason)
 
-    def _init_answered(self, conn: Connection, future: Future[str]) -> None:
+    def _init_answered(self, conn: Connection, future: Reply[str]) -> None:
         if self._setup_failed(conn, future):
             return
         with contextlib.suppress(ConnectionClosed):  # the read loop reports the close
@@ -393,7 +396,7 @@ class Supervisor:
             request = self._session.connected()
         conn.request(request).add_done_callback(partial(self._conversations_answered, conn))
 
-    def _conversations_answered(self, conn: Connection, future: Future[str]) -> None:
+    def _conversations_answered(self, conn: Connection, future: Reply[str]) -> None:
         if self._setup_failed(conn, future):
             return
         with self._lock:
@@ -401,7 +404,7 @@ class Supervisor:
                 self._session.conversations_subscribed(future.result())
             self._conversations_subscribed = True
 
-    def _setup_failed(self, conn: Connection, future: Future[Any]) -> bool:
+    def _setup_failed(self, conn: Connection, future: Reply[Any]) -> bool:
         error = future.exception()
         if error is None:
             return False
@@ -422,7 +425,7 @@ class Supervisor:
         # follow() always finds the subscription in flight (and can wait for its answer).
         tracked: _Tracked = []
         for request in requests:
-            placeholder: Future[None] = Future()
+            placeholder: Reply[None] = Reply()
             if conn is not None:
                 self._subscribing[request.dialog_id] = placeholder
             tracked.append((request, placeholder))
@@ -439,13 +442,13 @@ class Supervisor:
             future.add_done_callback(
                 partial(self._messaging_answered, conn, request, placeholder))
 
-    def _forget_subscription(self, dialog_id: str, placeholder: Future[None]) -> None:
+    def _forget_subscription(self, dialog_id: str, placeholder: Reply[None]) -> None:
         with self._lock:
             if self._subscribing.get(dialog_id) is placeholder:
                 del self._subscribing[dialog_id]
 
     def _messaging_answered(self, conn: Connection, request: SubscribeMessagingEvents,
-                            placeholder: Future[None], future: Future[None]) -> None:
+                            placeholder: Reply[None], future: Reply[None]) -> None:
         self._forget_subscription(request.dialog_id, placeholder)
         error = future.exception()
         if error is None:

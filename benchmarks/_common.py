@@ -1,0 +1,62 @@
+"""Shared pieces of the client benchmarks: the push server process and wsaccel's check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import websocket
+
+SERVER = Path(__file__).with_name("push_server.py")
+WS_PATH = "/ws_api/account/bench/messaging/consumer?v=3"
+
+
+@contextmanager
+def push_server(count: int) -> Iterator[int]:
+    """Start push_server.py in another process; yield its port; stop it after."""
+    process = subprocess.Popen(  # noqa: S603 - our own script
+        [sys.executable, str(SERVER), str(count)], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().split()
+        yield int(line[1])
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def wsaccel_status() -> str:
+    """Say whether websocket-client picked up wsaccel's compiled UTF-8 validator and masker."""
+    from websocket import _abnf, _utils
+
+    validator = "Utf8Validator" in vars(_utils)
+    masker = "XorMaskerSimple" in vars(_abnf)
+    if not (validator and masker):
+        raise SystemExit("wsaccel is not in use: pip install 'websocket-client[optional]'")
+    return "wsaccel in use (UTF-8 validator and masker)"
+
+
+def interleaved(rounds: int, **runs: Callable[[], float]) -> dict[str, float]:
+    """Run each measurement ``rounds`` times, alternating; return each one's best rate.
+
+    The best of interleaved rounds is the figure least disturbed by other load on the machine
+    (what each loop can do, not what a busy neighbour left it); alternating keeps the
+    comparison fair when the load changes during the run.
+    """
+    results: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            results[name].append(run())
+    return {name: max(values) for name, values in results.items()}
+
+
+def raw_connection(port: int) -> websocket.WebSocket:
+    """websocket-client with its defaults (UTF-8 validated, by wsaccel)."""
+    return websocket.create_connection(f"ws://127.0.0.1:{port}{WS_PATH}")
