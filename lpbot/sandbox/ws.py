@@ -140,6 +140,7 @@ class WsServer:
         finally:
             self._ready.set()
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())  # getaddrinfo
             self.loop.close()
 
     async def _main(self) -> None:

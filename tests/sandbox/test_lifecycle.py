@@ -36,6 +36,15 @@ def test_threads_are_named_and_joined_and_stop_is_idempotent() -> None:
         sandbox.start()
 
 
+def test_no_thread_is_left_even_with_a_host_name() -> None:
+    before = set(threading.enumerate())
+    with Sandbox(host="localhost") as sandbox:
+        client = open_consumer(sandbox, signup(sandbox))
+        client.ok("GetClock")
+        client.close()
+    assert set(threading.enumerate()) == before
+
+
 def test_ports_are_freed_on_stop() -> None:
     with Sandbox() as sandbox:
         ports = (sandbox.http_port, sandbox.ws_port)
