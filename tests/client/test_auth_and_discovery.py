@@ -1,0 +1,96 @@
+"""Identity over the sandbox's IDP: refresh ahead of expiry, secrets, TLS by default, retries."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+import pytest
+import requests
+
+from lpbot.backoff import Backoff
+from lpbot.client import ConnectionState
+from lpbot.client.discovery import Discovery
+from lpbot.errors import ConnectionClosed
+from lpbot.testing import wait_until
+
+from .support import FAST_BACKOFF, agent_assigned
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_authenticated_token_is_refreshed_ahead_of_expiry(sandbox, make_client):
+    minted: list[str] = []
+
+    def provider() -> str:
+        minted.append(sandbox.mint_brand_token("customer-9", lifetime=3600))
+        return minted[-1]
+
+    # every token "expires within" two hours, so each keepalive tick refreshes it
+    client, recorder = make_client(token_provider=provider, refresh_ahead=7200,
+                                   keepalive_interval=0.05)
+    client.connect(timeout=5)
+    conversation = client.open_conversation()
+    agent_assigned(sandbox, conversation.id)
+    consumer_id = client.consumer_id
+    wait_until(lambda: client.stats.token_refreshes >= 1 and client.stats.connects >= 2
+               and client.state is ConnectionState.CONNECTED, 5, "a planned reconnect")
+    reasons = [s.reason for s in recorder.states if s.state is ConnectionState.DISCONNECTED]
+    assert "token refreshed ahead of expiry" in reasons
+    assert len(minted) >= 2
+    assert client.consumer_id == consumer_id
+    sandbox.agents.say(conversation.id, "still talking")
+    assert "still talking" in recorder.wait_agent_texts(1)
+
+
+def test_no_jwt_in_the_client_logs(sandbox, make_client, caplog):
+    caplog.set_level(logging.DEBUG, logger="lpbot.client")
+    client, _ = make_client(token_provider=lambda: sandbox.mint_brand_token("customer-1"))
+    client.connect(timeout=5)
+    client.open_conversation().send_text("hello")
+    sandbox.faults.expire_tokens()
+    wait_until(lambda: client.stats.token_refreshes == 1
+               and client.state is ConnectionState.CONNECTED, 5, "a refreshed reconnect")
+    client.close()
+    records = [r for r in caplog.records if r.name.startswith("lpbot.client")]
+    assert records
+    assert not [r for r in records if "eyJ" in r.getMessage()]
+    assert "eyJ" not in repr(client.options)
+
+
+def test_tls_is_on_unless_configured_off(sandbox, make_client):
+    # The sandbox speaks plain HTTP: a client left at the default (https, verified) fails
+    # instead of silently downgrading.
+    client, _ = make_client(tls=True, backoff=Backoff.immediate())
+    with pytest.raises(ConnectionClosed, match="CSDS"):
+        client.connect(timeout=5)
+
+
+def test_csds_lookup_is_retried_with_the_backoff_then_fails():
+    delays: list[float] = []
+
+    def record(stop: threading.Event, delay: float) -> bool:
+        delays.append(delay)
+        return stop.is_set()
+
+    with requests.Session() as http:
+        discovery = Discovery("acct", session=http, csds_domain=f"127.0.0.1:{closed_port()}",
+                              tls=False, backoff=FAST_BACKOFF, waiter=record)
+        with pytest.raises(ConnectionClosed, match="CSDS lookup failed"):
+            discovery.host("idp")
+    assert delays == [FAST_BACKOFF.delay(n) for n in range(3)]  # §3.5: 5, 10, 15 s (scaled)
+
+
+def test_close_interrupts_a_retry_wait():
+    stop = threading.Event()
+    stop.set()
+    with requests.Session() as http:
+        discovery = Discovery("acct", session=http, csds_domain=f"127.0.0.1:{closed_port()}",
+                              tls=False, backoff=Backoff(), stop=stop)
+        with pytest.raises(ConnectionClosed, match="closed"):
+            discovery.host("idp")  # would wait 5 s; the stop event ends the wait at once
