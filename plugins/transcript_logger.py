@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JWT_PATTERN",
+    "FileClosedError",
     "Options",
     "Redactor",
     "TranscriptFile",
@@ -199,6 +200,10 @@ def read_transcript(path: Path | str) -> Iterator[dict[str, Any]]:
 # ---------------------------------------------------------------------------
 
 
+class FileClosedError(ValueError):
+    """A line was appended to a :class:`TranscriptFile` after it was closed."""
+
+
 class TranscriptFile:
     """One append-only JSON Lines file: whole-line writes, fsync policy, de-duplication.
 
@@ -241,7 +246,7 @@ class TranscriptFile:
                 + "\n").encode("utf-8")
         with self._lock:
             if self._fd is None:
-                raise ValueError(f"{self.path} is closed")
+                raise FileClosedError(f"{self.path} is closed")
             if key is not None and key in self._keys:
                 log.debug("%s: %s already logged", self.path, key)
                 return False
@@ -303,16 +308,20 @@ class TranscriptLogger:
         """Redact and append ``record`` to its conversation's file; True if a line was written."""
         record = self._redact(record)
         path = self.path_for(record["conversation_id"])
-        with self._lock:
-            handle = self._files.get(str(path))
-            if handle is None:
-                handle = TranscriptFile(path, fsync=self.options.fsync,
-                                        fsync_interval=self.options.fsync_interval)
-                self._files[str(path)] = handle
-                while len(self._files) > self.options.max_open_files:
-                    self._files.popitem(last=False)[1].close()
-            self._files.move_to_end(str(path))
-        return handle.append(record)
+        while True:
+            with self._lock:
+                handle = self._files.get(str(path))
+                if handle is None:
+                    handle = TranscriptFile(path, fsync=self.options.fsync,
+                                            fsync_interval=self.options.fsync_interval)
+                    self._files[str(path)] = handle
+                    while len(self._files) > self.options.max_open_files:
+                        self._files.popitem(last=False)[1].close()
+                self._files.move_to_end(str(path))
+            try:
+                return handle.append(record)
+            except FileClosedError:
+                continue  # evicted by another thread in between: open it again
 
     def close(self, conversation_id: str | None = None) -> None:
         """Close one conversation's file (per-conversation mode), or every file."""

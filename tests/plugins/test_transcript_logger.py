@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from lpbot_plugins.transcript_logger import (
     Options,
     Redactor,
     TranscriptFile,
+    TranscriptLogger,
     read_transcript,
     record_key,
 )
@@ -83,6 +85,26 @@ def test_a_partial_last_line_is_never_read_and_is_cut_off_on_reopen(tmp_path: Pa
     handle.close()
     assert [r["sequence"] for r in read_transcript(path)] == [0, 1]
     assert path.read_text().startswith(complete)
+
+
+def test_many_conversations_from_many_threads_with_few_open_files(tmp_path: Path) -> None:
+    logger = TranscriptLogger(Options(max_open_files=2, fsync="never"), tmp_path)
+
+    def write(worker: int) -> None:
+        for sequence in range(40):
+            record = message_record(sequence, dialog=f"conv-{worker}-{sequence % 4}")
+            logger.write({**record, "conversation_id": f"conv-{worker}-{sequence % 4}"})
+
+    threads = [threading.Thread(target=write, args=(n,), name=f"lpbot-test-{n}")
+               for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    logger.close()
+    files = sorted(tmp_path.glob("*.jsonl"))
+    assert len(files) == 16
+    assert all(len(list(read_transcript(path))) == 10 for path in files)
 
 
 def test_redactor_masks_jwts_and_configured_patterns_in_values_only() -> None:
