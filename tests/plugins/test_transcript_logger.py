@@ -258,6 +258,14 @@ def start_daemon(config: Path, state: Path, log: Path) -> subprocess.Popen[bytes
             stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def running(daemon: subprocess.Popen[bytes], log: Path) -> bool:
+    """True while the daemon runs; fails the test with its log if it ended early."""
+    if daemon.poll() is not None:
+        raise AssertionError(f"lpbot run exited with {daemon.returncode}:\n"
+                             f"{log.read_text()[-3000:]}")
+    return True
+
+
 def texts_logged(path: Path) -> list[str]:
     if not path.exists():
         return []
@@ -273,18 +281,20 @@ def test_transcript_survives_kill_9_of_the_daemon_without_losing_or_repeating_li
     log = tmp_path / "daemon.log"
     daemon = start_daemon(config, tmp_path / "state", log)
     try:
-        record = sandbox.wait_for_conversation(timeout=15)
+        wait_until(lambda: running(daemon, log) and sandbox.conversations(), 15,
+                   "the daemon's conversation")
+        record = sandbox.wait_for_conversation(timeout=1)
         path = transcripts / f"{record.conversation_id}.jsonl"
-        wait_until(lambda: "hello from the daemon" in texts_logged(path), 15,
-                   f"the first message in the transcript; log: {log.read_text()[-2000:]}")
+        wait_until(lambda: running(daemon, log) and "hello from the daemon" in
+                   texts_logged(path), 15, "the first message in the transcript")
         sandbox.agents.burst(record.conversation_id, 300, prefix="before")
         wait_until(lambda: len(texts_logged(path)) >= 20, 10, "some of the burst logged")
         daemon.send_signal(signal.SIGKILL)
         assert daemon.wait(timeout=10) == -signal.SIGKILL
         sandbox.agents.burst(record.conversation_id, 20, prefix="while down")
         daemon = start_daemon(config, tmp_path / "state", log)
-        wait_until(lambda: "while down 19" in texts_logged(path), 20,
-                   f"the messages sent while the daemon was down; log: {log.read_text()[-2000:]}")
+        wait_until(lambda: running(daemon, log) and "while down 19" in texts_logged(path), 20,
+                   "the messages sent while the daemon was down")
         sandbox.agents.close(record.conversation_id)
         wait_until(lambda: any(r["kind"] == "closed" for r in read_transcript(path)), 10,
                    "the close")
