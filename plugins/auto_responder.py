@@ -356,7 +356,7 @@ class AutoResponder:
             return cached[1]
         try:
             profile = conversation.agent_profile()
-        except lpbot.LpError as exc:
+        except (lpbot.LpError, OSError) as exc:  # refused, or the profile service unreachable
             log.warning("conversation %s: no profile of agent %s: %s", conversation.id,
                         agent_id, exc)
             return self.options.nickname_fallback
