@@ -38,7 +38,7 @@ from lpbot.errors import ConnectionClosed, ProtocolError
 from lpbot.protocol.codec import Decoder, Inbound, encode
 from lpbot.protocol.envelope import Request, Response
 
-__all__ = ["Closed", "Connection", "HandshakeRefused", "handshake_headers"]
+__all__ = ["Closed", "Connection", "HandshakeRefused", "handshake_headers", "interrupt"]
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,13 @@ class Connection:
         headers: Sequence[str] = (),
         timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
+        opening: Callable[[websocket.WebSocket | None], None] | None = None,
     ) -> Connection:
         """Connect and complete the handshake within ``timeout`` seconds.
+
+        ``opening(ws)`` is called with the socket before the handshake and ``opening(None)``
+        after it, so that a closing client can cut a handshake in progress
+        (:func:`interrupt`).
 
         Raises:
             HandshakeRefused: the server answered the upgrade with an HTTP error status.
@@ -111,6 +116,8 @@ class Connection:
                                    "suppress_origin": True}
         if url.startswith("wss:"):
             options["sslopt"] = {"context": ssl_context or ssl.create_default_context()}
+        if opening is not None:
+            opening(ws)
         try:
             ws.connect(url, **options)  # type: ignore[no-untyped-call]
         except websocket.WebSocketBadStatusException as exc:
@@ -119,6 +126,9 @@ class Connection:
         except (OSError, websocket.WebSocketException) as exc:
             ws.shutdown()  # type: ignore[no-untyped-call]
             raise ConnectionClosed(f"cannot connect: {exc}") from exc
+        finally:
+            if opening is not None:
+                opening(None)
         ws.settimeout(None)  # the reader blocks; close() and abort() wake it
         if ws.sock is not None:
             ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -256,6 +266,14 @@ class Connection:
     def wait_closed(self, timeout: float) -> bool:
         """Wait until :meth:`run` finished; True when it did."""
         return self._closed.wait(timeout)
+
+
+def interrupt(ws: websocket.WebSocket) -> None:
+    """Cut a socket whose handshake is in progress (its ``connect`` then fails at once)."""
+    sock = ws.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _resolve(request: Any, future: Reply[Any], response: Response) -> None:

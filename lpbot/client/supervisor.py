@@ -15,26 +15,22 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
-from lpbot.client.connection import Connection, HandshakeRefused, handshake_headers
+import websocket
+
+from lpbot.client.connection import Connection, HandshakeRefused, handshake_headers, interrupt
 from lpbot.client.identity import Identity
 from lpbot.client.options import ConnectionState, StateChange
 from lpbot.client.reply import Reply
-from lpbot.client.session import Recovery, Session, SessionStats, classify
-from lpbot.errors import AuthError, ConfigError, ConnectionClosed, ProtocolError, RequestRejected
-from lpbot.protocol.codec import Inbound, encode_client_properties
+from lpbot.client.session import Recovery, Session, classify
+from lpbot.client.streams import Streams, add_connection, add_session
+from lpbot.errors import AuthError, ConfigError, ConnectionClosed, RequestRejected
+from lpbot.protocol.codec import encode_client_properties
 from lpbot.protocol.names import Services
-from lpbot.protocol.notifications import (
-    ConversationDetails,
-    ExConversationChangeNotification,
-    MessagingEvent,
-    MessagingEventNotification,
-)
-from lpbot.protocol.requests import GetClock, InitConnection, SubscribeMessagingEvents
+from lpbot.protocol.requests import GetClock, InitConnection
 
 if TYPE_CHECKING:
     import ssl
@@ -46,10 +42,6 @@ __all__ = ["Supervisor"]
 log = logging.getLogger(__name__)
 
 _IMMEDIATE: Final = "immediate"
-_SESSION_COUNTERS: Final = ("delivered", "duplicates", "gaps", "resyncs")
-
-
-_Tracked = list[tuple[SubscribeMessagingEvents, "Reply[None]"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +54,7 @@ class _Outcome:
     error: BaseException | None = None
 
 
-class Supervisor:
+class Supervisor(Streams):
     """Keeps one consumer connected; runs the reader and keepalive threads."""
 
     def __init__(self, client: Client, *, ssl_context: ssl.SSLContext | None) -> None:
@@ -85,6 +77,7 @@ class Supervisor:
         self._clock: Reply[int] | None = None
         self._threads: list[threading.Thread] = []
         self._subscribing: dict[str, Reply[None]] = {}
+        self._opening: websocket.WebSocket | None = None
         self._totals: dict[str, int] = {}
         self._malformed_logged = 0
         props = self._options.client_properties
@@ -113,41 +106,15 @@ class Supervisor:
         with self._lock:
             counts = dict(self._totals)
             if self._session is not None:
-                _add_session(counts, self._session.stats)
+                add_session(counts, self._session.stats)
             if self._conn is not None:
-                _add_connection(counts, self._conn)
+                add_connection(counts, self._conn)
         return counts
 
     def pending_requests(self) -> int:
         """Requests in flight on the current socket."""
         conn = self._conn
         return 0 if conn is None else conn.pending
-
-    def conversations(self) -> list[ConversationDetails]:
-        """Known conversations (a copy)."""
-        with self._lock:
-            return [] if self._session is None else list(self._session.conversations.values())
-
-    def details(self, conversation_id: str) -> ConversationDetails | None:
-        """The latest snapshot of one conversation, if known."""
-        with self._lock:
-            return None if self._session is None else self._session.conversations.get(
-                conversation_id)
-
-    def open_conversation_id(self) -> str | None:
-        """The consumer's OPEN conversation (the newest, if the server reports several)."""
-        with self._lock:
-            if self._session is None:
-                return None
-            found = self._session.open_conversations()
-            return found[0].conversation_id if found else None
-
-    def wait_conversation(self, conversation_id: str, timeout: float) -> bool:
-        """Wait until the conversation stream reported ``conversation_id``."""
-        with self._changed:
-            return self._changed.wait_for(
-                lambda: self._stop.is_set() or (self._session is not None and conversation_id
-                                                in self._session.conversations), timeout)
 
     def wait_replaced(self, conn: Connection, timeout: float) -> None:
         """Wait until ``conn`` is no longer the current socket (it is being replaced)."""
@@ -169,37 +136,16 @@ class Supervisor:
                                        f"(state {self._state.value})")
             return self._conn
 
-    # --- explicit subscriptions ---------------------------------------------------------
-
-    def follow(self, conversation_id: str) -> list[Reply[None]]:
-        """Deliver the conversation's events (subscribing its open dialogs now if needed).
-
-        Returns the futures of this socket's subscriptions of those dialogs that are still
-        unanswered, so a caller can wait until the server confirmed them.
-        """
-        with self._lock:
-            if self._session is None:
-                return []
-            dialogs = list(self._session.dialogs_of(conversation_id))
-            requests = [r for d in dialogs if (r := self._session.follow(d, conversation_id))]
-            conn = self._conn if self._connected else None
-            tracked = self._track(conn, requests)
-            waiting = [f for d in dialogs if (f := self._subscribing.get(d)) is not None]
-        if conn is not None:
-            self._send_subscriptions(conn, tracked)
-        return waiting
-
-    def unfollow(self, conversation_id: str) -> None:
-        """Stop delivering the conversation's events."""
-        with self._lock:
-            if self._session is not None:
-                for dialog_id in self._session.dialogs_of(conversation_id):
-                    self._session.unfollow(dialog_id)
-
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self, timeout: float) -> None:
-        """Obtain the identity, start both threads, return once connected (or raise)."""
+        """Obtain the identity, start both threads, return once connected (or raise).
+
+        Called again while running, it only waits for the connection.
+        """
+        if self._threads:
+            self.wait_connected(timeout)
+            return
         identity = self._client.identities.current()
         self._adopt(identity)
         name = identity.consumer_id
@@ -220,9 +166,12 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         with self._changed:
             conn = self._conn
+            opening = self._opening
             self._changed.notify_all()
         if conn is not None:
             conn.close(1000, "client closed")
+        if opening is not None:
+            interrupt(opening)
         current = threading.current_thread()
         for thread in self._threads:
             if thread is current:
@@ -243,7 +192,7 @@ class Supervisor:
             if session is not None and session.consumer_id == identity.consumer_id:
                 return
             if session is not None:
-                _add_session(self._totals, session.stats)
+                add_session(self._totals, session.stats)
             store = self._client.store
             committed = store.sequences(identity.consumer_id) if store is not None else {}
             self._session = Session(identity.consumer_id, committed=committed,
@@ -323,7 +272,8 @@ class Supervisor:
             conn = Connection.open(
                 url, headers=handshake_headers(identity.token if header_auth else None,
                                                self._props_header),
-                timeout=self._options.connect_timeout, ssl_context=self._ssl_context)
+                timeout=self._options.connect_timeout, ssl_context=self._ssl_context,
+                opening=self._set_opening)
         except HandshakeRefused as exc:
             return _Outcome(classify(http_status=exc.status,
                                      authenticated=identity.authenticated),
@@ -357,7 +307,7 @@ class Supervisor:
             self._connected = False
             reached = self._reached
             planned = self._planned_recovery()
-            _add_connection(self._totals, conn)
+            add_connection(self._totals, conn)
             self._changed.notify_all()
         self._client.count("disconnects")
         if planned is not None:
@@ -368,6 +318,13 @@ class Supervisor:
             return _Outcome(recovery, reason, reached=reached, code=closed.code)
         return _Outcome(classify(error=closed.error), f"connection lost: {closed.error}",
                         reached=reached, error=closed.error)
+
+    def _set_opening(self, ws: websocket.WebSocket | None) -> None:
+        with self._lock:
+            self._opening = ws
+            stopping = self._stop.is_set()
+        if ws is not None and stopping:
+            interrupt(ws)
 
     def _planned_recovery(self) -> tuple[Recovery | str, str] | None:
         return self._abort_recovery
@@ -418,120 +375,6 @@ class Supervisor:
         elif not isinstance(error, ConnectionClosed):
             self._abort(conn, Recovery.BACKOFF, f"connection setup failed: {error}")
         return True
-
-    def _track(self, conn: Connection | None,
-               requests: Iterable[SubscribeMessagingEvents]) -> _Tracked:
-        # Called under the lock, in the same step as the session's decision, so a caller of
-        # follow() always finds the subscription in flight (and can wait for its answer).
-        tracked: _Tracked = []
-        for request in requests:
-            placeholder: Reply[None] = Reply()
-            if conn is not None:
-                self._subscribing[request.dialog_id] = placeholder
-            tracked.append((request, placeholder))
-        return tracked
-
-    def _send_subscriptions(self, conn: Connection, tracked: _Tracked) -> None:
-        for request, placeholder in tracked:
-            try:
-                future = conn.request(request)
-            except ConnectionClosed as exc:
-                placeholder.set_exception(exc)  # the next socket subscribes again
-                self._forget_subscription(request.dialog_id, placeholder)
-                continue
-            future.add_done_callback(
-                partial(self._messaging_answered, conn, request, placeholder))
-
-    def _forget_subscription(self, dialog_id: str, placeholder: Reply[None]) -> None:
-        with self._lock:
-            if self._subscribing.get(dialog_id) is placeholder:
-                del self._subscribing[dialog_id]
-
-    def _messaging_answered(self, conn: Connection, request: SubscribeMessagingEvents,
-                            placeholder: Reply[None], future: Reply[None]) -> None:
-        self._forget_subscription(request.dialog_id, placeholder)
-        error = future.exception()
-        if error is None:
-            with self._lock:
-                if self._session is not None:
-                    self._session.subscription_answered(request.dialog_id)
-            placeholder.set_result(None)
-            return
-        placeholder.set_exception(error)
-        if isinstance(error, RequestRejected) and (error.code == 429 or error.code >= 500):
-            recovery = Recovery.RATE_LIMITED if error.code == 429 else Recovery.BACKOFF
-            self._abort(conn, recovery, f"resume of dialog {request.dialog_id} answered "
-                                        f"{error.code}")
-        elif isinstance(error, RequestRejected):
-            log.warning("subscription to dialog %s refused: %s", request.dialog_id, error)
-            with self._lock:
-                if self._session is not None:
-                    self._session.subscription_failed(request.dialog_id)
-
-    # --- inbound frames (reader thread, hot path) ---------------------------------------
-
-    def _on_inbound(self, inbound: Inbound) -> None:
-        kind = type(inbound)
-        if kind is MessagingEventNotification:
-            with self._lock:
-                result = self._session.on_events(inbound)  # type: ignore[union-attr, arg-type]
-                conn = self._conn
-                tracked = self._track(conn, result.requests) if result.requests else None
-            if tracked and conn is not None:
-                self._send_subscriptions(conn, tracked)
-            for event in result.deliver:
-                self._deliver(event)
-        elif kind is ExConversationChangeNotification:
-            self._on_conversations(inbound)  # type: ignore[arg-type]
-        else:
-            self._client.count("unknown_notifications")
-
-    def _deliver(self, event: MessagingEvent) -> None:
-        callback = self._client.on_message
-        if callback is not None:
-            try:
-                callback(event)
-            except Exception:  # isolation boundary: user callback, counted
-                self._client.count("callback_errors")
-                log.exception("on_message failed for %s/%s", event.dialog_id, event.sequence)
-                return
-        if event.sequence is not None and self._options.auto_commit:
-            self._client.commit(event)
-
-    def _on_conversations(self, notification: ExConversationChangeNotification) -> None:
-        with self._lock:
-            session = self._session
-            assert session is not None  # noqa: S101 - adopted before connecting
-            result = session.on_conversations(notification)
-            conn = self._conn
-            tracked = self._track(conn, result.requests)
-            became_ready = self._conversations_subscribed and not self._reached
-        if tracked and conn is not None:
-            self._send_subscriptions(conn, tracked)
-        with self._changed:
-            self._changed.notify_all()
-        callback = self._client.on_conversation
-        if callback is not None:
-            for change in result.changes:
-                try:
-                    callback(change)
-                except Exception:  # isolation boundary: user callback, counted
-                    self._client.count("callback_errors")
-                    log.exception("on_conversation failed for %s", change.conversation_id)
-        if became_ready:
-            with self._changed:
-                self._reached = True
-                self._connected = True
-                self._changed.notify_all()
-            self._emit(ConnectionState.CONNECTED, reason="subscribed and resumed")
-            self._ready.set()
-
-    def _on_malformed(self, error: ProtocolError) -> None:
-        self._client.count("malformed_frames")
-        self._malformed_logged += 1
-        if self._malformed_logged <= 10 or self._malformed_logged % 1000 == 0:
-            log.warning("malformed frame ignored (%d so far): %s; raw=%r",
-                        self._malformed_logged, error, error.raw)
 
     # --- the keepalive thread -----------------------------------------------------------
 
@@ -588,14 +431,3 @@ class Supervisor:
             except Exception:  # isolation boundary: user callback, counted
                 self._client.count("callback_errors")
                 log.exception("on_state failed")
-
-
-def _add_session(counts: dict[str, int], stats: SessionStats) -> None:
-    for name in _SESSION_COUNTERS:
-        counts[name] = counts.get(name, 0) + getattr(stats, name)
-
-
-def _add_connection(counts: dict[str, int], conn: Connection) -> None:
-    counts["frames"] = counts.get("frames", 0) + conn.frames
-    events = sum(n for key, n in conn.decoder.unknown_types.items() if key.startswith("event:"))
-    counts["unknown_events"] = counts.get("unknown_events", 0) + events
