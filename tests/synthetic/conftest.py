@@ -1,0 +1,18 @@
+"""Helpers for the synthetic-conversation tests: client options pointing at a sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lpbot.backoff import Backoff
+from lpbot.client import ClientOptions
+from lpbot.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "config" / "scenarios"
+
+
+def options_for(sandbox: Sandbox) -> ClientOptions:
+    """Client options for consumers of ``sandbox`` (plain ws, quick retries)."""
+    return ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain, tls=False,
+                         backoff=Backoff.immediate())
