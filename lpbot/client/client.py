@@ -93,6 +93,7 @@ class Client:
         self._rng = rng if rng is not None else random.Random()
         self._store = StateStore(state_dir) if state_dir is not None else None
         self._delays: deque[float] = deque(maxlen=256)
+        self._handles: dict[str, Conversation] = {}
         self._counts: dict[str, int] = {}
         self._counts_lock = threading.Lock()
         self.discovery = Discovery(
@@ -281,8 +282,17 @@ class Client:
         return self._supervisor.conversations()
 
     def conversation(self, conversation_id: str) -> Conversation:
-        """A handle on a conversation by id (it must be one of this consumer's)."""
-        return Conversation(self, conversation_id)
+        """The handle of a conversation by id: the same object every time for one id.
+
+        Cheap and safe on any thread (the reader thread included), so callbacks may look the
+        handle up for each event.
+        """
+        handle = self._handles.get(conversation_id)
+        if handle is None:
+            with self._counts_lock:
+                handle = self._handles.setdefault(conversation_id,
+                                                  Conversation(self, conversation_id))
+        return handle
 
     def open_conversation(
         self,
@@ -319,7 +329,7 @@ class Client:
                     raise
             else:
                 log.info("conversation %s requested", existing)
-        conversation = Conversation(self, existing)
+        conversation = self.conversation(existing)
         self._supervisor.wait_conversation(existing, limit)
         conversation.subscribe(timeout=limit)
         return conversation

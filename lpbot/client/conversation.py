@@ -33,6 +33,7 @@ from lpbot.protocol.fields import CloseConversation, CsatRate, TtrChange
 from lpbot.protocol.names import ChatState, ConversationState, TTRType
 from lpbot.protocol.notifications import ConversationDetails
 from lpbot.protocol.requests import PublishEvent, UpdateConversationField
+from lpbot.stash import Stash
 
 if TYPE_CHECKING:
     from lpbot.client.client import Client
@@ -43,16 +44,21 @@ __all__ = ["Conversation"]
 class Conversation:
     """A handle on one of the consumer's conversations.
 
+    Get it from :meth:`Client.open_conversation` or :meth:`Client.conversation`; both hand out
+    one object per conversation id, so :attr:`stash` keeps plugin state between events.
     Used as a context manager, it follows the conversation's messages for the ``with`` block:
     ``__enter__`` subscribes, ``__exit__`` stops delivering them (the conversation itself
     stays open; call :meth:`close` to close it).
     """
 
-    __slots__ = ("_client", "conversation_id")
+    __slots__ = ("_client", "conversation_id", "stash")
 
     def __init__(self, client: Client, conversation_id: str) -> None:
         self._client = client
         self.conversation_id = conversation_id
+        #: per-conversation plugin state; :meth:`Client.conversation` hands out one handle per
+        #: id, so this is the same stash every time
+        self.stash = Stash()
 
     def __repr__(self) -> str:
         return f"Conversation({self.conversation_id!r})"

@@ -57,11 +57,12 @@ def test_getting_started_flow(sandbox, make_client, tmp_path):
 
 def test_restarted_client_is_the_same_consumer_and_reuses_its_open_conversation(
         sandbox, make_client, tmp_path):
-    first, _ = make_client()
+    first, first_recorder = make_client()
     first.connect(timeout=5)
     conversation = first.open_conversation()
     agent_assigned(sandbox, conversation.id)
     sandbox.agents.say(conversation.id, "one")
+    first_recorder.wait_agent_texts(1)  # handled, hence committed
     consumer_id = first.consumer_id
     first.close()
 
@@ -131,3 +132,16 @@ def test_role_of_own_echo_is_consumer(sandbox, make_client):
     event = wait_until(lambda: next((e for e in recorder.events if e.role == Role.CONSUMER),
                                     None), 5, "our own echo")
     assert event.originator_id == client.consumer_id
+
+
+def test_one_handle_per_conversation_with_its_stash(sandbox, make_client):
+    from lpbot.stash import StashKey
+
+    client, _ = make_client()
+    client.connect(timeout=5)
+    conversation = client.open_conversation()
+    key = StashKey[int]()
+    conversation.stash[key] = 7
+    again = client.conversation(conversation.id)
+    assert again is conversation
+    assert again.stash[key] == 7
