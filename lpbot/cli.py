@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("lpbot.plugins_command", "list the plugins lpbot finds and the hooks of each"),
     "check-config": ("lpbot.check_config_command", "validate a config file without connecting"),
     "transcript": ("lpbot.transcript_command", "print a logged conversation (or --format json)"),
+    "synth": ("lpbot.synth_command", "run synthetic conversations from scenario files"),
 }
 
 

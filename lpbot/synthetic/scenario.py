@@ -124,7 +124,7 @@ class ExpectMessage:
             parts.append(f"containing {self.contains!r}")
         if self.pattern is not None:
             parts.append(f"matching /{self.pattern.pattern}/")
-        return "an agent message" + (" " + " and ".join(parts) if parts else "")
+        return "agent message" + (" " + " and ".join(parts) if parts else "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,7 +218,7 @@ class Scenario:
     variables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     steps: tuple[Step, ...] = ()
-    #: display name of each step (``steps[i] kind`` or the step's own ``name``)
+    #: display name of each step: ``steps[i] kind``, then the step's own ``name`` in brackets
     step_names: tuple[str, ...] = ()
 
 
@@ -324,7 +324,7 @@ class _Parser:
         for index, item in enumerate(steps_data):
             step, label = self.step(item, f"steps[{index}]", timeout, routing, known)
             steps.append(step)
-            names.append(label or f"steps[{index}] {step.kind}")
+            names.append(f"steps[{index}] {step.kind}" + (f" ({label})" if label else ""))
         return Scenario(
             name=name, file=self.file,
             description=self.check(meta.get("description", ""), (str,), "scenario.description"),

@@ -96,7 +96,7 @@ def test_every_step_kind_parses_to_a_frozen_value() -> None:
     assert isinstance(greeting, ExpectMessage)
     assert greeting.timeout == 3
     assert greeting.matches("Hi, I'm Alex") and not greeting.matches("Oh hi")
-    assert scenario.step_names[2] == "greeting"
+    assert scenario.step_names[2] == "steps[2] expect_message (greeting)"
     assert scenario.step_names[3] == "steps[3] say"
     exact = scenario.steps[5]
     assert isinstance(exact, ExpectMessage)

@@ -1,0 +1,159 @@
+"""``lpbot synth``: run scenario files with many synthetic consumers and report how they went.
+
+Exit codes: 0 every run passed, 1 a step failed (or the run was interrupted), 2 a scenario or
+config file is wrong (nothing connected), 3 the in-process sandbox could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Final
+
+from lpbot.errors import ConfigError
+from lpbot.synthetic.reports import Progress, write_json, write_junit
+from lpbot.synthetic.results import RunResult
+from lpbot.synthetic.runner import Runner
+from lpbot.synthetic.scenario import Scenario, load_scenario
+
+__all__ = ["configure_parser", "run", "thread_stack_size"]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_CONFIG: Final = 2
+EXIT_SANDBOX: Final = 3
+
+
+def _at_least(minimum: int) -> type[int]:
+    class Checked(int):
+        def __new__(cls, text: str) -> Checked:
+            value = int(text)
+            if value < minimum:
+                raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+            return super().__new__(cls, value)
+
+    return Checked
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add ``lpbot synth``'s arguments."""
+    parser.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.toml",
+                        help="scenario files, run one after the other")
+    parser.add_argument("--count", type=_at_least(1), default=1, metavar="N",
+                        help="runs of each scenario (default 1)")
+    parser.add_argument("--concurrency", type=_at_least(1), default=1, metavar="C",
+                        help="runs at the same time, each its own consumer (default 1)")
+    parser.add_argument("--ramp-up", type=_seconds, default=0.0, metavar="SECONDS",
+                        help="spread the start of the first C runs over this long")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="write a JSON report with every step's timing")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="connect to the [account] (or [sandbox]) of this lpbot config; "
+                             "default: an in-process sandbox per scenario")
+    parser.add_argument("--agent-mode", choices=("echo", "rules", "silent"),
+                        help="agents of the in-process sandbox (default: the scenario's "
+                             "[scenario.sandbox] agent_mode)")
+    parser.add_argument("--seed", type=int, help="seed of the random choices, to repeat a run")
+    parser.add_argument("--stack-size", type=_at_least(64), default=256, metavar="KIB",
+                        help="stack size of the threads started for the runs (default 256)")
+    parser.add_argument("--log-level", default="WARNING",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="log level on stderr (default WARNING)")
+
+
+@contextmanager
+def thread_stack_size(kib: int) -> Iterator[None]:
+    """Threads started inside the block reserve ``kib`` KiB of stack (process-wide setting)."""
+    previous = threading.stack_size(kib * 1024)
+    try:
+        yield
+    finally:
+        threading.stack_size(previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every scenario, run them, write the reports; returns the exit code."""
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        scenarios = [load_scenario(path) for path in args.scenarios]
+        config = None
+        if args.config is not None:
+            from lpbot.config import Config
+
+            config = Config.load(args.config)
+    except ConfigError as exc:
+        print(f"lpbot synth: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
+    progress = Progress(sys.stdout, total=args.count * len(scenarios))
+    stopped = threading.Event()
+    current: list[Runner] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+        for runner in current:
+            runner.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    results: list[RunResult] = []
+    try:
+        with thread_stack_size(args.stack_size):
+            for scenario in scenarios:
+                if stopped.is_set():
+                    break
+                try:
+                    results += _run_one(scenario, config, args, progress, current)
+                except OSError as exc:
+                    print(f"lpbot synth: cannot start the sandbox: {exc}",  # noqa: T201
+                          file=sys.stderr)
+                    return EXIT_SANDBOX
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    progress.finish(results)
+    if args.junit is not None:
+        write_junit(args.junit, results)
+    if args.json is not None:
+        write_json(args.json, results)
+    ok = results and all(result.ok for result in results) and not stopped.is_set()
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _run_one(scenario: Scenario, config: object, args: argparse.Namespace, progress: Progress,
+             current: list[Runner]) -> list[RunResult]:
+    from lpbot.config import Config
+    from lpbot.synthetic.target import client_options, sandbox_options, start_sandbox
+
+    sandbox = None
+    if isinstance(config, Config) and not config.sandbox.enabled:
+        options = client_options(config)
+    else:
+        settings = config.sandbox if isinstance(config, Config) else scenario.sandbox
+        sandbox = start_sandbox(settings, agent_mode=args.agent_mode)
+        options = sandbox_options(sandbox)
+    try:
+        runner = Runner(scenario, options, count=args.count, concurrency=args.concurrency,
+                        ramp_up=args.ramp_up, on_result=progress, seed=args.seed)
+        current[:] = [runner]
+        return runner.run()
+    finally:
+        current.clear()
+        if sandbox is not None:
+            sandbox.stop()
