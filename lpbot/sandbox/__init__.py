@@ -46,7 +46,11 @@ log = logging.getLogger(__name__)
 
 
 class Sandbox:
-    """A LivePerson-compatible consumer messaging server on local ports (a context manager)."""
+    """A LivePerson-compatible consumer messaging server on local ports (a context manager).
+
+    ``rate_limit`` (requests per second per socket, off by default) answers requests beyond it
+    with 429, as LivePerson documents for too many concurrent requests.
+    """
 
     def __init__(
         self,
@@ -60,6 +64,7 @@ class Sandbox:
         brand_key: str = "sandbox-brand-key",
         idle_timeout: float = 60.0,
         init_timeout: float = 5.0,
+        rate_limit: float | None = None,
     ) -> None:
         self.account = account
         self.host = host
@@ -78,6 +83,7 @@ class Sandbox:
             port=ws_port,
             idle_timeout=idle_timeout,
             init_timeout=init_timeout,
+            rate_limit=rate_limit,
         )
         self._pool = AgentPool(self._world, agents, picture_base=lambda: self.http_url)
         self._survey = SurveyBot(self._world)

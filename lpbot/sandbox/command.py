@@ -55,6 +55,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     server.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds (3600)")
     server.add_argument("--idle-timeout", type=float, default=60.0, help="close idle sockets (60)")
     server.add_argument("--init-timeout", type=float, default=5.0, help="InitConnection deadline")
+    server.add_argument(
+        "--rate-limit", type=float, default=None, help="requests/s per socket before 429 (off)"
+    )
     server.add_argument("--brand-key", default="sandbox-brand-key", help="brand JWT HS256 key")
     server.add_argument("--log-level", default="INFO", help="logging level (INFO)")
 
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         brand_key=args.brand_key,
         idle_timeout=args.idle_timeout,
         init_timeout=args.init_timeout,
+        rate_limit=args.rate_limit,
     )
     try:
         try:

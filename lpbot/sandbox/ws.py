@@ -52,6 +52,7 @@ class SandboxConnection(ServerConnection):
         self.claims: dict[str, Any] | None = None
         self.client_properties: dict[str, Any] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}  # init, idle, expiry
+        self.bucket = (0.0, 0.0)  # (tokens, loop time of the last refill) for the rate limit
 
     def data_received(self, data: bytes) -> None:
         """Every inbound byte (text frames and pings alike) counts as activity."""
@@ -86,6 +87,7 @@ class WsServer:
         port: int,
         idle_timeout: float,
         init_timeout: float,
+        rate_limit: float | None = None,
     ) -> None:
         self.world = world
         self.handlers = handlers
@@ -95,6 +97,7 @@ class WsServer:
         self.port = port
         self.idle_timeout = idle_timeout
         self.init_timeout = init_timeout
+        self.rate_limit = rate_limit
         self.connections: set[SandboxConnection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None  # made by start(): none left open
         self._thread = threading.Thread(target=self._run, name="lpbot-sandbox-ws", daemon=True)
@@ -314,6 +317,9 @@ class WsServer:
         if rejection is not None:
             self._reply(conn, [wire.error_frame(req_id, rejection, "rejected by fault injection")])
             return
+        if self.rate_limit is not None and not self._take_token(conn, self.rate_limit):
+            self._reply(conn, [wire.error_frame(req_id, 429, "too many requests")])
+            return
         if canonical_type(type_name) == Requests.INIT_CONNECTION:
             self._init_connection(conn, session, req_id, frame)
             return
@@ -342,6 +348,18 @@ class WsServer:
             self._reply(conn, frames)
         else:
             _push_all(conn, [*frames, *held])
+
+    def _take_token(self, conn: SandboxConnection, rate: float) -> bool:
+        """Per-connection token bucket: ``rate`` requests/s, bursts of one second (§8.4)."""
+        tokens, last = conn.bucket
+        now = self.loop.time()
+        capacity = max(rate, 1.0)
+        tokens = capacity if last == 0.0 else min(capacity, tokens + (now - last) * rate)
+        if tokens < 1.0:
+            conn.bucket = (tokens, now)
+            return False
+        conn.bucket = (tokens - 1.0, now)
+        return True
 
     def _init_connection(
         self, conn: SandboxConnection, session: Session, req_id: str, frame: dict[str, Any]

@@ -157,3 +157,15 @@ def test_a_socket_that_does_not_read_is_dropped(
         wait_until(lambda: sandbox.connection_count == 0, 10, "the stuck socket to be dropped")
     finally:
         stuck.close()
+
+
+def test_rate_limit_answers_429_beyond_the_bucket() -> None:
+    with Sandbox(rate_limit=5) as sandbox:
+        client = open_consumer(sandbox, signup(sandbox))
+        try:
+            ids = [client.send("GetClock") for _ in range(12)]
+            codes = [client.response(req_id)["code"] for req_id in ids]
+            assert codes[:5] == [200] * 5
+            assert 429 in codes[5:]
+        finally:
+            client.close()
