@@ -1,4 +1,4 @@
-"""Simulated agents: accept, greet, receipts, typing, modes, idle close, control API (item 6)."""
+"""Simulated agents: accept, greet, receipts, typing, modes, idle close, control API (§7.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Identity and the WebSocket handshake: what is refused, and how (issue item 3, §2, §3, §8.1-2)."""
+"""Identity and the WebSocket handshake: what is refused, and how (protocol.md §2, §3, §8.1-2)."""
 
 from __future__ import annotations
 

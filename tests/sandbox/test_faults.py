@@ -1,4 +1,4 @@
-"""Each fault-injection method observably works (issue item 7)."""
+"""Each fault-injection method observably works."""
 
 from __future__ import annotations
 

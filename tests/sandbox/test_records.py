@@ -1,4 +1,4 @@
-"""The records API: what tests compare a client's view with (issue item 8)."""
+"""The records API: what tests compare a client's view with."""
 
 from __future__ import annotations
 
