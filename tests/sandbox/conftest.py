@@ -19,7 +19,19 @@ from websockets.sync.client import ClientConnection, connect
 
 from lpbot.sandbox import AgentOptions, Sandbox
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "documented"
+_HERE = Path(__file__).resolve()
+#: the documented payloads: a copy inside the repository if there is one, else the shared set
+FIXTURES = next(
+    (
+        path
+        for path in (
+            _HERE.parents[1] / "fixtures" / "documented",
+            _HERE.parents[3] / "shared" / "fixtures" / "documented",
+        )
+        if path.is_dir()
+    ),
+    _HERE.parents[3] / "shared" / "fixtures" / "documented",
+)
 QUICK = AgentOptions(accept_delay=0.01, reply_delay=0.01)
 Frame = dict[str, Any]
 
