@@ -284,7 +284,11 @@ class Sandbox:
         )
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-        """Wait until ``predicate()`` (run under the state lock at every change) is truthy."""
+        """Wait until ``predicate()`` is truthy; returns its last value (falsy on timeout).
+
+        The predicate runs under the state lock at every change, so it may read records but must
+        not call ``agents``, ``faults`` or ``connection_count`` (they wait for the event loop).
+        """
         return self._world.wait(predicate, timeout)
 
     # -- HTTP helpers -----------------------------------------------------------------------
