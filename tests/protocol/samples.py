@@ -1,4 +1,4 @@
-"""Documented payloads (shared/fixtures/documented) and helpers shared by the protocol tests."""
+"""Documented payloads (tests/fixtures/documented) and helpers shared by the protocol tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "documented"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "documented"
 
 
 def fixture_names() -> list[str]:

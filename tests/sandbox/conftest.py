@@ -20,18 +20,8 @@ from websockets.sync.client import ClientConnection, connect
 from lpbot.sandbox import AgentOptions, Sandbox
 
 _HERE = Path(__file__).resolve()
-#: the documented payloads: a copy inside the repository if there is one, else the shared set
-FIXTURES = next(
-    (
-        path
-        for path in (
-            _HERE.parents[1] / "fixtures" / "documented",
-            _HERE.parents[3] / "shared" / "fixtures" / "documented",
-        )
-        if path.is_dir()
-    ),
-    _HERE.parents[3] / "shared" / "fixtures" / "documented",
-)
+#: the documented payloads, kept in the repository beside the tests
+FIXTURES = _HERE.parents[1] / "fixtures" / "documented"
 QUICK = AgentOptions(accept_delay=0.01, reply_delay=0.01)
 Frame = dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""Emitted payloads carry every key of the documented examples (shared/fixtures/documented)."""
+"""Emitted payloads carry every key of the documented examples (tests/fixtures/documented)."""
 
 from __future__ import annotations
 
