@@ -61,9 +61,10 @@ class StepFailed(Exception):
 class _Record:
     """What one run's consumer saw, filled by the client's callbacks (reader thread)."""
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self, stop: threading.Event, slice_: float | None) -> None:
         self.cond = threading.Condition()
         self.stop = stop
+        self.slice = slice_
         self.transcript: list[TranscriptLine] = []
         #: agent text messages: (sequence, text, arrival time)
         self.agent_messages: list[tuple[int, str, float]] = []
@@ -116,7 +117,8 @@ class _Record:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.stop.is_set():
                     return predicate()
-                self.cond.wait(remaining)
+                # an outside stop event cannot notify this condition: wait in slices then
+                self.cond.wait(remaining if self.slice is None else min(remaining, self.slice))
         return True
 
 
@@ -127,7 +129,7 @@ class _Run:
         self.runner = runner
         self.scenario = runner.scenario
         self.number = number
-        self.record = _Record(runner.stop_event)
+        self.record = _Record(runner.stop_event, runner.wait_slice)
         self.conversation: Conversation | None = None
         self.cursor = 0  # index of the next agent message an expect step may consume
         self.read: set[int] = set()
@@ -154,7 +156,11 @@ class _Run:
                 for index, step in enumerate(self.scenario.steps):
                     result = self._step(client, index, step)
                     steps.append(result)
-                    if not result.ok or self.runner.stop_event.is_set():
+                    if not result.ok:
+                        break
+                    if self.runner.stop_event.is_set() and index + 1 < len(self.scenario.steps):
+                        error = (f"interrupted: the runner was stopped before "
+                                 f"{self.scenario.step_names[index + 1]}")
                         break
             finally:
                 consumer_id = client.consumer_id
@@ -181,7 +187,7 @@ class _Run:
             log.exception("scenario %s run %d: step %d failed unexpectedly",
                           self.scenario.name, self.number, index)
             error = f"{type(exc).__name__}: {exc}"
-        if error is None and self.runner.stop_event.is_set() and _waits(step):
+        if self.runner.stop_event.is_set() and _waits(step):
             error = "interrupted: the runner was stopped"
         return StepResult(index=index, kind=step.kind, name=self.scenario.step_names[index],
                           started_at=started_at, duration=time.monotonic() - start,
@@ -208,7 +214,7 @@ class _Run:
                 if record.first_said is None:
                     record.first_said = (sequence, now)
         elif isinstance(step, ExpectMessage):
-            self._expect_message(step)
+            self._expect_message(step.bind(self.values))
         elif isinstance(step, ExpectParticipant):
             self._need()
             if not record.wait_for(lambda: step.role in record.roles, step.timeout):
@@ -288,6 +294,8 @@ class Runner:
         on_result: Called with each finished :class:`RunResult`, on the worker thread.
         seed: Seed of the random choices (variables, ``say`` choices); per-run streams.
         connect_timeout: Seconds one run's client may take to connect.
+        stop_event: Stop when this is set (default: a new event, set by :meth:`stop`). Setting
+            an outside event does not wake waiting steps at once: they notice within 0.2 s.
     """
 
     def __init__(
@@ -301,6 +309,7 @@ class Runner:
         on_result: Callable[[RunResult], None] | None = None,
         seed: int | None = None,
         connect_timeout: float = 30.0,
+        stop_event: threading.Event | None = None,
     ) -> None:
         if count < 1 or concurrency < 1 or ramp_up < 0:
             raise ValueError("count and concurrency must be >= 1, ramp_up >= 0")
@@ -311,7 +320,8 @@ class Runner:
         self.ramp_up = ramp_up
         self.on_result = on_result
         self.connect_timeout = connect_timeout
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event if stop_event is not None else threading.Event()
+        self.wait_slice = None if stop_event is None else 0.2
         self._seed = seed if seed is not None else random.randrange(2**32)
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()

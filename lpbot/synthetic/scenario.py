@@ -31,7 +31,7 @@ import re
 import string
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
@@ -95,10 +95,12 @@ class Say:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpectMessage:
-    """Wait for an agent message equal to ``text``, containing ``contains`` or matching ``pattern``.
+    """Wait for an agent message equal to ``text``, containing ``contains``, matching ``pattern``.
 
-    Messages are consumed in order: each expect step looks only at agent messages after the
-    one the previous expect step matched; the ones it skips do not count again.
+    ``text`` and ``contains`` take ``{variables}`` like ``say`` (``{{`` for a brace); a
+    ``pattern`` is a regular expression as written. Messages are consumed in order: each
+    expect step looks only at agent messages after the one the previous expect step matched;
+    the ones it skips do not count again.
     """
 
     kind: str = field(default="expect_message", init=False)
@@ -106,6 +108,12 @@ class ExpectMessage:
     contains: str | None = None
     pattern: re.Pattern[str] | None = None
     timeout: float = _DEFAULT_TIMEOUT
+
+    def bind(self, values: Mapping[str, str]) -> ExpectMessage:
+        """This step with the run's variable ``values`` put into ``text`` and ``contains``."""
+        return replace(
+            self, text=None if self.text is None else self.text.format_map(values),
+            contains=None if self.contains is None else self.contains.format_map(values))
 
     def matches(self, message: str) -> bool:
         """True if ``message`` satisfies this step (no condition: any agent message does)."""
@@ -416,6 +424,9 @@ class _Parser:
                 except re.error as exc:
                     raise self.error(f"{where}.pattern",
                                      f"not a valid regular expression: {exc}") from exc
+            for key in ("text", "contains"):
+                if key in params:
+                    self.variables_in(params[key], f"{where}.{key}", known)
             return ExpectMessage(text=params.get("text"), contains=params.get("contains"),
                                  pattern=pattern, timeout=limit)
         if kind == "expect_participant":
@@ -474,13 +485,16 @@ class _Parser:
                 raise self.error(f"{where}.choices", "an empty list has nothing to choose from")
         for text, key in zip(texts, keys, strict=True):
             self.check(text, (str,), key)
-            try:
-                fields = [name for _, name, _, _ in string.Formatter().parse(text)
-                          if name is not None]
-            except ValueError as exc:
-                raise self.error(key, f"bad {{variable}} syntax: {exc}") from exc
-            for name in fields:
-                if name not in known:
-                    raise self.error(key, f"unknown variable {{{name}}} (declared: "
-                                          f"{', '.join(sorted(known))})")
+            self.variables_in(text, key, known)
         return tuple(texts)
+
+    def variables_in(self, text: str, key: str, known: set[str]) -> None:
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(text)
+                      if name is not None]
+        except ValueError as exc:
+            raise self.error(key, f"bad {{variable}} syntax: {exc}") from exc
+        for name in fields:
+            if name not in known:
+                raise self.error(key, f"unknown variable {{{name}}} (declared: "
+                                      f"{', '.join(sorted(known))})")

@@ -95,12 +95,14 @@ def test_every_step_kind_parses_to_a_frozen_value() -> None:
     greeting = scenario.steps[2]
     assert isinstance(greeting, ExpectMessage)
     assert greeting.timeout == 3
-    assert greeting.matches("Hi, I'm Alex") and not greeting.matches("Oh hi")
+    assert greeting.matches("Hi, I'm Alex")
+    assert not greeting.matches("Oh hi")
     assert scenario.step_names[2] == "steps[2] expect_message (greeting)"
     assert scenario.step_names[3] == "steps[3] say"
     exact = scenario.steps[5]
     assert isinstance(exact, ExpectMessage)
-    assert exact.matches("hi there") and not exact.matches("hi")
+    assert exact.matches("hi there")
+    assert not exact.matches("hi")
     assert scenario.steps[4] == Say(choices=("hello", "hi there"))
     assert scenario.steps[8] == SetTtr(ttr_type="PRIORITIZED", value=60)
     assert scenario.steps[12] == SubmitCsat(rate=4, resolved=False)

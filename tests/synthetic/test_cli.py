@@ -1,0 +1,73 @@
+"""``lpbot synth`` as a subprocess: the samples on a fresh install, reports, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from lpbot.cli import main
+
+from .conftest import SCENARIOS
+
+
+def synth(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "lpbot", "synth", *args], cwd=cwd, capture_output=True,
+        text=True, timeout=60, check=False)
+
+
+def test_the_passing_sample_exits_zero_with_reports(tmp_path: Path) -> None:
+    done = synth(str(SCENARIOS / "order_status.toml"), "--count", "4", "--concurrency", "2",
+                 "--junit", "junit.xml", "--json", "report.json", "--seed", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len([line for line in lines if line.startswith("order-status run ")]) == 4
+    assert lines[-1].startswith("runs 4/4 done, 0 failed; first response p50 ")
+    root = ET.parse(tmp_path / "junit.xml").getroot()  # noqa: S314 - our own report
+    assert (root.get("tests"), root.get("failures")) == ("4", "0")
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["summary"]["passed"] == 4
+    assert all(len(run["steps"]) == 14 for run in report["runs"])
+
+
+def test_the_silent_agent_sample_fails_with_the_step_in_junit(tmp_path: Path) -> None:
+    done = synth(str(SCENARIOS / "silent_agent.toml"), "--junit", "junit.xml", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED silent-agent run 1: steps[3] expect_message (the agent answers): " \
+           "no agent message containing 'anybody' within 2 s" in done.stdout
+    failure = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite/testcase/failure")  # noqa: S314 - our own report
+    assert failure is not None
+    assert "within 2 s" in (failure.get("message") or "")
+
+
+def test_the_agent_mode_flag_overrides_the_scenario(tmp_path: Path) -> None:
+    done = synth(str(SCENARIOS / "silent_agent.toml"), "--agent-mode", "echo", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "silent-agent run 1 (1/1): ok" in done.stdout
+
+
+def test_a_bad_scenario_exits_two_naming_the_key_before_connecting(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[steps]]\nopen_conversation = {}\n[[steps]]\n"
+                   "expect_message = { pattern = \"([\" }\n", encoding="utf-8")
+    done = synth(str(SCENARIOS / "order_status.toml"), str(bad), "--junit", "junit.xml",
+                 cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"lpbot synth: {bad}: steps[1].expect_message.pattern: not a valid regular " \
+           "expression" in done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "junit.xml").exists()
+
+
+def test_a_config_with_a_sandbox_section_is_used(tmp_path: Path) -> None:
+    config = tmp_path / "lpbot.toml"
+    config.write_text('[sandbox]\nenabled = true\nagent_mode = "silent"\naccept_delay = 0.01\n',
+                      encoding="utf-8")
+    code = main(["synth", str(SCENARIOS / "silent_agent.toml"), "--config", str(config),
+                 "--json", str(tmp_path / "report.json")])
+    assert code == 1
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["runs"][0]["failure"].startswith("steps[3] expect_message")
