@@ -190,3 +190,15 @@ def test_keepalive_sends_get_clock_and_replaces_a_silent_socket(sandbox, make_cl
     sandbox.faults.delay_responses(0)
     reasons = [s.reason for s in recorder.states if s.state is ConnectionState.DISCONNECTED]
     assert "keepalive: GetClock unanswered" in reasons
+
+
+def test_close_from_a_callback_on_the_reader_thread(sandbox, make_client):
+    client, _ = make_client()
+    client.connect(timeout=5)
+    conversation = client.open_conversation()
+    agent_assigned(sandbox, conversation.id)
+    client.on_message = lambda event: client.close()
+    sandbox.agents.say(conversation.id, "close yourself")
+    wait_until(lambda: client.state is ConnectionState.CLOSED and not client_threads(), 5,
+               "the reader thread to end by itself")
+    assert client.stats.callback_errors == 0
