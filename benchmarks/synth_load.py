@@ -131,14 +131,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, help="runs in all (default: the concurrency)")
     parser.add_argument("--ramp-up", type=float, help="seconds (default: C / 100)")
     parser.add_argument("--hold", type=float, help="seconds each conversation stays open "
-                                                   "(default: ramp-up + 5)")
+                                                   "(default: ramp-up + 5 + C / 50)")
     parser.add_argument("--timeout", type=float, default=60.0, help="expect steps' timeout")
     parser.add_argument("--stack-size", type=int, default=256, help="KiB per runner thread")
     args = parser.parse_args()
     if args.ramp_up is None:
         args.ramp_up = args.concurrency / 100
     if args.hold is None:
-        args.hold = args.ramp_up + 5
+        args.hold = args.ramp_up + 5 + args.concurrency / 50  # every run overlaps the last
     if not os.path.exists("/proc/self/status"):
         raise SystemExit("this benchmark reads /proc/self/status (Linux)")
     raise_nofile(args.concurrency * 4 + 256)
