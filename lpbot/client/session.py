@@ -263,15 +263,20 @@ class Session:
 
     # --- explicit subscriptions (the Conversation handle) --------------------------------
 
-    def follow(self, dialog_id: str, conversation_id: str) -> SubscribeMessagingEvents | None:
-        """Follow a dialog explicitly; returns the request when it is not subscribed yet."""
+    def follow(self, dialog_id: str, conversation_id: str, *,
+               subscribe: bool = True) -> SubscribeMessagingEvents | None:
+        """Follow a dialog explicitly; returns the request when it is not subscribed yet.
+
+        With ``subscribe=False`` (no socket is ready) the dialog is only marked as followed:
+        the next socket's conversation snapshot subscribes it.
+        """
         self._followed.add(dialog_id)
         self._muted.discard(dialog_id)
         dialog = self._dialogs.get(dialog_id)
         if dialog is None:
             dialog = self._dialogs[dialog_id] = _Dialog(conversation_id=conversation_id)
         dialog.conversation_id = conversation_id
-        if dialog.subscribed:
+        if dialog.subscribed or not subscribe:
             return None
         return self._subscribe(dialog_id, dialog)
 

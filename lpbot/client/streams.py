@@ -100,15 +100,16 @@ class Streams:
     def follow(self, conversation_id: str) -> list[Reply[None]]:
         """Deliver the conversation's events (subscribing its open dialogs now if needed).
 
-        Returns the futures of this socket's subscriptions of those dialogs that are still
+        Returns the replies of this socket's subscriptions of those dialogs that are still
         unanswered, so a caller can wait until the server confirmed them.
         """
         with self._lock:
             if self._session is None:
                 return []
-            dialogs = list(self._session.dialogs_of(conversation_id))
-            requests = [r for d in dialogs if (r := self._session.follow(d, conversation_id))]
             conn = self._conn if self._connected else None
+            dialogs = list(self._session.dialogs_of(conversation_id))
+            requests = [r for d in dialogs if (r := self._session.follow(
+                d, conversation_id, subscribe=conn is not None))]
             tracked = self._track(conn, requests)
             waiting = [f for d in dialogs if (f := self._subscribing.get(d)) is not None]
         if conn is not None:

@@ -229,3 +229,11 @@ def test_each_event_exactly_once_in_order_across_drops_and_restarts(operations):
             session.on_events(batch(event(None)))
     reconnect()
     assert delivered == list(range(published))
+
+
+def test_following_without_a_socket_leaves_the_subscription_to_the_next_snapshot():
+    session = Session("c", auto_follow=False)
+    session.connected()
+    assert session.follow(CONV, CONV, subscribe=False) is None
+    (request,) = session.on_conversations(conversations()).requests
+    assert request.dialog_id == CONV
