@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +46,8 @@ __all__ = ["Client"]
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+_STAT_FIELDS = frozenset(f.name for f in fields(ClientStats)) - {"retry_delays"}
 
 OnMessage = Callable[[MessagingEvent], None]
 OnConversation = Callable[[ConversationChange], None]
@@ -100,8 +102,8 @@ class Client:
             options.account, session=self._http, csds_domain=options.csds_domain,
             tls=options.tls, ttl=options.csds_ttl, timeout=options.connect_timeout,
             backoff=options.backoff, stop=self._stop, waiter=self._recording_waiter)
-        if options.tls and options.ca_file is not None:
-            self._http.verify = options.ca_file
+        if options.tls and options.ca_file is not None and self._owns_http:
+            self._http.verify = options.ca_file  # a session passed in keeps its own settings
         self.identities = IdentityManager(
             account=options.account, discovery=self.discovery, http=self._http,
             store=self._store, key=f"{options.account}/{options.identity_name}",
@@ -159,7 +161,8 @@ class Client:
             delays = tuple(self._delays)
         for name, value in self._supervisor.live_counts().items():
             counts[name] = counts.get(name, 0) + value
-        return replace(ClientStats(**counts), retry_delays=delays)  # type: ignore[arg-type]
+        known = {name: value for name, value in counts.items() if name in _STAT_FIELDS}
+        return ClientStats(**known, retry_delays=delays)
 
     def count(self, name: str, increment: int = 1) -> None:
         """Add to one of the :class:`ClientStats` counters (used by the client's parts)."""
