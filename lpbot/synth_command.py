@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import signal
 import sys
 import threading
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"lpbot synth: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
+    _raise_open_files(args.concurrency * 2 + 64)  # a socket per consumer, and HTTP
     progress = Progress(sys.stdout, total=args.count * len(scenarios))
     stopped = threading.Event()
     current: list[Runner] = []
@@ -134,6 +136,14 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, results)
     ok = results and all(result.ok for result in results) and not stopped.is_set()
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _raise_open_files(needed: int) -> None:
+    """Raise the soft limit of open files to ``needed`` if the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        limit = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
 
 
 def _run_one(scenario: Scenario, config: object, args: argparse.Namespace, progress: Progress,
