@@ -145,3 +145,23 @@ def test_one_handle_per_conversation_with_its_stash(sandbox, make_client):
     again = client.conversation(conversation.id)
     assert again is conversation
     assert again.stash[key] == 7
+
+
+def test_post_conversation_survey_dialog_is_followed_and_answered(sandbox, make_client):
+    from lpbot.client.options import DEFAULT_CLIENT_PROPERTIES
+
+    features = [*DEFAULT_CLIENT_PROPERTIES["features"], "MULTI_DIALOG"]
+    client, recorder = make_client(
+        client_properties={**DEFAULT_CLIENT_PROPERTIES, "features": features})
+    client.connect(timeout=5)
+    conversation = client.open_conversation()
+    agent_assigned(sandbox, conversation.id)
+    sandbox.agents.close(conversation.id, survey=True)
+    question = wait_until(lambda: next((e for e in recorder.events
+                                        if e.dialog_id != conversation.id
+                                        and e.role == Role.AGENT), None), 5, "the survey")
+    assert conversation.dialog_id == question.dialog_id
+    conversation.send_text("5")  # goes to the survey dialog
+    wait_until(lambda: conversation.state.stage == "CLOSE", 5, "the survey to complete")
+    survey_sequences = recorder.sequences(question.dialog_id)
+    assert survey_sequences == sorted(set(survey_sequences))
