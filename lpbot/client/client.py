@@ -112,7 +112,7 @@ class Client:
         ssl_context = None
         if options.tls:
             ssl_context = ssl.create_default_context(cafile=options.ca_file)
-        self._supervisor = Supervisor(self, ssl_context=ssl_context)
+        self._supervisor = Supervisor(self, ssl_context=ssl_context, rng=self._rng)
         self._close_lock = threading.Lock()
         self._closed = False
 

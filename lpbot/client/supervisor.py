@@ -33,6 +33,7 @@ from lpbot.protocol.names import Services
 from lpbot.protocol.requests import GetClock, InitConnection
 
 if TYPE_CHECKING:
+    import random
     import ssl
 
     from lpbot.client.client import Client
@@ -57,8 +58,10 @@ class _Outcome:
 class Supervisor(Streams):
     """Keeps one consumer connected; runs the reader and keepalive threads."""
 
-    def __init__(self, client: Client, *, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, client: Client, *, ssl_context: ssl.SSLContext | None,
+                 rng: random.Random) -> None:
         self._client = client
+        self._rng = rng
         self._options = client.options
         self._stop = client.stop_event
         self._ssl_context = ssl_context
@@ -238,9 +241,9 @@ class Supervisor(Streams):
                 if recovery in (Recovery.REFRESH_TOKEN, Recovery.RENEW_IDENTITY) and not failures:
                     delay = 0.0
                 elif recovery is Recovery.RATE_LIMITED:
-                    delay = backoff.rate_limited(failures)
+                    delay = backoff.rate_limited(failures, self._rng)
                 else:
-                    delay = backoff.delay(failures)
+                    delay = backoff.delay(failures, self._rng)
                 failures += 1
                 self._emit(ConnectionState.RECONNECTING, reason=outcome.reason, delay=delay,
                            attempt=failures, recovery=str(recovery), code=outcome.code,
