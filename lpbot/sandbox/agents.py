@@ -98,6 +98,10 @@ class AgentPool:
                 )
             )
         self._picture_base = picture_base
+        #: agents played by a person (the console): profiles served, never assigned round robin
+        self.people: list[AgentProfile] = []
+        #: conversations a person has taken: the simulated agents leave them alone
+        self.manual: set[str] = set()
         self._next = 0
         self._pending: dict[str, list[StoredEvent]] = {}
         self._last_activity: dict[str, float] = {}
@@ -106,7 +110,7 @@ class AgentPool:
 
     def profile(self, agent_id: str) -> AgentProfile | None:
         """The profile of ``agent_id`` with its picture URL resolved."""
-        for profile in self.profiles:
+        for profile in (*self.profiles, *self.people):
             if profile.agent_id == agent_id:
                 base = self._picture_base()
                 return AgentProfile(
@@ -137,9 +141,12 @@ class AgentPool:
                 self._later(self.options.accept_delay, self._auto_accept, cid)
             self._arm_idle(cid)
         elif kind == "closed":
+            self.manual.discard(cid)
             self._pending.pop(cid, None)
             self._last_activity.pop(cid, None)
         elif kind == "event" and stored is not None and stored.role == Role.CONSUMER.value:
+            if cid in self.manual:
+                return
             self._on_consumer_event(conversation, stored)
 
     def _on_consumer_event(self, conversation: Conversation, stored: StoredEvent) -> None:
@@ -155,6 +162,8 @@ class AgentPool:
     def _respond(self, cid: str, stored: StoredEvent) -> None:
         conversation = self.world.conversations.get(cid)
         if conversation is None or not conversation.is_open or conversation.agent_id is None:
+            return
+        if cid in self.manual:
             return
         agent_id = conversation.agent_id
         if self.options.receipts and stored.sequence is not None:
@@ -190,6 +199,8 @@ class AgentPool:
     def _send_reply(self, cid: str, text: str) -> None:
         conversation = self.world.conversations.get(cid)
         if conversation is None or not conversation.is_open or conversation.agent_id is None:
+            return
+        if cid in self.manual:
             return
         self.publish(conversation, conversation.agent_id, _text(text))
         if self.options.typing:

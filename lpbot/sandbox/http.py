@@ -18,7 +18,7 @@ import socketserver
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,6 +53,8 @@ class HttpReply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: an open-ended body (server-sent events): sent chunk by chunk, then the connection closes
+    stream: Iterator[bytes] | None = field(default=None, compare=False)
 
     @classmethod
     def json(cls, status: int, payload: Any, *, callback: str | None = None) -> HttpReply:
@@ -332,12 +334,26 @@ class HttpServer:
                     reply = HttpReply.json(500, {"error": "internal error"})
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
+                if reply.stream is None:
+                    self.send_header("Content-Length", str(len(reply.body)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                if self.command != "HEAD":
+                if reply.stream is not None:
+                    self._send_stream(reply.stream)
+                elif self.command != "HEAD":
                     self.wfile.write(reply.body)
+
+            def _send_stream(self, stream: Iterator[bytes]) -> None:
+                self.close_connection = True
+                try:
+                    for chunk in stream:
+                        self.wfile.write(chunk)
+                except OSError:  # the client went away (or stopped reading)
+                    log.debug("http stream to %s ended", self.client_address)
+                finally:
+                    if isinstance(stream, Generator):
+                        stream.close()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
 
