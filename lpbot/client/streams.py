@@ -10,6 +10,7 @@ reader thread, committing each one after the callback returned when ``auto_commi
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from functools import partial
@@ -37,6 +38,8 @@ __all__ = ["Streams", "add_connection", "add_session"]
 
 log = logging.getLogger(__name__)
 
+#: what a JWT looks like; frames are logged with any such token masked
+_JWT: Final = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*")
 _SESSION_COUNTERS: Final = ("delivered", "duplicates", "gaps", "resyncs")
 
 Tracked = list[tuple[SubscribeMessagingEvents, "Reply[None]"]]
@@ -236,8 +239,9 @@ class Streams:
         self._client.count("malformed_frames")
         self._malformed_logged += 1
         if self._malformed_logged <= 10 or self._malformed_logged % 1000 == 0:
+            raw = _JWT.sub("***", error.raw) if error.raw else error.raw
             log.warning("malformed frame ignored (%d so far): %s; raw=%r",
-                        self._malformed_logged, error, error.raw)
+                        self._malformed_logged, error, raw)
 
 
 def add_session(counts: dict[str, int], stats: SessionStats) -> None:

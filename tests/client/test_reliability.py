@@ -202,3 +202,13 @@ def test_close_from_a_callback_on_the_reader_thread(sandbox, make_client):
     wait_until(lambda: client.state is ConnectionState.CLOSED and not client_threads(), 5,
                "the reader thread to end by itself")
     assert client.stats.callback_errors == 0
+
+
+def test_a_malformed_frame_is_logged_without_tokens(sandbox, make_client, caplog):
+    client, _ = make_client()
+    client.connect(timeout=5)
+    sandbox.faults.send_malformed('{"jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", oops')
+    wait_until(lambda: client.stats.malformed_frames == 1, 5, "the frame to be counted")
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("lpbot.client")]
+    assert any("malformed frame" in message for message in logged)
+    assert not any("eyJ" in message for message in logged)
