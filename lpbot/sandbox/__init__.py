@@ -20,6 +20,7 @@ from typing import Any, Self
 
 from . import remote
 from .agents import AgentOptions, AgentPool, AgentProfile
+from .console import Console
 from .control import AgentControl
 from .faults import Faults, FaultState
 from .files import FileStore
@@ -87,6 +88,7 @@ class Sandbox:
         )
         self._pool = AgentPool(self._world, agents, picture_base=lambda: self.http_url)
         self._survey = SurveyBot(self._world)
+        self.console = Console(world=self._world, pool=self._pool, run_on_loop=self._ws.call)
         self._http_port = port
         self._http: HttpServer | None = None
         self.agents = AgentControl(self._pool, self._ws)
@@ -115,6 +117,7 @@ class Sandbox:
             ws_port=lambda: self._ws.port,
         )
         self._http.add_route("GET", r"/agents/(?P<agent>[^/]+)\.svg", self._picture)
+        self.console.mount(self._http.add_route)
         remote.install(self)
         try:
             self._ws.start()
@@ -133,6 +136,7 @@ class Sandbox:
             if self._stopped:
                 return
             self._stopped = True
+        self.console.stop()
         if self._http is not None:
             self._http.stop()
         self._ws.stop()

@@ -60,10 +60,10 @@ def test_routes_can_be_added(sandbox: Sandbox) -> None:
 
     sandbox.add_route(
         "GET",
-        r"/console/?",
-        lambda request: HttpReply(body=b"<h1>console</h1>", content_type="text/html"),
+        r"/extra/?",
+        lambda request: HttpReply(body=b"<h1>extra</h1>", content_type="text/html"),
     )
-    assert requests.get(f"{sandbox.http_url}/console", timeout=5).text == "<h1>console</h1>"
+    assert requests.get(f"{sandbox.http_url}/extra", timeout=5).text == "<h1>extra</h1>"
 
 
 def test_addresses(sandbox: Sandbox) -> None:
