@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(sandbox.csds_url, flush=True)  # noqa: T201
         print(  # noqa: T201
-            f"# account {sandbox.account}; consumer WebSocket {sandbox.ws_url}; Ctrl-C to stop",
+            f"# account {sandbox.account}; consumer WebSocket {sandbox.ws_url}; "
+            f"agent console {sandbox.http_url}/console; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )
