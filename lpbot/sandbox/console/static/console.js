@@ -73,6 +73,8 @@ function connect() {
 }
 
 function ring() {
+  // browsers allow sound only after the person has interacted with the page
+  if (navigator.userActivation && !navigator.userActivation.hasBeenActive) return;
   try {
     const audio = new AudioContext();
     const tone = audio.createOscillator();
@@ -85,7 +87,7 @@ function ring() {
     tone.stop(audio.currentTime + 0.4);
     tone.onended = () => audio.close();
   } catch (err) {
-    // no sound before the person has interacted with the page: the list still rings
+    // no sound here: the list still rings
   }
 }
 
