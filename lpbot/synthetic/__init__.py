@@ -1,7 +1,7 @@
 """Synthetic conversations: scenario files run by many consumers at once, with reports.
 
 Example:
-    >>> from lpbot.synthetic import load_scenario, Runner        # doctest: +SKIP
+    >>> from lpbot.synthetic import load_scenario                # doctest: +SKIP
     >>> scenario = load_scenario("config/scenarios/order_status.toml")  # doctest: +SKIP
 """
 

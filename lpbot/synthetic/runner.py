@@ -26,10 +26,8 @@ import requests.adapters
 
 from lpbot.client import Client, ClientOptions, Conversation
 from lpbot.errors import LpError
-from lpbot.protocol.events import ContentEvent
-from lpbot.protocol.names import ConversationState, Role
-from lpbot.protocol.notifications import ConversationChange, MessagingEvent
-from lpbot.synthetic.results import RunResult, StepResult, TranscriptLine
+from lpbot.synthetic.record import RunRecord
+from lpbot.synthetic.results import RunResult, StepResult
 from lpbot.synthetic.scenario import (
     Close,
     ExpectClosed,
@@ -58,70 +56,6 @@ class StepFailed(Exception):
     """A step did not get what it expected; the message says what and for how long."""
 
 
-class _Record:
-    """What one run's consumer saw, filled by the client's callbacks (reader thread)."""
-
-    def __init__(self, stop: threading.Event, slice_: float | None) -> None:
-        self.cond = threading.Condition()
-        self.stop = stop
-        self.slice = slice_
-        self.transcript: list[TranscriptLine] = []
-        #: agent text messages: (sequence, text, arrival time)
-        self.agent_messages: list[tuple[int, str, float]] = []
-        self.roles: set[str] = set()
-        self.closed = False
-        self.first_said: tuple[int, float] | None = None
-
-    def on_message(self, event: MessagingEvent) -> None:
-        body = event.event
-        if not isinstance(body, ContentEvent) or body.text is None or event.sequence is None:
-            return
-        now = time.time()
-        role = str(event.role or "")
-        who = "consumer" if role == Role.CONSUMER else (
-            "agent" if role == Role.ASSIGNED_AGENT else role.lower() or "unknown")
-        with self.cond:
-            self.transcript.append(TranscriptLine(at=now, who=who, text=body.text,
-                                                  sequence=event.sequence))
-            if role != Role.CONSUMER:
-                self.agent_messages.append((event.sequence, body.text, now))
-            self.cond.notify_all()
-
-    def on_conversation(self, change: ConversationChange) -> None:
-        details = change.details
-        if details is None:
-            return
-        now = time.time()
-        with self.cond:
-            for participant in details.participants:
-                role = str(participant.role)
-                if role not in self.roles and role != Role.CONSUMER:
-                    self.transcript.append(TranscriptLine(
-                        at=now, who="system", text=f"{participant.id} joined as {role}"))
-                self.roles.add(role)
-            if details.state == ConversationState.CLOSE and not self.closed:
-                self.closed = True
-                self.transcript.append(TranscriptLine(
-                    at=now, who="system", text=f"conversation closed ({details.close_reason})"))
-            self.cond.notify_all()
-
-    def wake(self) -> None:
-        with self.cond:
-            self.cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait on the condition until ``predicate()`` or the timeout or the runner stopping."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.stop.is_set():
-                    return predicate()
-                # an outside stop event cannot notify this condition: wait in slices then
-                self.cond.wait(remaining if self.slice is None else min(remaining, self.slice))
-        return True
-
-
 class _Run:
     """One run: a client, its record, the steps in order, and the result."""
 
@@ -129,7 +63,7 @@ class _Run:
         self.runner = runner
         self.scenario = runner.scenario
         self.number = number
-        self.record = _Record(runner.stop_event, runner.wait_slice)
+        self.record = RunRecord(runner.stop_event, runner.wait_slice)
         self.conversation: Conversation | None = None
         self.cursor = 0  # index of the next agent message an expect step may consume
         self.read: set[int] = set()
@@ -326,7 +260,7 @@ class Runner:
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self._results: list[RunResult] = []
-        self._active: set[_Record] = set()
+        self._active: set[RunRecord] = set()
         self.http = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=min(self.concurrency, 64))
         self.http.mount("http://", adapter)
@@ -343,7 +277,7 @@ class Runner:
             options = replace(options, client_properties=dict(scenario.client_properties))
         return options
 
-    def track(self, record: _Record) -> _Tracked:
+    def track(self, record: RunRecord) -> _Tracked:
         """Context manager: ``record`` is woken by :meth:`stop` while the run lasts."""
         return _Tracked(self, record)
 
@@ -379,7 +313,13 @@ class Runner:
                 number = next(self._numbers)
             if number > self.count:
                 return
-            result = _Run(self, number).execute()
+            try:
+                result = _Run(self, number).execute()
+            except Exception as exc:  # isolation boundary: one broken run is one failed run
+                log.exception("scenario %s run %d failed unexpectedly", self.scenario.name, number)
+                result = RunResult(scenario=self.scenario.name, file=self.scenario.file,
+                                   run=number, started_at=time.time(), duration=0.0, steps=(),
+                                   error=f"{type(exc).__name__}: {exc}")
             with self._lock:
                 self._results.append(result)
             if not result.ok:
@@ -393,7 +333,7 @@ class Runner:
 
 
 class _Tracked:
-    def __init__(self, runner: Runner, record: _Record) -> None:
+    def __init__(self, runner: Runner, record: RunRecord) -> None:
         self.runner, self.record = runner, record
 
     def __enter__(self) -> None:
