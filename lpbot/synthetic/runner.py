@@ -67,6 +67,7 @@ class _Run:
         self.conversation: Conversation | None = None
         self.cursor = 0  # index of the next agent message an expect step may consume
         self.read: set[int] = set()
+        self.step_started_at = 0.0
         rng = runner.rng_for(number)
         self.rng = rng
         self.values = {name: rng.choice(choices)
@@ -110,6 +111,7 @@ class _Run:
 
     def _step(self, client: Client, index: int, step: Step) -> StepResult:
         started_at, start = time.time(), time.monotonic()
+        self.step_started_at = started_at
         error: str | None = None
         try:
             self._perform(client, step)
@@ -142,11 +144,10 @@ class _Run:
                 ttr=step.ttr, timeout=step.timeout)
         elif isinstance(step, Say):
             text = self.rng.choice(step.choices).format_map(self.values)
-            now = time.time()
             sequence = self._need().send_text(text, timeout=REQUEST_TIMEOUT)
             with record.cond:
-                if record.first_said is None:
-                    record.first_said = (sequence, now)
+                if record.first_said is None:  # first response counts from this step's start
+                    record.first_said = (sequence, self.step_started_at)
         elif isinstance(step, ExpectMessage):
             self._expect_message(step.bind(self.values))
         elif isinstance(step, ExpectParticipant):
