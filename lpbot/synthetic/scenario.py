@@ -87,6 +87,8 @@ class SandboxSettings:
     """``[scenario.sandbox]``: how the agents of an in-process sandbox behave for this file."""
 
     agent_mode: str = "echo"
+    #: ``(regex, reply)`` pairs for ``agent_mode = "rules"``; a reply may use ``\\1`` groups
+    rules: tuple[tuple[str, str], ...] = ()
     accept_delay: float = 0.05
     reply_delay: float = 0.05
     greeting: str | None = _DEFAULT_GREETING
@@ -130,7 +132,7 @@ STEP_KINDS: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = MappingProxyTy
 
 _META_KEYS: Final = ("name", "description", "skill", "campaign_id", "engagement_id", "context",
                      "client_properties", "ttr", "timeout", "sandbox")
-_SANDBOX_KEYS: Final = ("agent_mode", "accept_delay", "reply_delay", "greeting")
+_SANDBOX_KEYS: Final = ("agent_mode", "rules", "accept_delay", "reply_delay", "greeting")
 
 
 def load_scenario(path: Path | str) -> Scenario:
@@ -252,7 +254,20 @@ class _Parser:
                     raise self.error(f"scenario.sandbox.{key}", "must not be negative")
         greeting = table.get("greeting", _DEFAULT_GREETING)
         self.check(greeting, (str,), "scenario.sandbox.greeting")
-        return SandboxSettings(agent_mode=mode, greeting=greeting or None, **delays)
+        rules = []
+        for index, rule in enumerate(self.check(table.get("rules", []), (list,),
+                                                "scenario.sandbox.rules")):
+            key = f"scenario.sandbox.rules[{index}]"
+            if not (isinstance(rule, list) and len(rule) == 2
+                    and all(isinstance(part, str) for part in rule)):
+                raise self.error(key, "expected [\"regex\", \"reply\"]")
+            try:
+                re.compile(rule[0])
+            except re.error as exc:
+                raise self.error(key, f"not a valid regular expression: {exc}") from exc
+            rules.append((rule[0], rule[1]))
+        return SandboxSettings(agent_mode=mode, rules=tuple(rules), greeting=greeting or None,
+                               **delays)
 
     def step(self, item: Any, path: str, timeout: float, routing: Mapping[str, Any],
              known: set[str]) -> tuple[Step, str | None]:

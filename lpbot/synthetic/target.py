@@ -60,7 +60,7 @@ def start_sandbox(settings: SandboxSettings | SandboxSection, *,
             greeting=settings.greeting, receipts=settings.receipts, typing=settings.typing)
         account = settings.account
     else:
-        agents = AgentOptions(mode=agent_mode or settings.agent_mode,
+        agents = AgentOptions(mode=agent_mode or settings.agent_mode, rules=settings.rules,
                               accept_delay=settings.accept_delay,
                               reply_delay=settings.reply_delay, greeting=settings.greeting)
         account = "sandbox"

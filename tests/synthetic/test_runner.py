@@ -15,6 +15,7 @@ from lpbot.sandbox import AgentOptions, Sandbox
 from lpbot.synthetic.reports import json_report, junit_xml, write_json, write_junit
 from lpbot.synthetic.runner import Runner
 from lpbot.synthetic.scenario import load_scenario, parse_scenario
+from lpbot.synthetic.target import sandbox_options, start_sandbox
 from lpbot.testing import FAST_AGENTS, wait_until
 
 from .conftest import SCENARIOS, options_for
@@ -190,3 +191,32 @@ def test_a_run_that_cannot_connect_fails_with_the_reason() -> None:
     assert not result.ok
     assert result.steps == ()
     assert (result.failure or "").startswith("could not connect: ")
+
+
+def test_the_scenario_sandbox_table_sets_the_agents_rules() -> None:
+    scenario = parse_scenario("""
+[scenario.sandbox]
+agent_mode = "rules"
+accept_delay = 0.01
+reply_delay = 0.01
+greeting = ""
+rules = [['where is (\\w+-\\d+)', 'Order \\1 ships today']]
+
+[variables]
+order = ["A-1", "B-2"]
+
+[[steps]]
+open_conversation = {}
+[[steps]]
+say = { text = "where is {order}?" }
+[[steps]]
+expect_message = { text = "Order {order} ships today", timeout = 10 }
+""")
+    sandbox = start_sandbox(scenario.sandbox)
+    try:
+        [result] = Runner(scenario, sandbox_options(sandbox), seed=3).run()
+    finally:
+        sandbox.stop()
+    assert result.ok, result.failure
+    assert [line.who for line in result.transcript if line.who != "system"] == [
+        "consumer", "agent"]

@@ -40,6 +40,7 @@ timeout = 7
 [scenario.sandbox]
 agent_mode = "silent"
 accept_delay = 0.01
+rules = [['order (\\w+)', 'Order \\1 ships today']]
 
 [variables]
 order = ["A-1", "A-2"]
@@ -80,6 +81,7 @@ def test_every_step_kind_parses_to_a_frozen_value() -> None:
     assert scenario.name == "everything"
     assert scenario.sandbox.agent_mode == "silent"
     assert scenario.sandbox.accept_delay == 0.01
+    assert scenario.sandbox.rules == (("order (\\w+)", "Order \\1 ships today"),)
     assert scenario.variables == {"order": ("A-1", "A-2"), "customer": ("Sam",)}
     assert dict(scenario.client_properties or {}) == {"appId": "synthetic",
                                                       "features": ["RICH_CONTENT"]}
@@ -150,6 +152,9 @@ def test_mistakes_name_the_step_and_the_key_path(steps: str, key: str, words: st
     ('[variables]\nrun = "x"\n[[steps]]\nclose = {}', "variables.run"),
     ('[variables]\nx = []\n[[steps]]\nclose = {}', "variables.x"),
     ('[extra]\n[[steps]]\nclose = {}', "extra"),
+    ('[scenario.sandbox]\nrules = [["(", "x"]]\n[[steps]]\nclose = {}',
+     "scenario.sandbox.rules[0]"),
+    ('[scenario.sandbox]\nrules = [["a"]]\n[[steps]]\nclose = {}', "scenario.sandbox.rules[0]"),
 ])
 def test_metadata_mistakes_name_the_key(text: str, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
