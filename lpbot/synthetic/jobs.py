@@ -68,9 +68,11 @@ def run_scenario(
     running = get_bot(bot)
     checked = load_scenario(scenario)
     runner = Runner(checked, client_options(running.config), count=count,
-                    concurrency=concurrency, ramp_up=ramp_up, stop_event=running.stopping,
-                    on_result=lambda result: report(running, result))
+                    concurrency=concurrency, ramp_up=ramp_up, stop_event=running.stopping)
     results = runner.run()
+    # reported from this (pooled) job thread: the runner's threads are new every run
+    for result in results:
+        report(running, result)
     return {"scenario": checked.name, "runs": len(results),
             "failed": sum(1 for result in results if not result.ok)}
 
