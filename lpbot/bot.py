@@ -80,7 +80,7 @@ class Bot:
         self.dispatcher = Dispatcher(
             self.plugin_manager, counters=self.counters, workers=config.bot.workers,
             queue_size=config.bot.queue_size, put_timeout=config.bot.put_timeout,
-            on_fatal=self.report_fatal)
+            commit_batch=config.bot.commit_batch, on_fatal=self.report_fatal)
         self.scheduler: Scheduler | None = None
         self._extra_plugins = list(plugins)
         self._client_options = dict(client_options or {})
@@ -351,7 +351,7 @@ class Bot:
             conversation_id, hook_name,
             {"bot": self, "conversation": client.conversation(conversation_id),
              "message": event},
-            after=after, droppable=droppable)
+            after=after, after_key=(consumer, event.dialog_id), droppable=droppable)
 
     def _on_conversation(self, consumer: str, change: ConversationChange) -> None:
         client = self._clients[consumer]

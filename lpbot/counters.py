@@ -84,8 +84,21 @@ class _Histogram:
         self.total = 0.0
 
 
+class _Shard:
+    """One thread's counters and histograms."""
+
+    __slots__ = ("counters", "histograms")
+
+    def __init__(self) -> None:
+        self.counters: dict[str, dict[tuple[str, ...], float]] = {}
+        self.histograms: dict[str, dict[tuple[str, ...], _Histogram]] = {}
+
+
 class Counters:
     """Thread-safe named counters and histograms, each split by a tuple of label values.
+
+    Each thread writes its own tables without a lock (hooks count several things per event);
+    reads add up every thread's tables.
 
     The names the runtime counts are class attributes too, so plugins need only ``lpbot``:
     ``bot.counters.series(bot.counters.HOOK_ERRORS)`` maps (plugin, hook) to an error count.
@@ -102,59 +115,73 @@ class Counters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counters: dict[str, dict[tuple[str, ...], float]] = {}
-        self._histograms: dict[str, dict[tuple[str, ...], _Histogram]] = {}
+        self._local = threading.local()
+        self._shards: list[_Shard] = []
+
+    def _shard(self) -> _Shard:
+        """This thread's own tables: written without a lock (only this thread writes them)."""
+        try:
+            shard: _Shard = self._local.shard
+        except AttributeError:
+            shard = self._local.shard = _Shard()
+            with self._lock:
+                self._shards.append(shard)
+        return shard
+
+    def _all(self) -> list[_Shard]:
+        with self._lock:
+            return list(self._shards)
 
     def inc(self, name: str, *labels: str, amount: float = 1) -> None:
         """Add ``amount`` to the counter ``name`` for these label values."""
-        with self._lock:
-            series = self._counters.setdefault(name, {})
-            series[labels] = series.get(labels, 0) + amount
+        series = self._shard().counters.setdefault(name, {})
+        series[labels] = series.get(labels, 0) + amount
 
     def value(self, name: str, *labels: str) -> float:
         """The counter's value for these label values (0 if never incremented)."""
-        with self._lock:
-            return self._counters.get(name, {}).get(labels, 0)
+        return sum(shard.counters.get(name, {}).get(labels, 0) for shard in self._all())
 
     def series(self, name: str) -> Mapping[tuple[str, ...], float]:
         """A copy of every label combination of counter ``name`` and its value."""
-        with self._lock:
-            return dict(self._counters.get(name, {}))
+        merged: dict[tuple[str, ...], float] = {}
+        for shard in self._all():
+            # dict() copies in one step under the GIL: safe while the owner thread writes
+            for labels, value in dict(shard.counters.get(name, {})).items():
+                merged[labels] = merged.get(labels, 0) + value
+        return merged
 
     def total(self, name: str) -> float:
         """The sum of counter ``name`` over all its label values."""
-        with self._lock:
-            return sum(self._counters.get(name, {}).values())
+        return sum(self.series(name).values())
 
     def observe(
         self, name: str, value: float, *labels: str, buckets: Sequence[float] = DEFAULT_BUCKETS
     ) -> None:
         """Record ``value`` in histogram ``name``; ``buckets`` applies when the series is new."""
-        with self._lock:
-            series = self._histograms.setdefault(name, {})
-            histogram = series.get(labels)
-            if histogram is None:
-                histogram = series[labels] = _Histogram(buckets)
-            histogram.counts[bisect.bisect_left(histogram.bounds, value)] += 1
-            histogram.count += 1
-            histogram.total += value
+        series = self._shard().histograms.setdefault(name, {})
+        histogram = series.get(labels)
+        if histogram is None:
+            histogram = series[labels] = _Histogram(buckets)
+        histogram.counts[bisect.bisect_left(histogram.bounds, value)] += 1
+        histogram.count += 1
+        histogram.total += value
 
     def histogram(self, name: str, *labels: str) -> HistogramSnapshot:
         """A snapshot of histogram ``name`` for these label values (empty if never observed)."""
-        with self._lock:
-            histogram = self._histograms.get(name, {}).get(labels)
-            if histogram is None:
-                return HistogramSnapshot(
-                    bounds=DEFAULT_BUCKETS, counts=(0,) * (len(DEFAULT_BUCKETS) + 1),
-                    count=0, total=0.0,
-                )
-            return HistogramSnapshot(
-                bounds=histogram.bounds, counts=tuple(histogram.counts),
-                count=histogram.count, total=histogram.total,
-            )
+        parts = [h for shard in self._all()
+                 if (h := shard.histograms.get(name, {}).get(labels)) is not None]
+        if not parts:
+            return HistogramSnapshot(bounds=DEFAULT_BUCKETS,
+                                     counts=(0,) * (len(DEFAULT_BUCKETS) + 1), count=0, total=0.0)
+        counts = [0] * len(parts[0].counts)
+        for part in parts:
+            for index, count in enumerate(list(part.counts)):
+                counts[index] += count
+        return HistogramSnapshot(bounds=parts[0].bounds, counts=tuple(counts),
+                                 count=sum(p.count for p in parts),
+                                 total=sum(p.total for p in parts))
 
     def histograms(self, name: str) -> Mapping[tuple[str, ...], HistogramSnapshot]:
         """Snapshots of every label combination of histogram ``name``."""
-        with self._lock:
-            labels = list(self._histograms.get(name, {}))
+        labels = {label for shard in self._all() for label in dict(shard.histograms.get(name, {}))}
         return {label: self.histogram(name, *label) for label in labels}

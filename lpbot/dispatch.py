@@ -21,17 +21,23 @@ When the target queue is full:
 Once ``drain()`` has begun, ``submit`` drops new items (``reason="stopping"``). That is safe:
 the sequence of an event is committed (``after``) only once its hooks ran, so an event dropped
 or left queued at shutdown is fetched again on the next start.
+
+Group commit. Committing a sequence is a database write, dearer than a no-op hook. A worker
+commits once its queue has stayed empty for ``COMMIT_DELAY`` (50 ms), or after
+``commit_batch`` events, whichever comes first, keeping only the latest sequence per dialog
+(sequences only move forward). A clean stop commits everything; after a crash (kill -9) the
+events of the last 50 ms, at most ``commit_batch`` per worker, whose hooks had already run are
+delivered again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final, cast
 
 import pluggy
@@ -55,6 +61,8 @@ log = logging.getLogger(__name__)
 Tracer = Callable[[str, Mapping[str, object]], None]
 
 _STOP: Final = object()
+#: seconds a worker with uncommitted sequences waits for more events before committing them
+COMMIT_DELAY: Final = 0.05
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -118,14 +126,53 @@ def log_tracer(hook_name: str, kwargs: Mapping[str, object]) -> None:
 
 
 class _Item:
-    __slots__ = ("after", "hook_name", "kwargs", "submitted")
+    __slots__ = ("after", "after_key", "hook_name", "kwargs", "submitted")
 
     def __init__(self, hook_name: str | None, kwargs: dict[str, object],
-                 after: Callable[[], object] | None) -> None:
+                 after: Callable[[], object] | None, after_key: Hashable | None) -> None:
         self.hook_name = hook_name
         self.kwargs = kwargs
         self.after = after
+        self.after_key = after_key
         self.submitted = time.monotonic()
+
+
+class _Shard:
+    """One worker's queue: a C-level SimpleQueue (cheap put/get) bounded by ``capacity``.
+
+    A producer that finds it full waits on ``room``; the worker notifies only when someone
+    registered in ``waiting`` (producers register before re-checking the size, so no wake-up
+    is lost).
+    """
+
+    __slots__ = ("capacity", "queue", "room", "waiting")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
+        self.room = threading.Condition(threading.Lock())
+        self.waiting = 0
+
+    def full(self) -> bool:
+        return self.queue.qsize() >= self.capacity
+
+    def put_waiting(self, item: object, timeout: float) -> bool:
+        """Wait up to ``timeout`` for room, then queue ``item``; False if still full."""
+        with self.room:
+            self.waiting += 1
+            try:
+                if self.full() and not self.room.wait_for(lambda: not self.full(), timeout):
+                    return False
+            finally:
+                self.waiting -= 1
+        self.queue.put(item)
+        return True
+
+    def took_one(self) -> None:
+        """Called by the worker after each get: wake producers waiting for room."""
+        if self.waiting:
+            with self.room:
+                self.room.notify_all()
 
 
 class Dispatcher:
@@ -137,6 +184,9 @@ class Dispatcher:
         workers: Number of worker threads (and queues).
         queue_size: Capacity of each worker's queue.
         put_timeout: Seconds a full queue blocks ``submit`` before a warning (then it waits on).
+        commit_batch: Commit (run ``after``) at least every this many items, keeping only the
+            latest per ``after_key``; an idle worker commits after ``COMMIT_DELAY``. 1 commits
+            after every item.
         on_fatal: Called if a worker thread itself crashes (not a hook: those are isolated).
     """
 
@@ -148,17 +198,17 @@ class Dispatcher:
         workers: int = 4,
         queue_size: int = 10_000,
         put_timeout: float = 1.0,
+        commit_batch: int = 64,
         on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
-        if workers < 1 or queue_size < 1 or put_timeout <= 0:
-            raise ValueError("workers, queue_size and put_timeout must be positive")
+        if workers < 1 or queue_size < 1 or put_timeout <= 0 or commit_batch < 1:
+            raise ValueError("workers, queue_size, put_timeout and commit_batch must be positive")
         self._pm = plugin_manager
         self._counters = counters
         self._put_timeout = put_timeout
+        self._commit_batch = commit_batch
         self._on_fatal = on_fatal
-        self._queues: list[queue.Queue[_Item | object]] = [
-            queue.Queue(maxsize=queue_size) for _ in range(workers)
-        ]
+        self._shards = [_Shard(queue_size) for _ in range(workers)]
         self._threads: list[threading.Thread] = []
         self._tracers: tuple[Tracer, ...] = ()
         self._lock = threading.Lock()
@@ -169,11 +219,11 @@ class Dispatcher:
     @property
     def workers(self) -> int:
         """Number of worker threads."""
-        return len(self._queues)
+        return len(self._shards)
 
     def queue_depths(self) -> list[int]:
         """Approximate number of items waiting in each worker's queue."""
-        return [q.qsize() for q in self._queues]
+        return [shard.queue.qsize() for shard in self._shards]
 
     def add_tracer(self, tracer: Tracer) -> None:
         """Call ``tracer`` before every hook call made by this dispatcher (tests, debugging)."""
@@ -191,9 +241,9 @@ class Dispatcher:
             if self._started:
                 return
             self._started = True
-            for index, work_queue in enumerate(self._queues):
+            for index, shard in enumerate(self._shards):
                 thread = threading.Thread(
-                    target=self._run, args=(work_queue,), name=f"lpbot-worker-{index}",
+                    target=self._run, args=(shard,), name=f"lpbot-worker-{index}",
                     daemon=True,  # a safety net only: drain() joins every worker
                 )
                 self._threads.append(thread)
@@ -220,6 +270,7 @@ class Dispatcher:
         kwargs: dict[str, object],
         *,
         after: Callable[[], object] | None = None,
+        after_key: Hashable | None = None,
         droppable: bool = False,
     ) -> bool:
         """Queue a hook call behind earlier calls with the same ``key``.
@@ -230,6 +281,9 @@ class Dispatcher:
                 takes still has its sequence committed behind the earlier ones).
             kwargs: Every argument of the hook spec.
             after: Called on the worker once every implementation returned (commits a sequence).
+            after_key: Items with the same key have ``after`` calls that supersede each other
+                (a later sequence of the same dialog): under a backlog only the latest runs.
+                None: ``after`` always runs, right after its hooks.
             droppable: Drop instead of waiting when the queue is full (chat states).
 
         Returns:
@@ -238,27 +292,23 @@ class Dispatcher:
         if self._stopping.is_set():
             self._counters.inc(DISPATCH_DROPPED, "stopping")
             return False
-        shard = shard_of(key, len(self._queues))
-        work_queue = self._queues[shard]
-        item = _Item(hook_name, kwargs, after)
-        try:
-            work_queue.put_nowait(item)
+        index = shard_of(key, len(self._shards))
+        shard = self._shards[index]
+        item = _Item(hook_name, kwargs, after, after_key)
+        if not shard.full():
+            shard.queue.put(item)
             return True
-        except queue.Full:
-            if droppable:
-                self._counters.inc(DISPATCH_DROPPED, "full")
+        if droppable:
+            self._counters.inc(DISPATCH_DROPPED, "full")
+            return False
+        while not shard.put_waiting(item, self._put_timeout):
+            self._counters.inc(DISPATCH_BLOCKED, str(index))
+            if self._stopping.is_set():
+                self._counters.inc(DISPATCH_DROPPED, "stopping")
                 return False
-        while True:
-            try:
-                work_queue.put(item, timeout=self._put_timeout)
-                return True
-            except queue.Full:
-                self._counters.inc(DISPATCH_BLOCKED, str(shard))
-                if self._stopping.is_set():
-                    self._counters.inc(DISPATCH_DROPPED, "stopping")
-                    return False
-                log.warning("dispatcher queue %d full for %.1f s: a hook is slow; "
-                            "the receive thread waits", shard, self._put_timeout)
+            log.warning("dispatcher queue %d full for %.1f s: a hook is slow; "
+                        "the receive thread waits", index, self._put_timeout)
+        return True
 
     def drain(self, timeout: float) -> bool:
         """Deliver what is queued, stop the workers and join them within ``timeout`` seconds.
@@ -276,18 +326,12 @@ class Dispatcher:
             threads = list(self._threads)
         if not threads:
             return True
-        for work_queue in self._queues:
-            try:
-                work_queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()) * 0.5)
-            except queue.Full:
-                self._discard.set()  # the worker now skips queued items, so room comes quickly
-                # if this times out, that worker is stuck in a hook: reported below
-                with contextlib.suppress(queue.Full):
-                    work_queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+        for shard in self._shards:
+            shard.queue.put(_STOP)  # behind what is queued; the bound is for producers only
         for thread in threads:
             thread.join(max(0.0, (deadline - time.monotonic()) * 0.7))
             if thread.is_alive():
-                self._discard.set()
+                self._discard.set()  # the workers now skip queued items, so they end quickly
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         stuck = [thread.name for thread in threads if thread.is_alive()]
@@ -296,21 +340,37 @@ class Dispatcher:
                       timeout, ", ".join(stuck))
         return not stuck
 
-    def _run(self, work_queue: queue.Queue[_Item | object]) -> None:
+    def _run(self, shard: _Shard) -> None:
         try:
-            self._loop(work_queue)
+            self._loop(shard)
         except BaseException as exc:  # isolation boundary: report, then die
             log.critical("dispatcher worker %s crashed", threading.current_thread().name,
                          exc_info=True)
             if self._on_fatal is not None:
                 self._on_fatal(exc)
 
-    def _loop(self, work_queue: queue.Queue[_Item | object]) -> None:
+    def _loop(self, shard: _Shard) -> None:
         counters = self._counters
         hooks = self._pm.hook
+        get = shard.queue.get
+        pending: dict[Hashable, Callable[[], object]] = {}  # after_key -> latest after
+        deferred = 0  # items whose after is in pending: bounds what a crash can replay
         while True:
-            got = work_queue.get()
+            if deferred >= self._commit_batch:
+                self._run_afters(pending)
+                deferred = 0
+            if pending:
+                try:  # a burst usually goes on: wait a moment before committing
+                    got = get(timeout=COMMIT_DELAY)
+                except queue.Empty:
+                    self._run_afters(pending)
+                    deferred = 0
+                    continue
+            else:
+                got = get()
+            shard.took_one()
             if got is _STOP:
+                self._run_afters(pending)
                 return
             item = cast(_Item, got)
             if self._discard.is_set():
@@ -325,10 +385,20 @@ class Dispatcher:
                           counters=counters)
                 counters.inc(EVENTS_DISPATCHED, hook_name)
             if item.after is not None:
-                try:
-                    item.after()
-                except Exception:  # isolation boundary: a failed commit
-                    log.exception("after %s: could not commit", hook_name)
+                if item.after_key is None or self._commit_batch == 1:
+                    self._run_afters({None: item.after})
+                else:
+                    pending[item.after_key] = item.after
+                    deferred += 1
+
+    @staticmethod
+    def _run_afters(pending: dict[Hashable, Callable[[], object]]) -> None:
+        for after in pending.values():
+            try:
+                after()
+            except Exception:  # isolation boundary: a failed commit
+                log.exception("could not commit after a hook call")
+        pending.clear()
 
     @staticmethod
     def _trace(tracer: Tracer, hook_name: str, kwargs: Mapping[str, Any]) -> None:

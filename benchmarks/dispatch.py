@@ -1,0 +1,259 @@
+"""Dispatcher throughput and latency: socket -> client -> dispatcher -> a no-op hook.
+
+Run: python benchmarks/dispatch.py [COUNT]
+
+"raw" is websocket-client's ``recv()`` plus ``json.loads`` per frame. "bot" is a whole lpbot
+Bot: the client decodes each frame into typed objects, the reader thread enqueues it on the
+conversation's worker, the worker calls ``lpbot_message_received`` on a no-op plugin and then
+commits the sequence to the state store (group commit). Rates run from the first message to the
+last; medians of interleaved rounds. Target: bot/raw at least 0.8.
+
+Two servers, each in its own process:
+
+* the sandbox, whose agent bursts COUNT/5 messages into the conversation (what a bot meets);
+  timed from the burst request to the last message seen, so the server's own work counts;
+* push_server.py, which writes COUNT pre-built frames back to back: it outruns any Python
+  client, so this ratio is the receiving side's own cost, the worst case.
+
+Latency. The sandbox's agent says a message every 2 ms, each carrying the wall-clock time it
+was published; the no-op hook subtracts it from the time it ran: server publish -> socket ->
+decode -> queue -> hook. p50 and p99 are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import requests
+import websocket
+from _common import interleaved, push_server, wsaccel_status
+from client_receive import raw_rate
+
+import lpbot
+from lpbot.backoff import Backoff
+from lpbot.bot import Bot
+from lpbot.config import Config
+
+LATENCY_MESSAGES = 2_000
+
+
+class NoOp:
+    """The plugin under test: counts, and notes when the first and last message arrived."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.seen = 0
+        self.start = self.end = 0.0
+        self.done = threading.Event()
+        self.latencies: list[float] = []
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self, message: lpbot.MessagingEvent) -> None:
+        self.seen += 1
+        if self.seen == 1:
+            self.start = time.perf_counter()
+        elif self.seen == self.count:
+            self.end = time.perf_counter()
+            self.done.set()
+
+
+class Stamped(NoOp):
+    """Records now - the publish time carried in each agent message's text."""
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self, message: lpbot.MessagingEvent) -> None:
+        now = time.time()
+        text = getattr(message.event, "text", None)
+        if message.role == "ASSIGNED_AGENT" and text and text.startswith("t="):
+            self.latencies.append(now - float(text[2:]))
+            if len(self.latencies) == self.count:
+                self.done.set()
+
+
+class Burst(NoOp):
+    """Counts the agent's burst messages ("b 0" ... "b N-1") and times first to last."""
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self, message: lpbot.MessagingEvent) -> None:
+        text = getattr(message.event, "text", None)
+        if message.role == "ASSIGNED_AGENT" and text and text.startswith("b "):
+            super().lpbot_message_received(message)
+
+
+def make_bot(account: str, domain: str, plugin: NoOp, state: str, workers: int = 4) -> Bot:
+    config = Config.from_mapping({
+        "bot": {"name": f"bench-{id(plugin)}", "consumers": ["bench"], "workers": workers},
+        "account": {"id": account, "csds_domain": domain, "tls": False},
+    }, environ={})
+    return Bot(config, state_dir=Path(state), plugins=[("noop", plugin)],
+               client_options={"backoff": Backoff.immediate()})
+
+
+def bot_rate(port: int, count: int) -> float:
+    plugin = NoOp(count)
+    with tempfile.TemporaryDirectory() as state:
+        bot = make_bot("bench", f"127.0.0.1:{port}", plugin, state)
+        try:
+            bot.start()
+            if not plugin.done.wait(120):
+                raise SystemExit(f"only {plugin.seen} of {count} messages reached the hook")
+        finally:
+            bot.stop()
+    return (count - 1) / (plugin.end - plugin.start)
+
+
+# --- the sandbox in another process, driven through a pipe --------------------------------
+
+
+def sandbox_process(pipe: Connection) -> None:
+    """Child process: a sandbox whose agent bursts or ticks on request."""
+    from lpbot.sandbox import AgentOptions, Sandbox
+
+    options = AgentOptions(accept_delay=0.0, reply_delay=0.0, greeting=None, receipts=False,
+                           typing=False, mode="silent")
+    with Sandbox(agents=options) as sandbox:
+        pipe.send((sandbox.account, sandbox.csds_domain, sandbox.http_url, sandbox.ws_url))
+        pause = threading.Event()
+        while True:
+            command = pipe.recv()
+            if command[0] == "stop":
+                return
+            _, conversation_id, count, interval = command
+            sandbox.agents.accept(conversation_id)
+            pipe.send("ready")
+            pipe.recv()
+            if interval:
+                for _ in range(count):
+                    sandbox.agents.say(conversation_id, f"t={time.time():.6f}")
+                    pause.wait(interval)
+            else:
+                sandbox.agents.burst(conversation_id, count, prefix="b")
+            pipe.send("done")
+
+
+class SandboxServer:
+    """The sandbox process and what the parent needs to talk to it."""
+
+    def __init__(self) -> None:
+        self.pipe, child = multiprocessing.Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(target=sandbox_process,
+                                                                    args=(child,))
+        self.process.start()
+        self.account, self.domain, self.http_url, self.ws_url = self.pipe.recv()
+
+    def run(self, conversation_id: str, count: int, interval: float = 0.0) -> float:
+        """Have the agent accept, then burst (or tick every ``interval``); returns at once,
+        with the time it said go."""
+        self.pipe.send(("run", conversation_id, count, interval))
+        assert self.pipe.recv() == "ready"
+        self.pipe.send("go")
+        return time.perf_counter()
+
+    def close(self) -> None:
+        self.pipe.send(("stop",))
+        self.process.join(30)
+
+
+def sandbox_bot_rate(server: SandboxServer, count: int) -> float:
+    plugin = Burst(count)
+    with tempfile.TemporaryDirectory() as state:
+        bot = make_bot(server.account, server.domain, plugin, state)
+        try:
+            bot.start()
+            started = server.run(bot.open_conversation().id, count)
+            if not plugin.done.wait(120):
+                raise SystemExit(f"only {plugin.seen} of {count} burst messages reached the hook")
+            assert server.pipe.recv() == "done"
+        finally:
+            bot.stop()
+    return count / (plugin.end - started)
+
+
+def sandbox_raw_rate(server: SandboxServer, count: int) -> float:
+    """A bare consumer: IDP signup, socket, request a conversation, count burst frames."""
+    token = requests.post(f"{server.http_url}/api/account/{server.account}/signup",
+                          timeout=10).json()["jwt"]
+    ws = websocket.create_connection(server.ws_url, header=[f"Authorization: jwt {token}"])
+    try:
+        ws.send(json.dumps({"kind": "req", "id": "1", "type": "cm.ConsumerRequestConversation",
+                            "body": {"brandId": server.account}}))
+        conversation_id = None
+        while conversation_id is None:
+            frame = json.loads(ws.recv())
+            if frame.get("reqId") == "1":
+                conversation_id = frame["body"]["conversationId"]
+        ws.send(json.dumps({"kind": "req", "id": "2", "type": "ms.SubscribeMessagingEvents",
+                            "body": {"dialogId": conversation_id, "fromSeq": 0}}))
+        started = server.run(conversation_id, count)
+        seen = 0
+        while seen < count:
+            frame = json.loads(ws.recv())
+            if frame.get("type", "").endswith("MessagingEventNotification"):
+                for change in frame["body"]["changes"]:
+                    if str(change["event"].get("message", "")).startswith("b "):
+                        seen += 1
+        rate = count / (time.perf_counter() - started)
+        assert server.pipe.recv() == "done"
+        return rate
+    finally:
+        ws.close()
+
+
+def latencies(server: SandboxServer, count: int) -> list[float]:
+    plugin = Stamped(count)
+    with tempfile.TemporaryDirectory() as state:
+        bot = make_bot(server.account, server.domain, plugin, state)
+        try:
+            bot.start()
+            server.run(bot.open_conversation().id, count, interval=0.002)
+            if not plugin.done.wait(120):
+                raise SystemExit(f"only {len(plugin.latencies)} of {count} timed messages")
+            assert server.pipe.recv() == "done"
+        finally:
+            bot.stop()
+    return plugin.latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    print(wsaccel_status())
+    server = SandboxServer()
+    try:
+        burst = max(1000, count // 5)
+        on_sandbox = interleaved(3, raw=lambda: sandbox_raw_rate(server, burst),
+                                 bot=lambda: sandbox_bot_rate(server, burst))
+        measured = latencies(server, LATENCY_MESSAGES)
+    finally:
+        server.close()
+    with push_server(count) as port:
+        on_push = interleaved(3, raw=lambda: raw_rate(port, count),
+                              bot=lambda: bot_rate(port, count))
+    print("throughput, messages/s (medians of 3 interleaved rounds)")
+    print(f"  sandbox, agent burst of {burst}: raw {on_sandbox['raw']:9,.0f}   "
+          f"bot {on_sandbox['bot']:9,.0f}   ratio {on_sandbox['bot'] / on_sandbox['raw']:.2f}x "
+          "(target >= 0.80)")
+    print(f"  push server, {count} frames:    raw {on_push['raw']:9,.0f}   "
+          f"bot {on_push['bot']:9,.0f}   ratio {on_push['bot'] / on_push['raw']:.2f}x "
+          "(the receiver's own cost)")
+    print(f"latency, sandbox publish -> hook, {len(measured)} messages at 500/s: "
+          f"p50 {percentile(measured, 0.50) * 1000:.2f} ms, "
+          f"p99 {percentile(measured, 0.99) * 1000:.2f} ms, "
+          f"mean {statistics.fmean(measured) * 1000:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
