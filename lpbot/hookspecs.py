@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Ttr,
     )
     from lpbot.scheduler import JobInfo, JobRun, Scheduler
+    from lpbot.synthetic.results import RunResult
 
 __all__ = [
     "hookimpl",
@@ -49,6 +50,7 @@ __all__ = [
     "lpbot_job_ran",
     "lpbot_job_missed",
     "lpbot_job_failed",
+    "lpbot_scenario_result",
     "lpbot_csat_score",
 ]
 
@@ -325,6 +327,19 @@ def lpbot_job_failed(bot: Bot, run: JobRun) -> None:
     :param run: The job, its scheduled run time, ``run.exception`` and ``run.traceback``.
 
     Called on a dispatcher worker thread; the runtime also logs the error.
+    """
+
+
+@hookspec
+def lpbot_scenario_result(bot: Bot, result: RunResult) -> None:
+    """A scheduled synthetic scenario run ended, passed or failed.
+
+    :param bot: The bot.
+    :param result: The run: ``result.ok``, ``result.failure``, each step's duration, the
+        transcript and ``result.first_response``.
+
+    Called on a dispatcher worker thread, in order per scenario; the runtime has already
+    counted the run in ``bot.counters`` and logged a failure.
     """
 
 

@@ -39,13 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import lpbot
-from lpbot.protocol import ContentEvent
+from lpbot import ContentEvent
 
 if TYPE_CHECKING:
-    from lpbot.bot import Bot
-    from lpbot.client import Conversation
-    from lpbot.config import PluginConfig
-    from lpbot.protocol.notifications import MessagingEvent
+    from lpbot import Bot, Conversation, MessagingEvent, PluginConfig
 
 __all__ = [
     "PLACEHOLDERS",

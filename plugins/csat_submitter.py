@@ -32,9 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 import lpbot
 
 if TYPE_CHECKING:
-    from lpbot.bot import Bot
-    from lpbot.client import Conversation
-    from lpbot.config import PluginConfig
+    from lpbot import Bot, Conversation, PluginConfig
 
 __all__ = ["CsatSubmitter", "Options", "ScoreSource", "lpbot_configure"]
 

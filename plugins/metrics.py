@@ -34,14 +34,18 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 import lpbot
-from lpbot.counters import DISPATCH_DROPPED, HOOK_CALLS, HOOK_ERRORS
 
 if TYPE_CHECKING:
-    from lpbot.bot import Bot
-    from lpbot.client import Conversation, StateChange
-    from lpbot.config import PluginConfig
-    from lpbot.protocol.notifications import ConversationDetails, MessagingEvent, Participant
-    from lpbot.scheduler import JobRun
+    from lpbot import (
+        Bot,
+        Conversation,
+        ConversationDetails,
+        JobRun,
+        MessagingEvent,
+        Participant,
+        PluginConfig,
+        StateChange,
+    )
 
 __all__ = ["Metrics", "Options", "lpbot_configure"]
 
@@ -97,10 +101,12 @@ class _RuntimeCollector(Collector):
         """Yield one counter family per runtime counter."""
         counters = self._bot.counters
         for name, help_text, labels in (
-            (HOOK_CALLS, "Hook implementations called, by plugin and hook", ("plugin", "hook")),
-            (HOOK_ERRORS, "Hook implementations that raised, by plugin and hook",
+            (counters.HOOK_CALLS, "Hook implementations called, by plugin and hook",
              ("plugin", "hook")),
-            (DISPATCH_DROPPED, "Events dropped by the dispatcher, by reason", ("reason",)),
+            (counters.HOOK_ERRORS, "Hook implementations that raised, by plugin and hook",
+             ("plugin", "hook")),
+            (counters.DISPATCH_DROPPED, "Events dropped by the dispatcher, by reason",
+             ("reason",)),
         ):
             family = CounterMetricFamily(f"lpbot_{name}", help_text, labels=list(labels))
             for values, value in sorted(counters.series(name).items()):

@@ -40,13 +40,13 @@ from typing import TYPE_CHECKING, Any, Final
 import lpbot
 
 if TYPE_CHECKING:
-    from lpbot.bot import Bot
-    from lpbot.client import Conversation
-    from lpbot.config import PluginConfig
-    from lpbot.protocol.notifications import (
+    from lpbot import (
+        Bot,
+        Conversation,
         ConversationDetails,
         MessagingEvent,
         Participant,
+        PluginConfig,
         Ttr,
     )
 

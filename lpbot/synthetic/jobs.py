@@ -92,6 +92,4 @@ def report(bot: Bot, result: RunResult) -> None:
     else:
         log.warning("scenario %s run %d failed: %s", result.scenario, result.run,
                     result.failure)
-    if hasattr(bot.hook, HOOK):
-        bot.dispatcher.submit(f"scenario:{result.scenario}", HOOK,
-                              {"bot": bot, "result": result})
+    bot.dispatcher.submit(f"scenario:{result.scenario}", HOOK, {"bot": bot, "result": result})
