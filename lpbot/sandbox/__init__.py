@@ -26,7 +26,7 @@ from .faults import Faults, FaultState
 from .files import FileStore
 from .handlers import Handlers
 from .http import HttpReply, HttpRequest, HttpServer, Route
-from .records import ConversationRecord, DialogRecord, RecordedEvent
+from .records import ConversationRecord, CsatSubmission, DialogRecord, RecordedEvent
 from .survey import SurveyBot
 from .tokens import TokenIssuer, sign
 from .world import World
@@ -37,6 +37,7 @@ __all__ = [
     "AgentOptions",
     "AgentProfile",
     "ConversationRecord",
+    "CsatSubmission",
     "DialogRecord",
     "Faults",
     "RecordedEvent",

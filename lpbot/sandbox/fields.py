@@ -1,7 +1,9 @@
 """``cm.UpdateConversationField`` variants (protocol.md §5.4): close, stage, dialog, CSAT, TTR.
 
 All fields of one request are validated before any is applied, so a request is all or nothing.
-Agent-only fields are refused with 403 (protocol.md §8.4).
+Agent-only fields are refused with 403 (protocol.md §8.4). A conversation is rated once: a second
+``CSATRate`` is refused with 400 (the docs say nothing of re-rating); every CSAT submission,
+accepted or refused, is kept in the conversation's record for tests to inspect.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 from lpbot.protocol.names import ConversationState, Role, TTRType
 
-from .model import Conversation, Refused
+from .model import Conversation, Refused, now_ms
+from .records import CsatSubmission
 from .world import World
 
 __all__ = ["AGENT_ONLY_FIELDS", "apply_fields"]
@@ -28,14 +31,36 @@ Change = Callable[[], bool]  # applies one field; True if it already sent the no
 
 def apply_fields(world: World, conversation: Conversation, fields: list[Any]) -> str:
     """Validate then apply ``fields``; return the success body or raise Refused."""
-    changes = [_validate(world, conversation, field) for field in fields]
+    ratings = [f for f in fields if isinstance(f, dict) and f.get("field") == "CSATRate"]
+    try:
+        if len(ratings) > 1:
+            raise Refused(400, "one CSATRate per request")
+        changes = [_validate(world, conversation, field) for field in fields]
+    except Refused as refused:
+        _record_ratings(world, conversation, ratings, refused.code, refused.message)
+        raise
     notified = False
     with world.lock:
+        _record_ratings(world, conversation, ratings, 200, None)
         for change in changes:
             notified = change() or notified
         if not notified:
             world.conversation_changed(conversation)
     return "OK Conversation updated successfully"
+
+
+def _record_ratings(
+    world: World, conversation: Conversation, ratings: list[Any], code: int, reason: str | None
+) -> None:
+    """Keep each CSAT submission of a request with the request's outcome."""
+    if not ratings:
+        return
+    with world.lock:
+        for rating in ratings:
+            conversation.csat_submissions.append(
+                CsatSubmission(submitted=dict(rating), code=code, reason=reason, timestamp=now_ms())
+            )
+        world.changed.notify_all()
 
 
 def _validate(world: World, conversation: Conversation, field: Any) -> Change:
@@ -135,6 +160,8 @@ def _csat(conversation: Conversation, field: dict[str, Any]) -> Change:
         raise Refused(400, f"status must be one of {', '.join(_CSAT_STATUSES)}")
     if conversation.state != _CLOSE:
         raise Refused(400, "CSAT is accepted only after the conversation is closed")
+    if conversation.csat is not None:
+        raise Refused(400, "conversation already rated")
 
     def change() -> bool:
         conversation.csat = {

@@ -13,6 +13,8 @@ from typing import Any
 
 from lpbot.protocol.names import ConversationState, Role
 
+from .records import CsatSubmission
+
 __all__ = [
     "Conversation",
     "ConversationFilter",
@@ -93,6 +95,7 @@ class Conversation:
     ttr_type: str = "NORMAL"
     ttr_value: int = 3600
     csat: dict[str, Any] | None = None
+    csat_submissions: list[CsatSubmission] = field(default_factory=list)
     start_ts: int = field(default_factory=now_ms)
     end_ts: int | None = None
     last_update: int = field(default_factory=now_ms)

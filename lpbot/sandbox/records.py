@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConversationRecord", "DialogRecord", "RecordedEvent"]
+__all__ = ["ConversationRecord", "CsatSubmission", "DialogRecord", "RecordedEvent"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +40,29 @@ class RecordedEvent:
             message = self.event.get("message")
             return message if isinstance(message, str) else None
         return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CsatSubmission:
+    """One ``CSATRate`` field a consumer sent, accepted (``code`` 200) or refused.
+
+    Refused ones are kept too, so a test can see that a client rated twice or rated too early.
+    """
+
+    submitted: dict[str, Any] = field(hash=False)
+    code: int
+    reason: str | None
+    timestamp: int
+
+    @property
+    def accepted(self) -> bool:
+        """True if this submission became the conversation's CSAT."""
+        return self.code == 200
+
+    @property
+    def rate(self) -> Any:
+        """The ``csatRate`` as sent (an int from 1 to 5 when accepted)."""
+        return self.submitted.get("csatRate")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +99,8 @@ class ConversationRecord:
     dialogs: tuple[DialogRecord, ...]
     events: tuple[RecordedEvent, ...]
     context: dict[str, Any] | None = field(default=None, hash=False)
+    #: every CSAT submission, in order; ``csat`` is the accepted one
+    csat_submissions: tuple[CsatSubmission, ...] = ()
 
     @property
     def assigned_agent_id(self) -> str | None:

@@ -7,6 +7,7 @@ other threads are frozen records (:mod:`lpbot.sandbox.records`).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable
@@ -352,4 +353,8 @@ def _record(conversation: Conversation) -> ConversationRecord:
         dialogs=dialogs,
         events=events,
         context=dict(conversation.context) if conversation.context is not None else None,
+        csat_submissions=tuple(
+            dataclasses.replace(s, submitted=dict(s.submitted))
+            for s in conversation.csat_submissions
+        ),
     )

@@ -166,20 +166,55 @@ def test_publish_missing_body_and_mismatched_conversation(consumer: Consumer) ->
     _error(consumer.request("ms.PublishEvent", body), 400)
 
 
-def test_csat_before_close_is_refused(consumer: Consumer) -> None:
-    cid = consumer.request_conversation()
+def _rate(consumer: Consumer, cid: str, rate: int) -> dict[str, object]:
     csat = {
         "field": "CSATRate",
-        "csatRate": 5,
+        "csatRate": rate,
         "csatResolutionConfirmation": True,
         "status": "FILLED",
     }
-    _error(
-        consumer.request(
-            "cm.UpdateConversationField", {"conversationId": cid, "conversationField": csat}
-        ),
-        400,
+    return consumer.request(
+        "cm.UpdateConversationField", {"conversationId": cid, "conversationField": csat}
     )
+
+
+def test_csat_before_close_is_refused(consumer: Consumer, sandbox: Sandbox) -> None:
+    cid = consumer.request_conversation()
+    _error(_rate(consumer, cid, 5), 400)
+    record = sandbox.conversation(cid)
+    assert record.csat is None
+    [early] = record.csat_submissions
+    assert (early.rate, early.accepted, early.code) == (5, False, 400)
+
+
+def test_a_conversation_is_rated_once_and_every_rating_is_recorded(
+    consumer: Consumer, sandbox: Sandbox
+) -> None:
+    consumer.subscribe_conversations()
+    cid = consumer.request_conversation()
+    close = {"field": "ConversationStateField", "conversationState": "CLOSE"}
+    consumer.ok("cm.UpdateConversationField", {"conversationId": cid, "conversationField": close})
+    assert _rate(consumer, cid, 4)["code"] == 200
+    consumer.conversation_change(lambda c: "csat" in c["result"]["conversationDetails"])
+    again = _rate(consumer, cid, 1)
+    _error(again, 400)
+    assert "already rated" in str(again["body"])
+    record = sandbox.conversation(cid)
+    assert record.csat is not None
+    assert record.csat["csatRate"] == 4
+    assert [(s.rate, s.accepted) for s in record.csat_submissions] == [(4, True), (1, False)]
+    assert record.csat_submissions[1].reason == "conversation already rated"
+    # two ratings in one request are refused as a whole, and recorded
+    fresh = consumer.request_conversation()
+    consumer.ok("cm.UpdateConversationField", {"conversationId": fresh, "conversationField": close})
+    two = [
+        {"field": "CSATRate", "csatRate": n, "csatResolutionConfirmation": True, "status": "FILLED"}
+        for n in (2, 3)
+    ]
+    body = {"conversationId": fresh, "conversationField": two}
+    _error(consumer.request("cm.UpdateConversationField", body), 400)
+    assert sandbox.conversation(fresh).csat is None
+    assert [s.code for s in sandbox.conversation(fresh).csat_submissions] == [400, 400]
 
 
 @pytest.mark.parametrize(
