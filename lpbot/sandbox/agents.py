@@ -18,9 +18,12 @@ from lpbot.protocol.names import AcceptStatus, ChatState, Role
 from .model import Conversation, StoredEvent
 from .world import World
 
-__all__ = ["DEFAULT_GREETING", "AgentOptions", "AgentPool", "AgentProfile"]
+__all__ = ["CLOSE_REASONS", "DEFAULT_GREETING", "AgentOptions", "AgentPool", "AgentProfile"]
 
 DEFAULT_GREETING = "Hi, I'm {nickname}. How can I help you?"
+#: ``closeReason`` values a close from the agent side may carry (protocol.md §6.1)
+CLOSE_REASONS = ("AGENT", "SYSTEM", "TIMEOUT")
+CLOSE_CAUSES = {"AGENT": "Closed by agent", "SYSTEM": "Closed by system", "TIMEOUT": "Timeout"}
 
 _NAMES = ("Alex", "Sam", "Riley", "Jordan", "Casey", "Morgan", "Taylor", "Jamie", "Robin", "Kim")
 _AGENT = Role.ASSIGNED_AGENT.value
@@ -229,21 +232,67 @@ class AgentPool:
             agent_id = self.profiles[self._next % len(self.profiles)].agent_id
             self._next += 1
         with self.world.lock:
-            conversation.participants.append((agent_id, _AGENT))
-            conversation.main.participants.append((agent_id, _AGENT))
-            self.world.conversation_changed(conversation)
-            profile = self.profile(agent_id)
-            if self.options.greeting and self.options.mode != "silent":
-                nickname = profile.nickname if profile is not None else "your agent"
-                self.publish(
-                    conversation, agent_id, _text(self.options.greeting.format(nickname=nickname))
-                )
-            for stored in self._pending.pop(conversation.conversation_id, []):
-                self._later(0, self._respond, conversation.conversation_id, stored)
+            self._join(conversation, agent_id)
         return agent_id
 
-    def close(self, conversation: Conversation, *, survey: bool = False) -> None:
-        """Close as the agent; with ``survey`` close only the main dialog and open a survey."""
+    def transfer(self, conversation: Conversation, agent_id: str | None = None) -> str:
+        """Hand an open conversation to another agent; returns the agent who has it now.
+
+        The assigned agent leaves and ``agent_id`` (or the next simulated agent) joins and
+        greets, in one conversation change.
+        """
+        if not conversation.is_open:
+            raise ValueError(f"conversation {conversation.conversation_id} is closed")
+        previous = conversation.agent_id
+        if agent_id is None:
+            others = [p.agent_id for p in self.profiles if p.agent_id != previous]
+            if not others:
+                raise ValueError("no other agent to transfer the conversation to")
+            agent_id = others[self._next % len(others)]
+            self._next += 1
+        elif self.profile(agent_id) is None:
+            raise ValueError(f"unknown agent {agent_id}")
+        if agent_id == previous:
+            raise ValueError(f"agent {agent_id} already has the conversation")
+        cid = conversation.conversation_id
+        with self.world.lock:
+            for participants in (conversation.participants, conversation.main.participants):
+                participants[:] = [p for p in participants if p != (previous, _AGENT)]
+            if any(p.agent_id == agent_id for p in self.people):
+                self.manual.add(cid)  # a person takes it: the simulated agents let go
+            else:
+                self.manual.discard(cid)
+            self._join(conversation, agent_id)
+        return agent_id
+
+    def _join(self, conversation: Conversation, agent_id: str) -> None:
+        """Add ``agent_id`` as the assigned agent, notify, greet, answer what was waiting."""
+        conversation.participants.append((agent_id, _AGENT))
+        conversation.main.participants.append((agent_id, _AGENT))
+        self.world.conversation_changed(conversation)
+        if conversation.conversation_id in self.manual:
+            return
+        profile = self.profile(agent_id)
+        if self.options.greeting and self.options.mode != "silent":
+            nickname = profile.nickname if profile is not None else "your agent"
+            self.publish(
+                conversation, agent_id, _text(self.options.greeting.format(nickname=nickname))
+            )
+        for stored in self._pending.pop(conversation.conversation_id, []):
+            self._later(0, self._respond, conversation.conversation_id, stored)
+
+    def close(
+        self, conversation: Conversation, *, survey: bool = False, reason: str = "AGENT"
+    ) -> None:
+        """Close as the agent, or with ``reason`` ``SYSTEM`` / ``TIMEOUT`` as the system would.
+
+        With ``survey`` (agent closes only) the main dialog closes and a survey opens;
+        conversations closed by the system get no survey (protocol.md §7.2).
+        """
+        if reason not in CLOSE_REASONS:
+            raise ValueError(f"reason must be one of {', '.join(CLOSE_REASONS)}, not {reason!r}")
+        if survey and reason != "AGENT":
+            raise ValueError("a conversation closed by the system gets no survey")
         if conversation.stage != "OPEN":
             return
         if survey and conversation.is_open and self.world.survey is not None:
@@ -256,7 +305,7 @@ class AgentPool:
                 conversation.awaiting_agent_since = None
                 self.world.survey(conversation)
             return
-        self.world.close_conversation(conversation, reason="AGENT", cause="Closed by agent")
+        self.world.close_conversation(conversation, reason=reason, cause=CLOSE_CAUSES[reason])
 
     # -- idle close -------------------------------------------------------------------------
 

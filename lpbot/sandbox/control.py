@@ -107,9 +107,30 @@ class AgentControl:
 
         return self._ws.call(run)
 
-    def close(self, conversation_id: str, *, survey: bool = False) -> None:
-        """Close the conversation as the agent (``survey``: open a post-conversation survey)."""
-        self._ws.call(lambda: self._pool.close(self._conversation(conversation_id), survey=survey))
+    def transfer(self, conversation_id: str, agent_id: str | None = None) -> str:
+        """Transfer to ``agent_id`` (default: another simulated agent); returns the new agent.
+
+        The assigned agent leaves and the new one joins (one conversation change the consumer
+        sees in ``participants``), then greets. ValueError for a closed conversation, an
+        unknown agent, or no other agent to take it.
+        """
+
+        def run() -> str:
+            return self._pool.transfer(self._conversation(conversation_id), agent_id)
+
+        return self._ws.call(run)
+
+    def close(self, conversation_id: str, *, survey: bool = False, reason: str = "AGENT") -> None:
+        """Close the conversation as the agent (``survey``: open a post-conversation survey).
+
+        ``reason="SYSTEM"`` (or ``"TIMEOUT"``) closes it as LivePerson's auto-close does: that
+        ``closeReason``, and no survey.
+        """
+
+        def run() -> None:
+            self._pool.close(self._conversation(conversation_id), survey=survey, reason=reason)
+
+        self._ws.call(run)
 
     def burst(self, conversation_id: str, count: int, prefix: str = "msg") -> list[int]:
         """Publish ``count`` texts ``"<prefix> 0"``... back to back; returns their sequences."""

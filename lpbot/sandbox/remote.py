@@ -65,7 +65,13 @@ def install(sandbox: Sandbox) -> None:
     conversation("accept", lambda r, cid: {"agentId": agents.accept(cid, r.query.get("agent"))})
     conversation("say", lambda r, cid: {"sequence": agents.say(cid, r.query.get("text", ""))})
     conversation("typing", lambda r, cid: agents.typing(cid, r.query.get("state", "COMPOSING")))
-    conversation("close", lambda r, cid: agents.close(cid, survey=r.query.get("survey") == "1"))
+    conversation("transfer", lambda r, cid: {"agentId": agents.transfer(cid, r.query.get("agent"))})
+    conversation(
+        "close",
+        lambda r, cid: agents.close(
+            cid, survey=r.query.get("survey") == "1", reason=r.query.get("reason", "AGENT")
+        ),
+    )
 
     def listing(request: HttpRequest) -> HttpReply:
         records = sandbox.conversations(consumer_id=request.query.get("consumer"))

@@ -203,3 +203,80 @@ def test_no_agents_means_no_acceptance() -> None:
 def test_agent_options_are_validated(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
         AgentOptions(**bad)  # type: ignore[arg-type]
+
+
+def _assigned_agents(change: dict[str, object]) -> list[str]:
+    details = change["result"]["conversationDetails"]  # type: ignore[index]
+    return [p["id"] for p in details["participants"] if p["role"] == "ASSIGNED_AGENT"]
+
+
+def test_transfer_changes_the_assigned_agent(
+    quiet_sandbox: Sandbox, quiet_consumer: Consumer
+) -> None:
+    client, agents = quiet_consumer, quiet_sandbox.agents
+    client.subscribe_conversations()
+    cid = client.request_conversation()
+    first = agents.accept(cid, agents.profiles[0][0])
+    client.conversation_change(lambda c: _assigned_agents(c) == [first])
+
+    second = agents.transfer(cid)
+    assert second not in (first, None)
+    change = client.conversation_change(lambda c: second in _assigned_agents(c))
+    assert _assigned_agents(change) == [second]  # the first left as the second joined
+    details = change["result"]["conversationDetails"]
+    assert [p["id"] for p in details["dialogs"][0]["participantsDetails"]].count(first) == 0
+    greeting = quiet_sandbox.wait_for_event(
+        cid, lambda e: e.originator_id == second and e.text is not None
+    )
+    assert greeting.role == "ASSIGNED_AGENT"
+    client.publish_text(cid, "still there?")
+    echo = quiet_sandbox.wait_for_event(
+        cid, lambda e: e.text == "still there?" and e.role != "CONSUMER"
+    )
+    assert echo.originator_id == second
+    assert quiet_sandbox.conversation(cid).assigned_agent_id == second
+
+    third = agents.profiles[2][0]
+    assert agents.transfer(cid, third) == third
+    client.conversation_change(lambda c: _assigned_agents(c) == [third])
+    with pytest.raises(ValueError, match="already"):
+        agents.transfer(cid, third)
+    with pytest.raises(ValueError, match="unknown agent"):
+        agents.transfer(cid, "nobody")
+    agents.close(cid)
+    with pytest.raises(ValueError, match="closed"):
+        agents.transfer(cid)
+    with pytest.raises(KeyError):
+        agents.transfer("nope")
+
+
+def test_transfer_needs_another_agent() -> None:
+    with Sandbox(agents=AgentOptions(count=1, accept_delay=None)) as sandbox:
+        client = open_consumer(sandbox, signup(sandbox))
+        try:
+            cid = client.request_conversation()
+            sandbox.agents.accept(cid)
+            with pytest.raises(ValueError, match="no other agent"):
+                sandbox.agents.transfer(cid)
+        finally:
+            client.close()
+
+
+def test_close_by_the_system(quiet_sandbox: Sandbox, quiet_consumer: Consumer) -> None:
+    client, agents = quiet_consumer, quiet_sandbox.agents
+    client.subscribe_conversations()
+    cid = client.request_conversation()
+    agents.accept(cid)
+    with pytest.raises(ValueError, match="no survey"):
+        agents.close(cid, survey=True, reason="SYSTEM")
+    with pytest.raises(ValueError, match="reason"):
+        agents.close(cid, reason="BORED")
+    assert quiet_sandbox.conversation(cid).state == "OPEN"
+    agents.close(cid, reason="SYSTEM")
+    closed = client.conversation_change(
+        lambda c: c["result"]["conversationDetails"]["state"] == "CLOSE"
+    )
+    details = closed["result"]["conversationDetails"]
+    assert (details["closeReason"], details["stage"]) == ("SYSTEM", "CLOSE")
+    assert len(details["dialogs"]) == 1
+    assert quiet_sandbox.conversation(cid).close_reason == "SYSTEM"

@@ -33,6 +33,15 @@ def test_agents_over_http(sandbox: Sandbox, consumer: Consumer) -> None:
     assert consumer.event(lambda c: c.get("sequence") == seq)["event"]["message"] == "from curl"
     listing = requests.get(f"{sandbox.http_url}/_sandbox/conversations", timeout=5).json()
     assert listing[0]["conversation_id"] == cid
-    assert _post(sandbox, f"conversations/{cid}/close").status_code == 200
-    assert sandbox.conversation(cid).state == "CLOSE"
+    first = sandbox.conversation(cid).assigned_agent_id
+    moved = _post(sandbox, f"conversations/{cid}/transfer").json()["agentId"]
+    assert moved != first
+    assert sandbox.conversation(cid).assigned_agent_id == moved
+    assert _post(sandbox, f"conversations/{cid}/transfer", agent="nobody").status_code == 400
+    assert _post(sandbox, f"conversations/{cid}/close", reason="LATER").status_code == 400
+    assert _post(sandbox, f"conversations/{cid}/close", reason="SYSTEM").status_code == 200
+    assert (sandbox.conversation(cid).state, sandbox.conversation(cid).close_reason) == (
+        "CLOSE",
+        "SYSTEM",
+    )
     assert _post(sandbox, "conversations/nope/say", text="x").status_code == 404

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Self
 
-from lpbot.protocol.names import AcceptStatus, ChatState, Role, TTRType
+from lpbot.protocol.names import AcceptStatus, ChatState, TTRType
 
 from ..agents import AgentPool, AgentProfile
 from ..http import HttpReply, HttpRequest, Route
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 AddRoute = Callable[[str, str, Route], None]
 RunOnLoop = Callable[..., Any]
 
-_AGENT = Role.ASSIGNED_AGENT.value
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -195,14 +194,9 @@ class Console:
     def _do_accept(self, cid: str, body: dict[str, Any]) -> dict[str, Any]:
         """Take the conversation: the person becomes its assigned agent, the pool lets go."""
         conversation = self._conversation(cid, mine=False)
-        with self._world.lock:
-            self._pool.manual.add(cid)
-            previous = conversation.agent_id
-            if previous != self.agent_id:
-                for participants in (conversation.participants, conversation.main.participants):
-                    participants[:] = [p for p in participants if p[1] != _AGENT]
-                    participants.append((self.agent_id, _AGENT))
-                self._world.conversation_changed(conversation)
+        previous = conversation.agent_id
+        if previous != self.agent_id:
+            self._pool.transfer(conversation, self.agent_id)  # marks it taken by a person
         return {"agentId": self.agent_id, "previous": previous}
 
     def _publish(self, conversation: Conversation, event: dict[str, Any]) -> dict[str, Any]:
