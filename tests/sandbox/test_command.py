@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import selectors
@@ -12,6 +13,8 @@ import time
 
 import requests
 from websockets.sync.client import connect
+
+from lpbot.sandbox.command import configure_parser
 
 
 def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
@@ -86,10 +89,14 @@ def test_prints_the_url_serves_and_exits_0_on_sigterm() -> None:
         process.stderr and process.stderr.close()  # type: ignore[func-returns-value]
 
 
-def test_sigint_also_stops_cleanly() -> None:
-    process = _run("--agents", "1")
+def test_host_option_and_sigint_also_stops_cleanly() -> None:
+    process = _run("--agents", "1", "--host", "localhost")
     try:
-        _first_line(process, timeout=20)
+        url = _first_line(process, timeout=20)
+        assert url.startswith("http://localhost:")
+        assert (
+            requests.get(url, timeout=5).json()["baseURIs"][0]["baseURI"].startswith("localhost:")
+        )
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
     finally:
@@ -112,3 +119,9 @@ def test_bad_options_exit_non_zero() -> None:
     )
     assert done.returncode == 2
     assert "PATTERN=>REPLY" in done.stderr
+
+
+def test_binds_to_loopback_by_default() -> None:
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    assert parser.parse_args([]).host == "127.0.0.1"

@@ -98,7 +98,7 @@ def test_stage_close_skips_the_survey(
     assert (record.state, record.stage, len(record.dialogs)) == ("CLOSE", "CLOSE", 1)
 
 
-def test_agent_close_with_survey_and_csat_during_survey(
+def test_agent_close_with_survey_then_the_consumer_skips_it(
     sandbox: Sandbox, consumer_factory: Callable[..., Consumer]
 ) -> None:
     client = consumer_factory(headers={"Client-Properties": MULTI})
