@@ -142,6 +142,10 @@ class Options:
         if not isinstance(closed_by, list) or not all(isinstance(r, str) for r in closed_by):
             raise lpbot.ConfigError("expected an array of close reasons", path=file,
                                     key=f"{path}.closed_by")
+        for index, reason in enumerate(closed_by):
+            if reason.upper() not in CLOSE_REASONS:  # a typo would silently rate nothing
+                raise lpbot.ConfigError(f"expected one of {', '.join(CLOSE_REASONS)}, got "
+                                        f"{reason!r}", path=file, key=f"{path}.closed_by[{index}]")
         return cls(score=score, status=status, closed_by=tuple(r.upper() for r in closed_by),
                    **flags)
 

@@ -58,6 +58,7 @@ def test_fixed_random_and_function_scores(tmp_path: Path) -> None:
     ({"status": "DONE"}, "plugins.csat_submitter.status", "FILLED"),
     ({"resolved": "yes"}, "plugins.csat_submitter.resolved", "true or false"),
     ({"closed_by": "AGENT"}, "plugins.csat_submitter.closed_by", "array"),
+    ({"closed_by": ["AGENT", "AGNET"]}, "plugins.csat_submitter.closed_by[1]", "'AGNET'"),
     ({"rating": 5}, "plugins.csat_submitter.rating", "unknown key"),
 ])
 def test_config_mistakes_name_the_key(table: dict[str, Any], key: str, problem: str) -> None:
@@ -160,8 +161,9 @@ def test_close_reasons_not_configured_are_not_rated(sandbox: Sandbox, tmp_path: 
     assert watcher.calls == {}
 
 
+@pytest.mark.parametrize("code", [400, 404])  # refused as already rated / too old; not found
 def test_an_error_response_is_logged_not_raised(
-    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture, code: int
 ) -> None:
     watcher = ScoreWatcher()
     caplog.set_level(logging.WARNING, logger="lpbot_plugins.csat_submitter")
@@ -169,9 +171,9 @@ def test_an_error_response_is_logged_not_raised(
         refused = bot.open_conversation()
         bot.events.wait_for("lpbot_participant_joined",
                             lambda c: c["participant"].role == "ASSIGNED_AGENT")
-        sandbox.faults.reject_next(1, code=400)
+        sandbox.faults.reject_next(1, code=code)
         sandbox.agents.close(refused.id)
-        wait_until(lambda: "refused by the server (code 400)" in caplog.text, 5,
+        wait_until(lambda: f"refused by the server (code {code})" in caplog.text, 5,
                    "the refusal in the log")
         assert sandbox.conversation(refused.id).csat is None
         later = bot.open_conversation()
