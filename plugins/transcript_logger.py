@@ -155,7 +155,9 @@ class Redactor:
             return {key: self(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return [self(item) for item in value]
-        return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self(str(value))  # what JSON could only write as str(value) is masked too
 
 
 def record_key(record: Mapping[str, Any]) -> tuple[object, ...] | None:
@@ -219,7 +221,10 @@ class TranscriptFile:
         self._last_sync = time.monotonic()
         self._dirty = False
         path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
         self._fd: int | None = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        if created and fsync != "never":
+            _sync_directory(path.parent)  # the new file's name survives a power cut too
         self._repair_and_load()
 
     def _repair_and_load(self) -> None:
@@ -278,6 +283,21 @@ class TranscriptFile:
 # ---------------------------------------------------------------------------
 # The plugin
 # ---------------------------------------------------------------------------
+
+
+def _sync_directory(directory: Path) -> None:
+    """Sync a folder to disk, so that a file just created in it is found after a power cut."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:  # not every platform can open a folder
+        log.debug("cannot sync %s: %s", directory, exc)
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        log.debug("cannot sync %s: %s", directory, exc)
+    finally:
+        os.close(fd)
 
 
 def _wire(value: Any) -> Any:

@@ -114,6 +114,22 @@ def test_redactor_masks_jwts_and_configured_patterns_in_values_only() -> None:
     assert redact(record) == {"event": {"message": "token *** and *** ok", "card=1": ["***"]}}
 
 
+def test_values_json_would_stringify_are_masked_too(tmp_path: Path) -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+
+    class Opaque:
+        def __str__(self) -> str:
+            return f"opaque {token}"
+
+    logger = TranscriptLogger(Options(fsync="never"), tmp_path)
+    assert logger.write({**message_record(0), "extra": Opaque(), "path": Path(token)})
+    logger.close()
+    text = (tmp_path / "c1.jsonl").read_text()
+    assert token not in text
+    [record] = read_transcript(tmp_path / "c1.jsonl")
+    assert (record["extra"], record["path"], record["sequence"]) == ("opaque ***", "***", 0)
+
+
 @pytest.mark.parametrize(("table", "key"), [
     ({"per": "week"}, "plugins.transcript_logger.per"),
     ({"fsync": "sometimes"}, "plugins.transcript_logger.fsync"),
@@ -311,3 +327,49 @@ def test_transcript_survives_kill_9_of_the_daemon_without_losing_or_repeating_li
     raw = path.read_bytes()
     assert raw.endswith(b"\n")
     assert all(json.loads(line) for line in raw.splitlines())
+
+
+# --- kill -9 of a process in the middle of writing ------------------------------------------
+
+#: appends 1 MiB lines to a transcript until it is killed, continuing the file's sequences
+WRITER = """
+import sys
+from pathlib import Path
+from lpbot_plugins.transcript_logger import TranscriptFile, read_transcript
+path = Path(sys.argv[1])
+handle = TranscriptFile(path, fsync="never")
+sequence = sum(1 for _ in read_transcript(path))
+while True:
+    text = str(sequence % 10) * (1 << 20)
+    handle.append({"kind": "message", "conversation_id": "c1", "dialog_id": "d1",
+                   "sequence": sequence, "event": {"message": text}})
+    sequence += 1
+"""
+
+
+def test_kill_9_while_writing_never_leaves_a_corrupt_or_partial_record(tmp_path: Path) -> None:
+    path = tmp_path / "c1.jsonl"
+    for round_number in range(3):
+        size = path.stat().st_size if path.exists() else 0
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])  # noqa: S603
+        try:
+            wait_until(lambda size=size: path.exists() and path.stat().st_size > size + (8 << 20),
+                       30, f"round {round_number}: the writer's lines")
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(timeout=10)
+        records = list(read_transcript(path))
+        # every record read is whole, and none is missing or repeated
+        assert [r["sequence"] for r in records] == list(range(len(records)))
+        assert all(r["event"]["message"] == str(r["sequence"] % 10) * (1 << 20)
+                   for r in records)
+    # reopening cuts off a partial tail, keeps every complete line and knows what it holds
+    complete = len(records)
+    handle = TranscriptFile(path, fsync="always")
+    assert not handle.append(message_record(complete - 1, dialog="d1"))
+    assert handle.append(message_record(complete, dialog="d1"))
+    handle.close()
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n")
+    assert [json.loads(line)["sequence"] for line in raw.splitlines()] == list(
+        range(complete + 1))
