@@ -2,7 +2,8 @@
 
 Reads what the bundled transcript logger wrote: ``<dir>/<conversation id>.jsonl`` (one file
 per conversation) or the per-day files ``<dir>/YYYY-MM-DD.jsonl`` (lines of that conversation
-only). A partial last line, left by a crash mid-write, is ignored.
+only). A partial last line, left by a crash mid-write, is ignored. Scheduled synthetic scenario
+runs show as what their consumer saw, then a line with the outcome.
 """
 
 from __future__ import annotations
@@ -71,10 +72,21 @@ def _when(record: Mapping[str, Any]) -> str:
     stamp = record.get("server_timestamp")
     if isinstance(stamp, int) and stamp > 0:
         return datetime.fromtimestamp(stamp / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    logged = record.get("logged_at")
-    if isinstance(logged, str):
-        return logged[:19].replace("T", " ")
+    for key in ("at", "logged_at"):  # "at": when a scenario's consumer saw it
+        logged = record.get(key)
+        if isinstance(logged, str):
+            return logged[:19].replace("T", " ")
     return " " * 19
+
+
+def _scenario_result(record: Mapping[str, Any]) -> str:
+    outcome = "passed" if record.get("ok") else f"FAILED {record.get('failure')}"
+    duration = record.get("duration")
+    took = f" in {duration:.3f} s" if isinstance(duration, int | float) else ""
+    first = record.get("first_response")
+    reply = (f", first response {first * 1000:.0f} ms" if isinstance(first, int | float)
+             else "")
+    return f"-- scenario {record.get('scenario')} run {record.get('run')} {outcome}{took}{reply}"
 
 
 def _what(record: Mapping[str, Any]) -> str:
@@ -107,6 +119,11 @@ def _what(record: Mapping[str, Any]) -> str:
         return "-- conversation opened"
     if kind == "closed":
         return f"-- conversation closed by {record.get('closed_by') or 'unknown'}"
+    if kind == "scenario_line":
+        text = str(record.get("text"))
+        return text if record.get("who") in ("consumer", "agent") else f"-- {text}"
+    if kind == "scenario_result":
+        return _scenario_result(record)
     return f"-- {kind}"
 
 
@@ -114,6 +131,8 @@ def format_record(record: Mapping[str, Any]) -> str:
     """One readable line: time, who, sequence, what."""
     role = record.get("role") or ""
     sequence = record.get("sequence")
+    if sequence is None:
+        sequence = record.get("scenario_sequence")
     number = f"#{sequence}" if sequence is not None else ""
     return f"{_when(record)}  {role:<14} {number:>5}  {_what(record)}"
 

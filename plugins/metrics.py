@@ -5,6 +5,9 @@ bots in a process never mix numbers) and its own small HTTP server, on one threa
 ``lpbot-metrics``, bound to 127.0.0.1 unless configured otherwise. The plugin is off unless
 ``enabled = true``.
 
+Scheduled synthetic scenarios reach it through ``lpbot_scenario_result``: runs by scenario and
+outcome, each step's latency by scenario and step, and the first response by scenario.
+
 ``/healthz`` answers 200 only while every consumer's connection is up, the scheduler runs and
 the bot is not stopping; otherwise 503, with a JSON body naming what is down::
 
@@ -46,14 +49,19 @@ if TYPE_CHECKING:
         PluginConfig,
         StateChange,
     )
+    from lpbot_plugins._scenario import ScenarioResult
 
-__all__ = ["Metrics", "Options", "lpbot_configure"]
+__all__ = ["STEP_BUCKETS", "TIME_BUCKETS", "Metrics", "Options", "lpbot_configure"]
 
 log = logging.getLogger(__name__)
 
 #: seconds: from a few hundred milliseconds (bots, the sandbox) to an hour (a busy queue)
 TIME_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
                        600.0, 1800.0, 3600.0)
+
+#: seconds of one scenario step: from a request's few milliseconds to an expect step's timeout
+STEP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                       120.0, 300.0)
 
 #: per conversation: agent join and first response already observed
 JOINED = lpbot.StashKey[bool]()
@@ -191,6 +199,17 @@ class Metrics:
                               ["closed_by"], registry=r)
         self.csat = Counter("lpbot_csat_submitted", "CSAT ratings recorded by the server, by score",
                             ["score"], registry=r)
+        self.scenario_runs = Counter(
+            "lpbot_scenario_runs", "Scheduled synthetic scenario runs, by scenario and outcome "
+            "(passed, failed)", ["scenario", "outcome"], registry=r)
+        self.scenario_steps = Histogram(
+            "lpbot_scenario_step_seconds", "Seconds each step of a scheduled scenario took, by "
+            "scenario and step (steps[N] kind)", ["scenario", "step"], buckets=STEP_BUCKETS,
+            registry=r)
+        self.scenario_first_response = Histogram(
+            "lpbot_scenario_first_response_seconds", "From a scheduled scenario's first message "
+            "to the agent's first reply, by scenario", ["scenario"], buckets=TIME_BUCKETS,
+            registry=r)
         r.register(_RuntimeCollector(bot))
         self._lock = threading.Lock()
         self._ever_connected: set[str] = set()
@@ -359,6 +378,16 @@ class Metrics:
     def lpbot_conversation_closed(self, closed_by: str | None) -> None:
         """Count a closed conversation by who closed it."""
         self.closed.labels(closed_by or "unknown").inc()
+
+    @lpbot.hookimpl
+    def lpbot_scenario_result(self, result: ScenarioResult) -> None:
+        """Count a scheduled scenario run and observe its steps' and first response's times."""
+        self.scenario_runs.labels(result.scenario, "passed" if result.ok else "failed").inc()
+        for step in result.steps:
+            self.scenario_steps.labels(result.scenario, f"steps[{step.index}] {step.kind}") \
+                .observe(step.duration)
+        if result.first_response is not None:
+            self.scenario_first_response.labels(result.scenario).observe(result.first_response)
 
     @lpbot.hookimpl
     def lpbot_job_ran(self, run: JobRun) -> None:

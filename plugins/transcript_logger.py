@@ -12,6 +12,11 @@ the one being logged when the process died. Each file's existing lines are read 
 opened, and an event whose key is already there is skipped. JWTs and the configured patterns
 are masked in every string before it is written.
 
+Scheduled synthetic scenarios (``lpbot_scenario_result``) are logged too, in their
+conversation's file: a ``scenario_line`` per line their consumer saw, then a ``scenario_result``
+with the outcome and every step's timing. A run that never got a conversation is logged in
+``synthetic-<scenario>.jsonl``.
+
 Config (``[plugins.transcript_logger]``)::
 
     directory = "transcripts"   # relative to the state directory; default: <state>/transcripts
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
         PluginConfig,
         Ttr,
     )
+    from lpbot_plugins._scenario import ScenarioResult
 
 __all__ = [
     "JWT_PATTERN",
@@ -175,6 +181,9 @@ def record_key(record: Mapping[str, Any]) -> tuple[object, ...] | None:
         return (kind, conversation, ttr.get("type"), ttr.get("value"))
     if kind in ("opened", "closed", "csat"):
         return (kind, conversation)
+    if kind in ("scenario_line", "scenario_result"):
+        return (kind, conversation, record.get("scenario"), record.get("run_started_at"),
+                record.get("line"))
     return None
 
 
@@ -298,6 +307,10 @@ def _sync_directory(directory: Path) -> None:
         log.debug("cannot sync %s: %s", directory, exc)
     finally:
         os.close(fd)
+
+
+#: how a scenario transcript's ``who`` is written as a role
+_ROLES: Final = {"consumer": "CONSUMER", "agent": "ASSIGNED_AGENT"}
 
 
 def _wire(value: Any) -> Any:
@@ -446,6 +459,31 @@ class TranscriptLogger:
         self.close(conversation.id)
 
     @lpbot.hookimpl
+    def lpbot_scenario_result(self, result: ScenarioResult) -> None:
+        """Log a scheduled scenario run: what its consumer saw, then the outcome and steps."""
+        conversation_id = result.conversation_id or f"synthetic-{result.scenario}"
+        common = {"conversation_id": conversation_id, "dialog_id": None, "sequence": None,
+                  "server_timestamp": None, "scenario": result.scenario, "run": result.run,
+                  "run_started_at": _iso(result.started_at)}
+        for number, line in enumerate(result.transcript):
+            who = line.who
+            self.write({"kind": "scenario_line", **common, "line": number,
+                        "role": _ROLES.get(who, None if who == "system" else who.upper()),
+                        "who": who, "text": line.text,
+                        "scenario_sequence": line.sequence, "at": _iso(line.at),
+                        "logged_at": _now()})
+        self.write({
+            "kind": "scenario_result", **common, "file": result.file, "ok": result.ok,
+            "failure": result.failure, "duration": result.duration,
+            "first_response": result.first_response, "consumer_id": result.consumer_id,
+            "steps": [{"index": step.index, "kind": step.kind, "name": step.name,
+                       "started_at": _iso(step.started_at), "duration": step.duration,
+                       "ok": step.ok, "error": step.error} for step in result.steps],
+            "at": _iso(result.started_at + result.duration), "logged_at": _now()})
+        if result.conversation_id is not None:
+            self.close(result.conversation_id)
+
+    @lpbot.hookimpl
     def lpbot_shutdown(self) -> None:
         """Sync and close every open file."""
         self.close()
@@ -453,6 +491,10 @@ class TranscriptLogger:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
 def _safe_name(conversation_id: str) -> str:
