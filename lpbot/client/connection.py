@@ -48,6 +48,26 @@ _OP_TEXT: Final = websocket.ABNF.OPCODE_TEXT
 _OP_BINARY: Final = websocket.ABNF.OPCODE_BINARY
 _OP_CLOSE: Final = websocket.ABNF.OPCODE_CLOSE
 
+#: smallest read from the socket. websocket-client asks for each frame's header, length and
+#: payload separately, one system call (and one release of the GIL) each; reading ahead lets
+#: one call serve many small frames. Its frame buffer keeps what a read returns beyond the
+#: size asked for, so nothing is lost or reordered.
+READ_AHEAD: Final = 4096
+
+
+def _read_ahead(ws: websocket.WebSocket) -> None:
+    """Make ``ws`` read at least :data:`READ_AHEAD` bytes per system call (if it can)."""
+    frames = getattr(ws, "frame_buffer", None)
+    recv = getattr(frames, "recv", None)
+    if frames is None or recv is None:  # another websocket-client layout: read as it does
+        return
+
+    def read(size: int) -> bytes:
+        data: bytes = recv(size if size > READ_AHEAD else READ_AHEAD)
+        return data
+
+    frames.recv = read
+
 
 class HandshakeRefused(ConnectionClosed):
     """The server refused the WebSocket upgrade with an HTTP status (401, 429, 5xx ...)."""
@@ -132,6 +152,7 @@ class Connection:
         ws.settimeout(None)  # the reader blocks; close() and abort() wake it
         if ws.sock is not None:
             ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _read_ahead(ws)
         return cls(ws, url=url)
 
     # --- requests -----------------------------------------------------------------------
