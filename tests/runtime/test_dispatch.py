@@ -225,3 +225,48 @@ def test_worker_threads_are_named_and_joined() -> None:
     assert {"lpbot-worker-0", "lpbot-worker-1", "lpbot-worker-2"} <= names
     assert dispatcher.drain(5)
     assert not [t for t in threading.enumerate() if t.name.startswith("lpbot-worker")]
+
+
+class Gate:
+    """Holds the worker in the hook of message 0 until released, so a backlog builds."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self, message: int) -> None:
+        if message == 0:
+            self.entered.set()
+            assert self.release.wait(5)
+
+
+def test_a_backlog_commits_only_the_latest_sequence_of_each_dialog() -> None:
+    gate = Gate()
+    dispatcher, _, _ = make(gate, workers=1, commit_batch=1000)
+    committed: list[tuple[str, int]] = []
+    dispatcher.submit("c", "lpbot_message_received", message_args("c", 0),
+                      after=lambda: committed.append(("c", 0)), after_key="c")
+    assert gate.entered.wait(5)
+    for number in range(1, 50):
+        for dialog in ("c", "d"):
+            dispatcher.submit(dialog, "lpbot_message_received", message_args(dialog, number),
+                              after=lambda d=dialog, n=number: committed.append((d, n)),
+                              after_key=dialog)
+    gate.release.set()
+    # an idle worker commits by itself, without a drain
+    wait_for(lambda: ("c", 49) in committed and ("d", 49) in committed,
+             what="the latest sequence of each dialog committed")
+    assert dispatcher.drain(5)
+    assert [n for d, n in committed if d == "c"][-1] == 49
+    assert len(committed) < 99  # superseded sequences were skipped, not each written
+
+
+def test_commit_batch_1_commits_after_every_event_and_drain_commits_what_is_left() -> None:
+    dispatcher, _, _ = make(Recorder(), workers=1, commit_batch=1)
+    committed: list[int] = []
+    for number in range(20):
+        dispatcher.submit("c", "lpbot_message_received", message_args("c", number),
+                          after=lambda n=number: committed.append(n), after_key="c")
+    assert dispatcher.drain(5)
+    assert committed == list(range(20))
