@@ -153,6 +153,16 @@ def test_the_json_report_agrees_with_the_transcript(lp_sandbox: Sandbox, tmp_pat
         assert agent_lines[-1]["at"] <= expects[-1]["ended_at"]
         first_reply = next(line for line in agent_lines if line["sequence"] > said[0]["sequence"])
         assert run["first_response"] == pytest.approx(first_reply["at"] - says[0]["started_at"])
+        # and with the sandbox's own record: each text was stored (server timestamp, whole
+        # milliseconds) while its say step ran, and before the consumer saw it come back
+        stored = {event.sequence: event.server_timestamp for event in
+                  lp_sandbox.conversation(run["conversation_id"]).events if event.text}
+        for step, line in zip(says, said, strict=True):
+            assert step["started_at"] - 0.001 <= stored[line["sequence"]] / 1000 \
+                <= step["ended_at"] + 0.001
+        for line in lines:
+            if line["sequence"] is not None:
+                assert stored[line["sequence"]] / 1000 <= line["at"] + 0.001
     ET.fromstring(junit_xml(results))  # noqa: S314 - our own report
 
 
