@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -26,6 +27,7 @@ __all__ = [
     "PluginManager",
     "PluginSource",
     "available_plugins",
+    "declared_hooks",
     "hooks_of",
     "load_plugins",
 ]
@@ -153,3 +155,19 @@ def hooks_of(manager: pluggy.PluginManager, name: str) -> list[str]:
     if plugin is None:
         return []
     return sorted(caller.name for caller in manager.get_hookcallers(plugin) or ())
+
+
+def declared_hooks(plugin: object) -> list[str]:
+    """Hooks that ``plugin`` implements, counting the classes its module defines.
+
+    Stateful plugins register an instance of their own class from ``lpbot_configure``;
+    ``lpbot plugins`` lists those hooks too, without configuring the plugin.
+    """
+    marker = f"{hookspecs.hookimpl.project_name}_impl"
+    owners: list[object] = [plugin]
+    if isinstance(plugin, types.ModuleType):
+        owners += [value for value in vars(plugin).values()
+                   if isinstance(value, type) and value.__module__ == plugin.__name__]
+    names = {name for owner in owners for name in dir(owner)
+             if name.startswith("lpbot_") and hasattr(getattr(owner, name, None), marker)}
+    return sorted(names)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lpbot.daemon import EXIT_CONFIG, EXIT_OK, load_config
 from lpbot.errors import ConfigError, PluginError
-from lpbot.plugins import PluginManager, available_plugins, hooks_of
+from lpbot.plugins import PluginManager, available_plugins, declared_hooks, hooks_of
 
 __all__ = ["configure_parser", "run"]
 
@@ -36,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}{enabled}  ({origin}: {source.reference})")  # noqa: T201
         manager = PluginManager()
         try:
-            manager.register(source.load(), name=name)
+            plugin = source.load()
+            manager.register(plugin, name=name)
         except PluginError as exc:
             print(f"    error: {exc}")  # noqa: T201
             broken = True
             continue
-        print(f"    {', '.join(hooks_of(manager, name)) or 'no hooks'}")  # noqa: T201
+        hooks = sorted({*hooks_of(manager, name), *declared_hooks(plugin)})
+        print(f"    {', '.join(hooks) or 'no hooks'}")  # noqa: T201
     return EXIT_CONFIG if broken else EXIT_OK

@@ -167,3 +167,6 @@ def test_plugins_lists_each_plugin_with_its_hooks(
     assert "activity [enabled]  (builtin: lpbot.activity)" in out
     assert "thanks [enabled]  (config: lpbot_fixture_thanks)" in out
     assert "    lpbot_configure, lpbot_message_received\n" in out
+    # a stateful plugin registers its own object at configure time: its hooks are listed too
+    listing = out.split("csat_submitter  (entry point")[1].splitlines()[1]
+    assert listing == "    lpbot_configure, lpbot_conversation_closed, lpbot_csat_score"
