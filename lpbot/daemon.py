@@ -101,7 +101,12 @@ start_now = true
 args = { consumer = "demo", messages = ["Hello! Where is my order?", "Thank you!"], csat = 5 }
 
 [plugins]
-enabled = ["activity"]
+enabled = ["activity", "metrics"]
+
+# Prometheus metrics on http://127.0.0.1:9464/metrics, health on /healthz
+[plugins.metrics]
+enabled = true
+port = 9464
 """
 
 
