@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         Ttr,
     )
     from lpbot.scheduler import JobInfo, JobRun, Scheduler
+    from lpbot.synthetic.results import RunResult, StepResult, TranscriptLine
 
 __all__ = [
     "AcceptStatusEvent",
@@ -61,10 +62,13 @@ __all__ = [
     "RequestRejected",
     "RequestTimeout",
     "RichContentEvent",
+    "RunResult",
     "Scheduler",
     "Stash",
     "StashKey",
     "StateChange",
+    "StepResult",
+    "TranscriptLine",
     "Ttr",
     "hookimpl",
 ]
@@ -84,6 +88,7 @@ _LAZY = {
     "JobRun": "lpbot.scheduler",
     "Scheduler": "lpbot.scheduler",
     "StateChange": "lpbot.client",
+    **dict.fromkeys(("RunResult", "StepResult", "TranscriptLine"), "lpbot.synthetic.results"),
     **dict.fromkeys(("AcceptStatusEvent", "ChatStateEvent", "ContentEvent", "ConversationDetails",
                      "MessagingEvent", "Participant", "RichContentEvent", "Ttr"), "lpbot.protocol"),
 }
