@@ -9,6 +9,10 @@ client adds its own reader and keepalive threads while its run lasts.
 
 Expect steps never poll: the client's callbacks (on its reader thread) append what arrived to
 the run's record and notify a condition; the step waits on it with its timeout.
+
+A caller that keeps one consumer for many runs (a Locust user, :mod:`lpbot.loadtest`) makes a
+:class:`Run` itself and calls :meth:`Run.execute_on` with its own connected client, whose
+callbacks it forwards to the run's ``record``.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from lpbot.synthetic.scenario import (
     Wait,
 )
 
-__all__ = ["Runner", "StepFailed", "run_scenario"]
+__all__ = ["Run", "Runner", "StepFailed", "run_scenario"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +60,12 @@ class StepFailed(Exception):
     """A step did not get what it expected; the message says what and for how long."""
 
 
-class _Run:
-    """One run: a client, its record, the steps in order, and the result."""
+class Run:
+    """One run of ``runner``'s scenario, number ``number``: its record, the steps, the result.
+
+    :meth:`execute` connects a new consumer for the run (what :class:`Runner` does);
+    :meth:`execute_on` performs the steps on a client the caller owns.
+    """
 
     def __init__(self, runner: Runner, number: int) -> None:
         self.runner = runner
@@ -75,6 +83,7 @@ class _Run:
         self.values.update(run=str(number), scenario=self.scenario.name)
 
     def execute(self) -> RunResult:
+        """Connect a new consumer, perform the steps, close it; the run's result."""
         started_at, start = time.time(), time.monotonic()
         steps: list[StepResult] = []
         error: str | None = None
@@ -88,18 +97,42 @@ class _Run:
             except LpError as exc:
                 error = f"could not connect: {exc}"
             else:
-                for index, step in enumerate(self.scenario.steps):
-                    result = self._step(client, index, step)
-                    steps.append(result)
-                    if not result.ok:
-                        break
-                    if self.runner.stop_event.is_set() and index + 1 < len(self.scenario.steps):
-                        error = (f"interrupted: the runner was stopped before "
-                                 f"{self.scenario.step_names[index + 1]}")
-                        break
+                error = self._steps(client, steps)
             finally:
                 consumer_id = client.consumer_id
                 client.close()
+        return self._result(started_at, start, steps, consumer_id, error)
+
+    def execute_on(self, client: Client) -> RunResult:
+        """Perform the steps on ``client``, connected and owned by the caller (left open).
+
+        The caller forwards the client's ``on_message`` and ``on_conversation`` callbacks to
+        this run's ``record`` while the run lasts.
+        """
+        started_at, start = time.time(), time.monotonic()
+        steps: list[StepResult] = []
+        with self.runner.track(self.record):
+            error = self._steps(client, steps)
+        return self._result(started_at, start, steps, client.consumer_id, error)
+
+    def _steps(self, client: Client, steps: list[StepResult]) -> str | None:
+        for index, step in enumerate(self.scenario.steps):
+            result = self._step(client, index, step)
+            steps.append(result)
+            if self.runner.on_step is not None:
+                try:
+                    self.runner.on_step(self.number, result)
+                except Exception:  # isolation boundary: a reporter bug must not stop runs
+                    log.exception("the step callback failed")
+            if not result.ok:
+                return None
+            if self.runner.stop_event.is_set() and index + 1 < len(self.scenario.steps):
+                return (f"interrupted: the runner was stopped before "
+                        f"{self.scenario.step_names[index + 1]}")
+        return None
+
+    def _result(self, started_at: float, start: float, steps: list[StepResult],
+                consumer_id: str | None, error: str | None) -> RunResult:
         with self.record.cond:
             transcript = tuple(self.record.transcript)
         return RunResult(
@@ -227,6 +260,8 @@ class Runner:
         concurrency: How many runs at the same time (worker threads).
         ramp_up: Seconds over which the first ``concurrency`` runs start, evenly spread.
         on_result: Called with each finished :class:`RunResult`, on the worker thread.
+        on_step: Called with the run number and each finished :class:`StepResult` as soon as
+            the step ends, on the thread performing the run (live reporting).
         seed: Seed of the random choices (variables, ``say`` choices); per-run streams.
         connect_timeout: Seconds one run's client may take to connect.
         stop_event: Stop when this is set (default: a new event, set by :meth:`stop`). Setting
@@ -242,6 +277,7 @@ class Runner:
         concurrency: int = 1,
         ramp_up: float = 0.0,
         on_result: Callable[[RunResult], None] | None = None,
+        on_step: Callable[[int, StepResult], None] | None = None,
         seed: int | None = None,
         connect_timeout: float = 30.0,
         stop_event: threading.Event | None = None,
@@ -254,6 +290,7 @@ class Runner:
         self.concurrency = min(concurrency, count)
         self.ramp_up = ramp_up
         self.on_result = on_result
+        self.on_step = on_step
         self.connect_timeout = connect_timeout
         self.stop_event = stop_event if stop_event is not None else threading.Event()
         self.wait_slice = None if stop_event is None else 0.2
@@ -315,7 +352,7 @@ class Runner:
             if number > self.count:
                 return
             try:
-                result = _Run(self, number).execute()
+                result = Run(self, number).execute()
             except Exception as exc:  # isolation boundary: one broken run is one failed run
                 log.exception("scenario %s run %d failed unexpectedly", self.scenario.name, number)
                 result = RunResult(scenario=self.scenario.name, file=self.scenario.file,
