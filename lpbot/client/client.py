@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+import requests.adapters
 
 from lpbot.backoff import Waiter, wait_on_event
 from lpbot.client.conversation import Conversation
@@ -103,7 +104,9 @@ class Client:
             tls=options.tls, ttl=options.csds_ttl, timeout=options.connect_timeout,
             backoff=options.backoff, stop=self._stop, waiter=self._recording_waiter)
         if options.tls and options.ca_file is not None and self._owns_http:
-            self._http.verify = options.ca_file  # a session passed in keeps its own settings
+            # A session passed in keeps its own settings. Not ``session.verify``: requests lets
+            # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override it, silently dropping the CA.
+            self._http.mount("https://", _CaFileAdapter(options.ca_file))
         self.identities = IdentityManager(
             account=options.account, discovery=self.discovery, http=self._http,
             store=self._store, key=f"{options.account}/{options.identity_name}",
@@ -361,3 +364,20 @@ class Client:
     def supervisor(self) -> Supervisor:
         """The connection supervisor (internal; the Conversation handle uses it)."""
         return self._supervisor
+
+
+class _CaFileAdapter(requests.adapters.HTTPAdapter):
+    """Verifies HTTPS servers against ``ca_file``, whatever the environment's CA bundle is."""
+
+    def __init__(self, ca_file: str) -> None:
+        super().__init__()
+        self.ca_file = ca_file
+
+    def send(
+        self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+        verify: bool | str = True, cert: Any = None, proxies: Any = None,
+    ) -> requests.Response:
+        """Send with ``verify`` set to the CA file (unless a caller turned verification off)."""
+        return super().send(request, stream=stream, timeout=timeout,
+                            verify=False if verify is False else self.ca_file, cert=cert,
+                            proxies=proxies)

@@ -131,11 +131,13 @@ class Connection:
         """
         # UTF-8 is validated by bytes.decode() in the loop below (strict), which is faster
         # than websocket-client's validator and rejects the same frames.
-        ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
+        # TLS options go to the constructor: WebSocket.connect() ignores an ``sslopt`` keyword.
+        sslopt = ({"context": ssl_context or ssl.create_default_context()}
+                  if url.startswith("wss:") else None)
+        ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True,
+                                 sslopt=sslopt)
         options: dict[str, Any] = {"header": list(headers), "timeout": timeout,
                                    "suppress_origin": True}
-        if url.startswith("wss:"):
-            options["sslopt"] = {"context": ssl_context or ssl.create_default_context()}
         if opening is not None:
             opening(ws)
         try:

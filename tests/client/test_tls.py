@@ -1,0 +1,200 @@
+"""TLS end to end: certificates are verified by default, ``ca_file`` trusts a private CA.
+
+The sandbox speaks plain HTTP and WebSocket, so the test puts TLS in front of it: a scripted
+CSDS over HTTPS that names two TLS-terminating proxies, one before the sandbox's HTTP port
+(IDP) and one before its WebSocket port. Their certificate (certs/server.pem, for 127.0.0.1)
+is signed by a test CA (certs/ca.pem) that no system trusts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from lpbot.backoff import Backoff
+from lpbot.client import ConnectionState
+from lpbot.client.connection import Connection
+from lpbot.errors import ConnectionClosed, RequestRejected
+from lpbot.protocol.names import Services
+from lpbot.protocol.requests import GetClock
+
+from .support import agent_assigned
+
+CERTS = Path(__file__).with_name("certs")
+CA_FILE = str(CERTS / "ca.pem")
+
+
+def server_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(CERTS / "server.pem", CERTS / "server.key")
+    return context
+
+
+class TlsProxy:
+    """Accepts TLS on 127.0.0.1 and pipes the plain bytes to ``target_port``."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._context = server_context()
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._accepting = threading.Thread(target=self._accept, name="test-tls-proxy")
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            serve = threading.Thread(target=self._serve, args=(raw,), name="test-tls-proxy-conn")
+            with self._lock:
+                self._sockets.append(raw)
+                self._threads.append(serve)
+            serve.start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        with contextlib.ExitStack() as stack:
+            stack.callback(raw.close)
+            try:
+                client = stack.enter_context(self._context.wrap_socket(raw, server_side=True))
+                upstream = stack.enter_context(
+                    socket.create_connection(("127.0.0.1", self.target_port)))
+            except OSError:
+                return  # e.g. the client refused our certificate (ssl.SSLError)
+            with self._lock:
+                self._sockets += [client, upstream]
+            back = threading.Thread(target=self._pipe, args=(upstream, client),
+                                    name="test-tls-proxy-pipe")
+            back.start()
+            self._pipe(client, upstream)
+            back.join(5)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self._listener.close()
+        self._accepting.join(5)
+        with self._lock:
+            sockets, threads = list(self._sockets), list(self._threads)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(5)
+
+
+class TlsCsds:
+    """A CSDS over HTTPS whose services are the two proxies (protocol.md §1.1)."""
+
+    def __init__(self, *, http_port: int, ws_port: int) -> None:
+        hosts = {Services.MESSAGING: f"127.0.0.1:{ws_port}", Services.IDP:
+                 f"127.0.0.1:{http_port}", Services.AGENT_PROFILE: f"127.0.0.1:{http_port}"}
+        self.ws_port = ws_port
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests += 1
+                body = json.dumps({"baseURIs": [{"service": s, "baseURI": h}
+                                                for s, h in hosts.items()]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.socket = server_context().wrap_socket(self._server.socket,
+                                                           server_side=True)
+        self.domain = f"127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="test-csds")
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def tls_front(sandbox) -> Iterator[TlsCsds]:
+    http = TlsProxy(sandbox.http_port)
+    ws = TlsProxy(sandbox.ws_port)
+    csds = TlsCsds(http_port=http.port, ws_port=ws.port)
+    try:
+        yield csds
+    finally:
+        csds.close()
+        http.close()
+        ws.close()
+
+
+def test_tls_with_a_trusted_ca_runs_the_whole_flow(sandbox, make_client, tls_front):
+    client, recorder = make_client(csds_domain=tls_front.domain, tls=True, ca_file=CA_FILE)
+    client.connect(timeout=10)
+    assert client.state is ConnectionState.CONNECTED
+    conversation = client.open_conversation()
+    agent_assigned(sandbox, conversation.id)
+    sandbox.agents.say(conversation.id, "over TLS")
+    assert "over TLS" in recorder.wait_agent_texts(1)
+
+
+def test_an_untrusted_certificate_is_refused_by_default(make_client, tls_front):
+    # Same servers, no ca_file: the system's CAs do not know the test CA, so the client
+    # refuses the certificate rather than talking to an unverified server.
+    client, _ = make_client(csds_domain=tls_front.domain, tls=True,
+                            backoff=Backoff.immediate())
+    with pytest.raises(ConnectionClosed) as failure:
+        client.connect(timeout=10)
+    causes = []
+    error: BaseException | None = failure.value
+    while error is not None:
+        causes.append(error)
+        error = error.__cause__ or error.__context__
+    assert any("CERTIFICATE_VERIFY_FAILED" in str(cause) for cause in causes), causes
+    assert tls_front.requests == 0  # no request was ever completed over the bad TLS
+
+
+def test_the_websocket_verifies_its_certificate_too(tls_front):
+    url = f"wss://127.0.0.1:{tls_front.ws_port}/ws_api/account/sandbox/messaging/consumer?v=3"
+    with pytest.raises(ConnectionClosed, match="CERTIFICATE_VERIFY_FAILED"):
+        Connection.open(url, timeout=5)  # no context given: the system's CAs
+    trusted = ssl.create_default_context(cafile=CA_FILE)
+    conn = Connection.open(url, timeout=5, ssl_context=trusted)
+    reader = threading.Thread(target=conn.run, args=(lambda inbound: None, lambda error: None),
+                              name="test-reader")
+    reader.start()
+    try:
+        # No token sent: the server wants InitConnection first and refuses the request (§8.1),
+        # which is an answer all the same, carried over the verified TLS session.
+        reply = conn.request(GetClock())
+        assert reply.wait(5)
+        assert isinstance(reply.exception(), RequestRejected)
+    finally:
+        conn.close()
+        reader.join(5)
+    assert not reader.is_alive()
