@@ -95,7 +95,8 @@ class Connection:
         >>> future = conn.request(GetClock())                                   # doctest: +SKIP
     """
 
-    def __init__(self, ws: websocket.WebSocket, *, url: str) -> None:
+    def __init__(self, ws: websocket.WebSocket, *, url: str,
+                 unknown_logged: set[str] | None = None) -> None:
         self.url = url
         self._ws = ws
         self._ids = itertools.count(1)
@@ -103,7 +104,7 @@ class Connection:
         self._lock = threading.Lock()
         self._closing: str | None = None
         self._closed = threading.Event()
-        self.decoder = Decoder()
+        self.decoder = Decoder(unknown_logged)
         #: frames that could not be decoded (not JSON, not an object, unusable fields)
         self.malformed = 0
         #: text frames received
@@ -118,12 +119,14 @@ class Connection:
         timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
         opening: Callable[[websocket.WebSocket | None], None] | None = None,
+        unknown_logged: set[str] | None = None,
     ) -> Connection:
         """Connect and complete the handshake within ``timeout`` seconds.
 
         ``opening(ws)`` is called with the socket before the handshake and ``opening(None)``
         after it, so that a closing client can cut a handshake in progress
-        (:func:`interrupt`).
+        (:func:`interrupt`). ``unknown_logged`` is shared by a client's sockets so that each
+        unknown notification or event type is logged once (:class:`Decoder`).
 
         Raises:
             HandshakeRefused: the server answered the upgrade with an HTTP error status.
@@ -155,7 +158,7 @@ class Connection:
         if ws.sock is not None:
             ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _read_ahead(ws)
-        return cls(ws, url=url)
+        return cls(ws, url=url, unknown_logged=unknown_logged)
 
     # --- requests -----------------------------------------------------------------------
 

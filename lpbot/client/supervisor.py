@@ -83,6 +83,7 @@ class Supervisor(Streams):
         self._opening: websocket.WebSocket | None = None
         self._totals: dict[str, int] = {}
         self._malformed_logged = 0
+        self._unknown_logged: set[str] = set()  # unknown types logged by any socket's decoder
         props = self._options.client_properties
         self._props_header = encode_client_properties(props) if props is not None else None
 
@@ -276,7 +277,7 @@ class Supervisor(Streams):
                 url, headers=handshake_headers(identity.token if header_auth else None,
                                                self._props_header),
                 timeout=self._options.connect_timeout, ssl_context=self._ssl_context,
-                opening=self._set_opening)
+                opening=self._set_opening, unknown_logged=self._unknown_logged)
         except HandshakeRefused as exc:
             return _Outcome(classify(http_status=exc.status,
                                      authenticated=identity.authenticated),

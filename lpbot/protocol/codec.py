@@ -86,14 +86,17 @@ def decode_request(text: str | bytes) -> RequestType:
 class Decoder:
     """Decode inbound frames; one per connection, used from one (reader) thread.
 
-    Unknown notification and event types are logged at WARNING the first time each is seen
-    by this decoder, then only counted: ``unknown_count`` (total), ``unknown_types``
-    (per type). ``error_count`` counts frames that raised ProtocolError.
+    Unknown notification and event types are logged at WARNING the first time each is seen,
+    then only counted: ``unknown_count`` (total), ``unknown_types`` (per type).
+    ``error_count`` counts frames that raised ProtocolError. "First time" is per decoder, or
+    per ``logged`` set when one is shared: a client passes the same set to the decoder of each
+    of its sockets, so a type is logged once however often it reconnects.
     """
 
-    __slots__ = ("_unknown", "error_count", "unknown_count")
+    __slots__ = ("_logged", "_unknown", "error_count", "unknown_count")
 
-    def __init__(self) -> None:
+    def __init__(self, logged: set[str] | None = None) -> None:
+        self._logged: set[str] = set() if logged is None else logged
         self._unknown: dict[str, int] = {}
         self.unknown_count = 0
         self.error_count = 0
@@ -138,10 +141,10 @@ class Decoder:
 
     def _note_unknown(self, what: str, type_name: str) -> None:
         key = f"{what}:{type_name}"
-        seen = self._unknown.get(key, 0)
-        self._unknown[key] = seen + 1
+        self._unknown[key] = self._unknown.get(key, 0) + 1
         self.unknown_count += 1
-        if not seen:
+        if key not in self._logged:
+            self._logged.add(key)
             log.warning("unknown %s type %r: kept as raw, logged once", what, type_name)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 
@@ -139,6 +140,23 @@ def test_malformed_frames_and_unknown_notifications_are_counted(sandbox, make_cl
                and client.stats.unknown_notifications == 1, 5, "the junk to be counted")
     assert conversation.send_text("still connected") >= 0
     assert client.stats.connects == 1
+
+
+def test_an_unknown_notification_type_is_logged_once_across_reconnects(sandbox, make_client,
+                                                                       caplog):
+    caplog.set_level(logging.WARNING, logger="lpbot.protocol.codec")
+    client, _ = make_client()
+    client.connect(timeout=5)
+    for connects in (1, 2):
+        wait_until(lambda n=connects: client.stats.connects == n
+                   and client.state is ConnectionState.CONNECTED, 5, f"connection {connects}")
+        assert sandbox.faults.send_unknown_notification() == 1
+        wait_until(lambda n=connects: client.stats.unknown_notifications == n, 5,
+                   "the unknown notification to be counted")
+        if connects == 1:
+            sandbox.faults.drop_all()
+    warnings = [r for r in caplog.records if "unknown notification type" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
 
 
 def test_close_with_requests_in_flight_fails_them_and_leaves_no_thread(sandbox, make_client):
