@@ -144,8 +144,8 @@ def test_check_config_accepts_the_shipped_files(
     for name in ("lpbot.toml", "liveperson.example.toml"):
         assert main(["check-config", str(REPO / "config" / name)]) == 0
     out = capsys.readouterr().out
-    assert ("lpbot.toml: OK (in-process sandbox; consumers: demo; 1 job(s); plugins: activity, metrics)"
-            in out)
+    assert ("lpbot.toml: OK (in-process sandbox; consumers: demo; 1 job(s); "
+            "plugins: activity, metrics)") in out
 
 
 @pytest.mark.parametrize("kind", ["unknown key", "wrong type", "unknown plugin", "plugin import"])
