@@ -27,30 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCENARIO = """
-[scenario]
-name = "load"
-timeout = 60
+from synth_load import SCENARIO as SYNTH_SCENARIO
 
-[[steps]]
-open_conversation = {{}}
-[[steps]]
-expect_participant = {{}}
-[[steps]]
-say = {{ text = "hello from run {{run}}" }}
-[[steps]]
-expect_message = {{ text = "hello from run {{run}}" }}
-[[steps]]
-say = {{ text = "where is order {{run}}?" }}
-[[steps]]
-expect_message = {{ text = "where is order {{run}}?" }}
-[[steps]]
-wait = {{ seconds = {hold} }}
-[[steps]]
-close = {{}}
-[[steps]]
-expect_closed = {{}}
-"""
+#: the same conversation as benchmarks/synth_load.py, so the two tables compare
+SCENARIO = SYNTH_SCENARIO.replace("{timeout}", "60")
 
 FIRST_REPLY = "load/first reply"
 

@@ -47,9 +47,10 @@ if TYPE_CHECKING:
         MessagingEvent,
         Participant,
         PluginConfig,
+        RunResult,
         StateChange,
     )
-    from lpbot_plugins._scenario import ScenarioResult
+
 
 __all__ = ["STEP_BUCKETS", "TIME_BUCKETS", "Metrics", "Options", "lpbot_configure"]
 
@@ -380,7 +381,7 @@ class Metrics:
         self.closed.labels(closed_by or "unknown").inc()
 
     @lpbot.hookimpl
-    def lpbot_scenario_result(self, result: ScenarioResult) -> None:
+    def lpbot_scenario_result(self, result: RunResult) -> None:
         """Count a scheduled scenario run and observe its steps' and first response's times."""
         self.scenario_runs.labels(result.scenario, "passed" if result.ok else "failed").inc()
         for step in result.steps:

@@ -52,9 +52,10 @@ if TYPE_CHECKING:
         MessagingEvent,
         Participant,
         PluginConfig,
+        RunResult,
         Ttr,
     )
-    from lpbot_plugins._scenario import ScenarioResult
+
 
 __all__ = [
     "JWT_PATTERN",
@@ -459,7 +460,7 @@ class TranscriptLogger:
         self.close(conversation.id)
 
     @lpbot.hookimpl
-    def lpbot_scenario_result(self, result: ScenarioResult) -> None:
+    def lpbot_scenario_result(self, result: RunResult) -> None:
         """Log a scheduled scenario run: what its consumer saw, then the outcome and steps."""
         conversation_id = result.conversation_id or f"synthetic-{result.scenario}"
         common = {"conversation_id": conversation_id, "dialog_id": None, "sequence": None,
