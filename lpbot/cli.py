@@ -16,6 +16,8 @@ __all__ = ["main"]
 #: subcommand -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("lpbot.sandbox.command", "serve the local LivePerson-compatible sandbox"),
+    "sandbox-ctl": ("lpbot.sandbox_ctl_command",
+                    "inject faults into a running sandbox and drive its agents"),
     "run": ("lpbot.run_command", "run the bot in the foreground until SIGTERM/SIGINT"),
     "plugins": ("lpbot.plugins_command", "list the plugins lpbot finds and the hooks of each"),
     "check-config": ("lpbot.check_config_command", "validate a config file without connecting"),

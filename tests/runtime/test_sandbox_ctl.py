@@ -1,0 +1,58 @@
+"""``lpbot sandbox-ctl`` against a running sandbox's HTTP control routes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lpbot.cli import main
+from lpbot.client import Client, ClientOptions
+from lpbot.sandbox import Sandbox
+from lpbot.testing import wait_until
+
+
+def ctl(sandbox: Sandbox, *args: str) -> int:
+    return main(["sandbox-ctl", "--url", sandbox.http_url, *args])
+
+
+def test_agent_actions_and_faults_reach_the_sandbox(
+    lp_sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = Client(ClientOptions(account=lp_sandbox.account, csds_domain=lp_sandbox.csds_domain,
+                                  tls=False), state_dir=tmp_path)
+    try:
+        client.connect(timeout=5)
+        conversation = client.open_conversation()
+        capsys.readouterr()
+
+        assert ctl(lp_sandbox, "say", conversation.id, "text=from the shell") == 0
+        assert "sequence" in json.loads(capsys.readouterr().out)
+        wait_until(lambda: "from the shell" in lp_sandbox.conversation(conversation.id).texts(),
+                   5, "the agent's message")
+
+        assert ctl(lp_sandbox, "conversations") == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert conversation.id in [record["conversation_id"] for record in listed]
+
+        assert ctl(lp_sandbox, "drop_all", "code=4000") == 0
+        assert json.loads(capsys.readouterr().out) == {"dropped": 1}
+
+        assert ctl(lp_sandbox, "close", conversation.id, "reason=SYSTEM") == 0
+        wait_until(lambda: lp_sandbox.conversation(conversation.id).state == "CLOSE", 5,
+                   "the system close")
+    finally:
+        client.close()
+
+
+def test_refusals_and_mistakes_have_their_exit_codes(
+    lp_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ctl(lp_sandbox, "say", "no-such-conversation", "text=hi") == 1
+    assert "error" in json.loads(capsys.readouterr().out)
+    assert ctl(lp_sandbox, "say", "text=hi") == 2
+    assert "needs a conversation id" in capsys.readouterr().err
+    assert ctl(lp_sandbox, "reject_next", "count") == 2
+    assert main(["sandbox-ctl", "--url", "http://127.0.0.1:9", "reset"]) == 3
+    assert "cannot reach" in capsys.readouterr().err
