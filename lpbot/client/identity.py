@@ -73,34 +73,65 @@ def jwt_claims(token: str) -> dict[str, Any]:
 
 def token_expiry(token: str) -> float | None:
     """The token's ``exp`` claim (epoch seconds), or ``None`` when it has none."""
-    exp = jwt_claims(token).get("exp")
-    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+    return _numeric_claim(jwt_claims(token), "exp")
+
+
+def _numeric_claim(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Identity:
-    """One consumer: its id (the JWT ``sub``), LP JWT and expiry; ``repr`` hides the token."""
+    """One consumer: its id (the JWT ``sub``), LP JWT and its validity; ``repr`` hides the token.
+
+    ``issued_at`` is the token's ``iat`` claim, or when the token was obtained (or loaded) if it
+    has none; with ``expires_at`` it gives the token's lifetime, which bounds how early it is
+    refreshed (:meth:`refresh_due`).
+    """
 
     consumer_id: str
     token: str = field(repr=False)
     authenticated: bool
     expires_at: float | None = None
+    issued_at: float | None = None
 
     @classmethod
-    def from_token(cls, token: str, *, authenticated: bool) -> Identity:
-        """Read ``sub`` and ``exp`` from an LP JWT (§2.1: ``sub`` is the consumer id)."""
+    def from_token(cls, token: str, *, authenticated: bool,
+                   obtained_at: float | None = None) -> Identity:
+        """Read ``sub``, ``iat`` and ``exp`` from an LP JWT (§2.1: ``sub`` is the consumer id).
+
+        ``obtained_at`` (default: now) stands in for a missing ``iat``.
+        """
         claims = jwt_claims(token)
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise AuthError("LP token has no 'sub' claim")
+        issued = _numeric_claim(claims, "iat")
+        if issued is None:
+            issued = time.time() if obtained_at is None else obtained_at
         return cls(consumer_id=sub, token=token, authenticated=authenticated,
-                   expires_at=token_expiry(token))
+                   expires_at=_numeric_claim(claims, "exp"), issued_at=issued)
 
     def expires_within(self, seconds: float, now: float | None = None) -> bool:
         """True when the token expires in less than ``seconds`` (or has expired)."""
         if self.expires_at is None:
             return False
         return self.expires_at - (time.time() if now is None else now) < seconds
+
+    def refresh_margin(self, refresh_ahead: float) -> float:
+        """Seconds before expiry to refresh: ``refresh_ahead``, at most half the lifetime.
+
+        A token that lives less than ``refresh_ahead`` would otherwise be due the moment it
+        arrives, and every keepalive tick would refresh it and re-open the socket.
+        """
+        if self.expires_at is None or self.issued_at is None:
+            return refresh_ahead
+        return min(refresh_ahead, max(0.0, (self.expires_at - self.issued_at) / 2))
+
+    def refresh_due(self, refresh_ahead: float, now: float | None = None) -> bool:
+        """True when the token should be refreshed now (see :meth:`refresh_margin`)."""
+        return self.expires_within(self.refresh_margin(refresh_ahead), now)
 
 
 # --- token providers ---------------------------------------------------------------------

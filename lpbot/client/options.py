@@ -56,7 +56,10 @@ class ClientOptions:
         request_timeout: default seconds to wait for a response (RequestTimeout after).
         keepalive_interval: seconds between WS ping + ``GetClock`` (§3.4: every 30 s).
         refresh_ahead: an authenticated token expiring within this many seconds is refreshed
-            and the socket re-opened with it before the server closes it (4401).
+            and the socket re-opened with it before the server closes it (4401); a token
+            that lives less than twice as long is refreshed at half its lifetime instead
+            (from ``iat``, else from when it was obtained), so it is not refreshed on every
+            keepalive tick.
         backoff: the retry policy (§3.5); tests pass ``Backoff.immediate()`` or a scaled one.
         auto_commit: persist each event's sequence right after ``on_message`` returns; the
             runtime turns it off and calls ``Client.commit`` after its hooks ran.

@@ -403,8 +403,7 @@ class Supervisor(Streams):
                 except ConnectionClosed:
                     continue
                 self._client.count("keepalives")
-                if identity.authenticated and identity.expires_within(
-                        self._options.refresh_ahead):
+                if identity.authenticated and identity.refresh_due(self._options.refresh_ahead):
                     self._refresh_ahead(conn)
         except Exception:  # an internal thread that crashes is logged
             log.exception("keepalive thread crashed")

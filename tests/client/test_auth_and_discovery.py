@@ -28,12 +28,11 @@ def test_authenticated_token_is_refreshed_ahead_of_expiry(sandbox, make_client):
     minted: list[str] = []
 
     def provider() -> str:
-        minted.append(sandbox.mint_brand_token("customer-9", lifetime=3600))
+        minted.append(sandbox.mint_brand_token("customer-9", lifetime=3))
         return minted[-1]
 
-    # every token "expires within" two hours, so each keepalive tick refreshes it
-    client, recorder = make_client(token_provider=provider, refresh_ahead=7200,
-                                   keepalive_interval=0.05)
+    # the LP token lives as long as the brand token: due for refresh after half of it
+    client, recorder = make_client(token_provider=provider, keepalive_interval=0.05)
     client.connect(timeout=5)
     conversation = client.open_conversation()
     agent_assigned(sandbox, conversation.id)
@@ -46,6 +45,29 @@ def test_authenticated_token_is_refreshed_ahead_of_expiry(sandbox, make_client):
     assert client.consumer_id == consumer_id
     sandbox.agents.say(conversation.id, "still talking")
     assert "still talking" in recorder.wait_agent_texts(1)
+
+
+def test_short_lived_token_is_refreshed_at_half_its_lifetime_not_on_every_tick(
+        sandbox, make_client):
+    minted: list[str] = []
+
+    def provider() -> str:
+        minted.append(sandbox.mint_brand_token("customer-7", lifetime=4))
+        return minted[-1]
+
+    # the token lives ~4 s, far less than refresh_ahead (300 s): with the keepalive ticking
+    # every 50 ms, a refresh on every tick would re-open the socket ~40 times per lifetime
+    client, recorder = make_client(token_provider=provider, keepalive_interval=0.05)
+    assert client.options.refresh_ahead == 300
+    client.connect(timeout=5)
+    wait_until(lambda: client.stats.token_refreshes >= 3
+               and client.state is ConnectionState.CONNECTED, 30, "three planned refreshes")
+    stats = client.stats
+    # each token stayed in use for many ticks (about half its lifetime) before its refresh
+    assert stats.keepalives >= 5 * stats.token_refreshes, stats
+    assert stats.token_refreshes <= stats.connects - 1 <= stats.token_refreshes + 1
+    reasons = {s.reason for s in recorder.states if s.state is ConnectionState.DISCONNECTED}
+    assert reasons == {"token refreshed ahead of expiry"}  # never closed for expiry (4401)
 
 
 def test_no_jwt_in_the_client_logs(sandbox, make_client, caplog):

@@ -58,6 +58,26 @@ def test_identity_from_token_and_expiry_margin():
         Identity.from_token(make_jwt({"exp": 1}), authenticated=False)
 
 
+def test_refresh_margin_is_at_most_half_the_token_lifetime():
+    long_lived = Identity.from_token(make_jwt({"sub": "c", "iat": 1000, "exp": 4600}),
+                                     authenticated=True)
+    assert long_lived.refresh_margin(300) == 300
+    assert not long_lived.refresh_due(300, now=4299)
+    assert long_lived.refresh_due(300, now=4301)
+    short_lived = Identity.from_token(make_jwt({"sub": "c", "iat": 1000, "exp": 1060}),
+                                      authenticated=True)
+    assert short_lived.refresh_margin(300) == 30
+    assert not short_lived.refresh_due(300, now=1029)
+    assert short_lived.refresh_due(300, now=1031)
+    # without iat, the lifetime counts from when the token was obtained
+    no_iat = Identity.from_token(make_jwt({"sub": "c", "exp": 1100}), authenticated=True,
+                                 obtained_at=1080)
+    assert no_iat.issued_at == 1080
+    assert no_iat.refresh_margin(300) == 10
+    assert Identity.from_token(make_jwt({"sub": "c"}), authenticated=True).refresh_margin(
+        300) == 300
+
+
 def test_static_provider_hides_token():
     provider = StaticTokenProvider("s3cr3t")
     assert provider() == "s3cr3t"
