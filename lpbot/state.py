@@ -7,7 +7,9 @@ event (a power cut may lose the last commits, which then arrive again and are de
 sequence). One connection serves every thread, behind a lock.
 
 Sequences only move forward: :meth:`StateStore.commit_sequence` keeps the larger value, so a
-late or repeated commit can never make a restarted client re-deliver handled events.
+late or repeated commit can never make a restarted client re-deliver handled events. The rows
+of dialogs that closed long ago are deleted (:meth:`StateStore.forget_sequences`) when the client
+forgets them for good, so the table does not grow with every conversation ever had.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -155,6 +158,26 @@ class StateStore:
                 "SELECT dialog_id, sequence FROM sequences WHERE consumer_id = ?", (consumer_id,)
             ).fetchall()
         return {str(dialog): int(seq) for dialog, seq in rows}
+
+    def forget_sequences(self, consumer_id: str, dialog_ids: Iterable[str]) -> int:
+        """Delete the sequences of dialogs the client forgot for good; returns rows deleted.
+
+        Only for dialogs that closed long ago: a restarted client does not subscribe a closed
+        dialog it has no sequence for, so nothing is delivered again.
+        """
+        rows = [(consumer_id, dialog_id) for dialog_id in dialog_ids]
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN")
+            try:
+                deleted = sum(db.execute(
+                    "DELETE FROM sequences WHERE consumer_id = ? AND dialog_id = ?", row
+                ).rowcount for row in rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return deleted
 
     # --- lifecycle ----------------------------------------------------------------------
 

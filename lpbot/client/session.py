@@ -16,6 +16,12 @@ Guarantees, per dialog:
   expected sequence before the jump is accepted as a real hole (and counted as a gap);
 * chat states carry no sequence (§5.8.5) and are delivered as they come.
 
+**Retention** — :meth:`Session.prune` forgets a conversation whose dialogs have all been
+closed for the retention, with its dialogs, so a consumer that runs for months keeps only its
+open and recently closed conversations. A forgotten dialog's last sequence is kept in a bounded
+tombstone (:data:`FORGOTTEN_LIMIT` dialogs): an event, a snapshot or an explicit ``follow`` that
+brings the dialog back resumes after that sequence instead of from 0, so nothing repeats.
+
 :func:`classify` maps close codes, handshake statuses and errors to a :class:`Recovery` in one
 table, citing protocol.md §3.5 on each row.
 """
@@ -23,9 +29,11 @@ table, citing protocol.md §3.5 on each row.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final, NamedTuple
 
 from lpbot.errors import AuthError, ConfigError
 from lpbot.protocol.names import CloseCode, ConversationState
@@ -39,6 +47,8 @@ from lpbot.protocol.notifications import (
 from lpbot.protocol.requests import SubscribeExConversations, SubscribeMessagingEvents
 
 __all__ = [
+    "FORGOTTEN_LIMIT",
+    "Pruned",
     "Recovery",
     "Session",
     "SessionStats",
@@ -47,6 +57,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: forgotten dialogs whose last sequence is remembered (a few MB at most); the oldest beyond
+#: it are dropped for good, and their committed sequences with them
+FORGOTTEN_LIMIT: Final = 10_000
 
 
 class Recovery(StrEnum):
@@ -138,6 +152,25 @@ class _Dialog:
     caught_up: bool = False          # a CLOSE dialog fetched once after a reconnect
     resync_from: int | None = None   # a gap re-subscription is pending from this sequence
     resync_answered: bool = False
+    orphan_since: float | None = None  # first prune that found its conversation unknown
+
+
+class _Forgotten(NamedTuple):
+    last_seen: int | None
+    followed: bool
+    muted: bool
+
+
+@dataclass(slots=True)
+class Pruned:
+    """What :meth:`Session.prune` forgot."""
+
+    #: conversations no longer known (their handles may go too)
+    conversations: list[str] = field(default_factory=list)
+    #: dialogs forgotten now (their last sequence is remembered in the tombstone)
+    dialogs: list[str] = field(default_factory=list)
+    #: dialogs dropped from the tombstone: their committed sequences can be deleted
+    evicted: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -173,6 +206,7 @@ class Session:
         *,
         committed: Mapping[str, int] | None = None,
         auto_follow: bool = True,
+        forgotten_limit: int = FORGOTTEN_LIMIT,
     ) -> None:
         self.consumer_id = consumer_id
         self.auto_follow = auto_follow
@@ -180,10 +214,12 @@ class Session:
         self.conversations: dict[str, ConversationDetails] = {}
         self.subscription_id: str | None = None
         self._dialogs: dict[str, _Dialog] = {}
-        self._committed: dict[str, int] = dict(committed or {})
         self._followed: set[str] = set()
         self._muted: set[str] = set()
-        for dialog_id, sequence in self._committed.items():
+        self._closed_since: dict[str, float] = {}  # conversation -> when it was seen finished
+        self._forgotten: OrderedDict[str, _Forgotten] = OrderedDict()
+        self._forgotten_limit = forgotten_limit
+        for dialog_id, sequence in (committed or {}).items():
             # The conversation id is not persisted; it is learned from the stream (for the
             # main dialog, it is the dialog id itself, §7.3).
             self._dialogs[dialog_id] = _Dialog(conversation_id=dialog_id, last_seen=sequence,
@@ -214,6 +250,7 @@ class Session:
             conversation_id = change.conversation_id
             if change.change_type == "DELETE" or change.details is None:
                 self.conversations.pop(conversation_id, None)
+                self._closed_since.pop(conversation_id, None)
                 result.changes.append(change)
                 continue
             details = change.details
@@ -239,8 +276,10 @@ class Session:
             is_open = dialog_id in open_ids
             if dialog is None:
                 if not is_open:
-                    continue  # a closed dialog we never followed: nothing to catch up
-                dialog = self._dialogs[dialog_id] = _Dialog(conversation_id=conversation_id)
+                    # Never followed, or forgotten after it closed (its tail was caught up
+                    # then): nothing to fetch.
+                    continue
+                dialog = self._new_dialog(dialog_id, conversation_id)
             dialog.conversation_id = conversation_id
             was_open, dialog.open = dialog.open, is_open
             if dialog.subscribed or dialog_id in self._muted:
@@ -270,11 +309,11 @@ class Session:
         With ``subscribe=False`` (no socket is ready) the dialog is only marked as followed:
         the next socket's conversation snapshot subscribes it.
         """
-        self._followed.add(dialog_id)
-        self._muted.discard(dialog_id)
         dialog = self._dialogs.get(dialog_id)
         if dialog is None:
-            dialog = self._dialogs[dialog_id] = _Dialog(conversation_id=conversation_id)
+            dialog = self._new_dialog(dialog_id, conversation_id)
+        self._followed.add(dialog_id)
+        self._muted.discard(dialog_id)
         dialog.conversation_id = conversation_id
         if dialog.subscribed or not subscribe:
             return None
@@ -311,6 +350,10 @@ class Session:
         dialogs = self._dialogs
         for event in notification.changes:
             dialog_id = event.dialog_id
+            dialog = dialogs.get(dialog_id)
+            if dialog is None and dialog_id in self._forgotten:
+                # Back from the tombstone first, so it is muted again if it was.
+                dialog = self._new_dialog(dialog_id, event.conversation_id or dialog_id)
             if dialog_id in self._muted:
                 self.stats.muted += 1
                 continue
@@ -318,10 +361,8 @@ class Session:
             if sequence is None:  # chat state (§5.8.5): unsequenced, delivered as it comes
                 deliver.append(event)
                 continue
-            dialog = dialogs.get(dialog_id)
             if dialog is None:
-                dialog = dialogs[dialog_id] = _Dialog(
-                    conversation_id=event.conversation_id or dialog_id)
+                dialog = self._new_dialog(dialog_id, event.conversation_id or dialog_id)
             # Sequences start at 0 (§7.4) and a new dialog is subscribed from 0, so the first
             # expected sequence of a dialog never seen is 0.
             last = dialog.last_seen
@@ -358,6 +399,78 @@ class Session:
             dialog_id=dialog_id, from_seq=expected, conversation_id=conversation_id))
         return False
 
+    # --- retention ----------------------------------------------------------------------
+
+    def _new_dialog(self, dialog_id: str, conversation_id: str) -> _Dialog:
+        """Add a dialog; one that was forgotten comes back with its last sequence."""
+        dialog = self._dialogs[dialog_id] = _Dialog(conversation_id=conversation_id)
+        gone = self._forgotten.pop(dialog_id, None)
+        if gone is not None:
+            dialog.last_seen = gone.last_seen
+            if gone.followed:
+                self._followed.add(dialog_id)
+            if gone.muted:
+                self._muted.add(dialog_id)
+        return dialog
+
+    def prune(self, now: float, retention: float) -> Pruned:
+        """Forget conversations closed for ``retention`` seconds, and their dialogs.
+
+        ``now`` is wall-clock time (epoch seconds). A conversation counts as closed from its
+        last ``endTs`` (any dialog's), or from the first prune that saw it with no open dialog,
+        whichever is earlier; one that opens a dialog again (a survey) starts over. A dialog
+        whose conversation the server no longer reports (DELETE, or a sequence loaded from the
+        state directory that no snapshot mentioned) is forgotten ``retention`` seconds after
+        the first prune that found it so. Call it only once a conversation snapshot was
+        received on the current socket, or open conversations would look unknown.
+        """
+        pruned = Pruned()
+        horizon = now - retention
+        gone: set[str] = set()
+        for conversation_id, details in list(self.conversations.items()):
+            if details.open_dialog_ids:
+                self._closed_since.pop(conversation_id, None)
+                continue
+            since = self._closed_since.get(conversation_id)
+            if since is None:
+                ended = _ended_at(details)
+                since = now if ended is None else min(now, ended)
+                self._closed_since[conversation_id] = since
+            if since <= horizon:
+                gone.add(conversation_id)
+                gone.update(d.dialog_id for d in details.dialogs)
+                del self.conversations[conversation_id]
+                del self._closed_since[conversation_id]
+                pruned.conversations.append(conversation_id)
+        for dialog_id, dialog in list(self._dialogs.items()):
+            conversation_id = dialog.conversation_id
+            if dialog_id not in gone and conversation_id not in gone:
+                if conversation_id in self.conversations:
+                    dialog.orphan_since = None
+                    continue
+                if dialog.orphan_since is None:
+                    dialog.orphan_since = now
+                if dialog.orphan_since > horizon:
+                    continue
+                if conversation_id not in pruned.conversations:
+                    pruned.conversations.append(conversation_id)
+            self._forget(dialog_id, dialog, pruned)
+        return pruned
+
+    def _forget(self, dialog_id: str, dialog: _Dialog, pruned: Pruned) -> None:
+        del self._dialogs[dialog_id]
+        followed, muted = dialog_id in self._followed, dialog_id in self._muted
+        self._followed.discard(dialog_id)
+        self._muted.discard(dialog_id)
+        self._forgotten[dialog_id] = _Forgotten(dialog.last_seen, followed, muted)
+        pruned.dialogs.append(dialog_id)
+        while len(self._forgotten) > self._forgotten_limit:
+            pruned.evicted.append(self._forgotten.popitem(last=False)[0])
+
+    def retained(self) -> tuple[int, int]:
+        """How many conversations and dialogs are kept in memory now."""
+        return len(self.conversations), len(self._dialogs)
+
     # --- sequences ----------------------------------------------------------------------
 
     def last_seen(self, dialog_id: str) -> int | None:
@@ -381,3 +494,11 @@ class Session:
         if conversation_id not in ids:
             ids.insert(0, conversation_id)
         return ids
+
+
+def _ended_at(details: ConversationDetails) -> float | None:
+    """The latest ``endTs`` of a conversation and its dialogs, in epoch seconds."""
+    stamps = [d.end_ts for d in details.dialogs if d.end_ts]
+    if details.end_ts:
+        stamps.append(details.end_ts)
+    return max(stamps) / 1000 if stamps else None

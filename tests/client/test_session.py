@@ -168,6 +168,97 @@ def test_gap_triggers_one_resubscription_then_is_accepted():
     assert session.stats.gaps == 1
 
 
+# --- retention: closed conversations are forgotten, their sequences are not ------------------
+
+
+def closed(end_ts: int | None = None, *, survey: str | None = None) -> (
+        ExConversationChangeNotification):
+    dialogs = (Dialog(dialog_id=CONV, state="CLOSE", end_ts=end_ts),)
+    if survey is not None:
+        dialogs += (Dialog(dialog_id=survey, state="OPEN"),)
+    details = ConversationDetails(conversation_id=CONV, state="CLOSE", dialogs=dialogs,
+                                  end_ts=end_ts)
+    change = ConversationChange(change_type="UPSERT", conversation_id=CONV, details=details)
+    return ExConversationChangeNotification(subscription_id="s", changes=(change,))
+
+
+def test_closed_conversation_is_kept_for_the_retention_then_forgotten():
+    session = Session("c")
+    subscribe_open(session)
+    session.on_events(batch(event(0), event(1)))
+    assert session.prune(1000.0, 60).conversations == []  # open: kept whatever the time
+    session.on_conversations(closed(survey="survey"))
+    assert session.prune(2000.0, 60).conversations == []  # a survey is open: kept
+    session.on_conversations(closed(end_ts=2_010_000))   # the survey ended: closed at 2010
+    assert session.prune(2069.0, 60).conversations == []
+    assert session.retained() == (1, 2)
+    pruned = session.prune(2070.0, 60)
+    assert (pruned.conversations, sorted(pruned.dialogs)) == ([CONV], [CONV, "survey"])
+    assert session.retained() == (0, 0)
+    assert session.last_seen(CONV) is None
+
+
+def test_closed_conversation_without_end_ts_counts_from_the_first_prune_that_saw_it():
+    session = Session("c")
+    subscribe_open(session)
+    session.on_conversations(conversations("CLOSE"))
+    assert session.prune(500.0, 60).conversations == []
+    assert session.prune(559.0, 60).conversations == []
+    assert session.prune(560.0, 60).conversations == [CONV]
+
+
+def test_forgotten_dialog_resumes_after_its_last_sequence():
+    session = Session("c")
+    subscribe_open(session)
+    session.on_events(batch(event(0), event(1), event(2)))
+    session.on_conversations(closed(end_ts=1_000_000))
+    session.prune(2000.0, 60)
+    assert session.retained() == (0, 0)
+    # a late event on the same socket: old sequences stay duplicates, the next one is new
+    delivered = session.on_events(batch(event(1), event(2), event(3))).deliver
+    assert [e.sequence for e in delivered] == [3]
+    session.on_conversations(closed(end_ts=1_000_000))
+    session.prune(2000.0, 60)
+    # a new socket's snapshot reports it closed: nothing is fetched again
+    session.connected()
+    assert session.on_conversations(closed(end_ts=1_000_000)).requests == []
+    # following it explicitly resumes after the last sequence, not from 0
+    session.prune(2000.0, 60)
+    request = session.follow(CONV, CONV)
+    assert request is not None
+    assert request.from_seq == 4
+
+
+def test_forgotten_dialog_stays_muted():
+    session = Session("c")
+    subscribe_open(session)
+    session.on_events(batch(event(0)))
+    session.unfollow(CONV)
+    session.on_conversations(closed(end_ts=1_000_000))
+    session.prune(2000.0, 60)
+    assert session.on_events(batch(event(1))).deliver == []
+    assert session.stats.muted == 1
+
+
+def test_committed_dialog_no_snapshot_mentions_is_forgotten_after_the_retention():
+    session = Session("c", committed={"old-dialog": 7})
+    subscribe_open(session)
+    session.prune(100.0, 60)
+    assert session.retained() == (1, 2)
+    pruned = session.prune(160.0, 60)
+    assert (pruned.conversations, pruned.dialogs) == (["old-dialog"], ["old-dialog"])
+    assert session.retained() == (1, 1)
+
+
+def test_tombstone_is_bounded_and_reports_what_it_drops():
+    session = Session("c", committed={"a": 1, "b": 2, "d": 3}, forgotten_limit=2)
+    session.connected()
+    pruned = session.prune(0.0, 0)  # no retention: forgotten at once, oldest first
+    assert (pruned.dialogs, pruned.evicted) == (["a", "b", "d"], ["a"])
+    assert session.follow("d", "d").from_seq == 4  # still remembered
+    assert session.follow("a", "a").from_seq == 0  # dropped for good
+
+
 # --- property: whatever the network does, each event is delivered once, in order ------------
 
 ops = st.lists(

@@ -57,3 +57,13 @@ def test_close_is_idempotent(tmp_path):
     store = StateStore(tmp_path)
     store.close()
     store.close()
+
+
+def test_sequences_of_forgotten_dialogs_are_deleted(tmp_path):
+    with StateStore(tmp_path) as store:
+        for dialog, sequence in (("a", 1), ("b", 2), ("c", 3)):
+            store.commit_sequence("consumer", dialog, sequence)
+        store.commit_sequence("other", "a", 9)
+        assert store.forget_sequences("consumer", ["a", "c", "never-seen"]) == 2
+        assert store.sequences("consumer") == {"b": 2}
+        assert store.sequences("other") == {"a": 9}
