@@ -8,8 +8,9 @@ Threads (house style §3.9), both started by :meth:`Client.connect` and joined b
   identity, waits the backoff through ``stop_event.wait`` and connects again. Callbacks run
   here and must be quick (the runtime's dispatcher enqueues).
 * ``lpbot-keepalive-<consumer>`` sends a WS ping and ``GetClock`` every 30 s (protocol.md
-  §3.4), aborts a socket whose previous ``GetClock`` is still unanswered, and refreshes an
-  authenticated token ahead of its expiry.
+  §3.4), aborts a socket whose previous ``GetClock`` is still unanswered, refreshes an
+  authenticated token ahead of its expiry, and forgets conversations closed for longer than
+  ``closed_retention`` (their handles too), so a long-lived client's memory stays bounded.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-_STAT_FIELDS = frozenset(f.name for f in fields(ClientStats)) - {"retry_delays"}
+_STAT_FIELDS = frozenset(f.name for f in fields(ClientStats)) - {
+    "retry_delays", "retained_conversations", "retained_dialogs", "retained_handles"}
 
 OnMessage = Callable[[MessagingEvent], None]
 OnConversation = Callable[[ConversationChange], None]
@@ -165,7 +167,9 @@ class Client:
         for name, value in self._supervisor.live_counts().items():
             counts[name] = counts.get(name, 0) + value
         known = {name: value for name, value in counts.items() if name in _STAT_FIELDS}
-        return ClientStats(**known, retry_delays=delays)
+        conversations, dialogs = self._supervisor.retained()
+        return ClientStats(**known, retry_delays=delays, retained_conversations=conversations,
+                           retained_dialogs=dialogs, retained_handles=len(self._handles))
 
     def count(self, name: str, increment: int = 1) -> None:
         """Add to one of the :class:`ClientStats` counters (used by the client's parts)."""
@@ -291,7 +295,8 @@ class Client:
         """The handle of a conversation by id: the same object every time for one id.
 
         Cheap and safe on any thread (the reader thread included), so callbacks may look the
-        handle up for each event.
+        handle up for each event. Once the conversation was closed for ``closed_retention``
+        seconds its handle is forgotten; asking again makes a new one (with an empty stash).
         """
         handle = self._handles.get(conversation_id)
         if handle is None:
@@ -357,6 +362,12 @@ class Client:
         limit = self.options.request_timeout if timeout is None else timeout
         return fetch_agent_profile(agent_id, discovery=self.discovery, http=self._http,
                                    timeout=limit)
+
+    def forget_conversations(self, conversation_ids: Iterable[str]) -> None:
+        """Drop the handles of conversations the session forgot (used by the supervisor)."""
+        with self._counts_lock:
+            for conversation_id in conversation_ids:
+                self._handles.pop(conversation_id, None)
 
     # --- used by Conversation -----------------------------------------------------------
 

@@ -67,6 +67,10 @@ class ClientOptions:
             off, only conversations opened through :meth:`Client.open_conversation` or
             ``Conversation.subscribe`` deliver events.
         csds_ttl: seconds the CSDS answer is cached (§1.1).
+        closed_retention: seconds a closed conversation (every dialog closed) is kept in
+            memory with its dialogs and handle, so late events (a CSAT change, a survey) still
+            find them; then the client forgets it, checked on each keepalive tick. Its last
+            sequences stay remembered, so forgetting never re-delivers an event.
     """
 
     account: str
@@ -86,6 +90,7 @@ class ClientOptions:
     auto_commit: bool = True
     auto_follow: bool = True
     csds_ttl: float = 60.0
+    closed_retention: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.account:
@@ -96,6 +101,8 @@ class ClientOptions:
         for name in ("connect_timeout", "request_timeout", "keepalive_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive", key=name)
+        if self.closed_retention < 0:
+            raise ConfigError("closed_retention must not be negative", key="closed_retention")
 
 
 class ConnectionState(StrEnum):
@@ -138,7 +145,11 @@ class StateChange:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientStats:
-    """Counters since the client was created (``Client.stats``), a snapshot."""
+    """Counters since the client was created (``Client.stats``), a snapshot.
+
+    The ``retained_*`` values are not counters but what the client holds in memory now: known
+    conversations, followed dialogs and conversation handles (bounded by ``closed_retention``).
+    """
 
     connects: int = 0
     disconnects: int = 0
@@ -157,4 +168,8 @@ class ClientStats:
     request_timeouts: int = 0
     token_refreshes: int = 0
     identity_renewals: int = 0
+    forgotten_dialogs: int = 0
     retry_delays: tuple[float, ...] = ()
+    retained_conversations: int = 0
+    retained_dialogs: int = 0
+    retained_handles: int = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -391,6 +392,7 @@ class Supervisor(Streams):
                     identity = self._identity
                 if conn is None or identity is None:
                     continue
+                self._prune()
                 previous = self._clock
                 if previous is not None and not previous.done():
                     conn.forget(previous)
@@ -407,6 +409,32 @@ class Supervisor(Streams):
                     self._refresh_ahead(conn)
         except Exception:  # an internal thread that crashes is logged
             log.exception("keepalive thread crashed")
+
+    def _prune(self) -> None:
+        """Forget conversations closed for ``closed_retention`` (keepalive thread)."""
+        with self._lock:
+            session = self._session
+            if session is None or not self._connected:
+                return  # before this socket's snapshot, open conversations look unknown
+            pruned = session.prune(time.time(), self._options.closed_retention)
+            if pruned.conversations:
+                # Under the lock, so a conversation re-reported meanwhile keeps its handle.
+                self._client.forget_conversations(pruned.conversations)
+        if pruned.dialogs:
+            self._client.count("forgotten_dialogs", len(pruned.dialogs))
+            log.debug("forgot %d closed conversations, %d dialogs", len(pruned.conversations),
+                      len(pruned.dialogs))
+        store = self._client.store
+        if pruned.evicted and store is not None:
+            try:
+                store.forget_sequences(session.consumer_id, pruned.evicted)
+            except (ValueError, sqlite3.Error) as exc:  # closing; the rows are only clutter
+                log.warning("could not delete the sequences of forgotten dialogs: %s", exc)
+
+    def retained(self) -> tuple[int, int]:
+        """Conversations and dialogs the session keeps in memory now."""
+        with self._lock:
+            return (0, 0) if self._session is None else self._session.retained()
 
     def _refresh_ahead(self, conn: Connection) -> None:
         try:

@@ -8,7 +8,7 @@ from lpbot.backoff import Backoff
 from lpbot.client import StateChange
 from lpbot.protocol.events import ContentEvent
 from lpbot.protocol.names import Role
-from lpbot.protocol.notifications import MessagingEvent
+from lpbot.protocol.notifications import ConversationChange, MessagingEvent
 from lpbot.sandbox import AgentOptions, Sandbox
 from lpbot.testing import wait_until
 
@@ -30,6 +30,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[MessagingEvent] = []
         self.states: list[StateChange] = []
+        self.changes: list[ConversationChange] = []
         self._lock = threading.Lock()
 
     def on_message(self, event: MessagingEvent) -> None:
@@ -39,6 +40,21 @@ class Recorder:
     def on_state(self, change: StateChange) -> None:
         with self._lock:
             self.states.append(change)
+
+    def on_conversation(self, change: ConversationChange) -> None:
+        with self._lock:
+            self.changes.append(change)
+
+    def delivered(self) -> list[tuple[str, int]]:
+        """(dialog, sequence) of every sequenced event, in delivery order."""
+        with self._lock:
+            return [(e.dialog_id, e.sequence) for e in self.events if e.sequence is not None]
+
+    def rated(self, conversation_id: str) -> bool:
+        """True once a metadata change carrying the conversation's CSAT arrived."""
+        with self._lock:
+            return any(c.conversation_id == conversation_id and c.details is not None
+                       and c.details.csat is not None for c in self.changes)
 
     def agent_texts(self) -> list[str]:
         with self._lock:
