@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,15 +15,31 @@ SERVER = Path(__file__).with_name("push_server.py")
 WS_PATH = "/ws_api/account/bench/messaging/consumer?v=3"
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Keep every thread of process ``pid`` (0: this one) on ``cpus``; later threads inherit."""
+    for task in Path(f"/proc/{pid or os.getpid()}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
+def one_core_split() -> tuple[set[int], set[int]] | None:
+    """(the client's CPU, the servers' CPUs) for a pinned round, or None where it cannot be."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if len(cpus) >= 2 else None
+
+
 @contextmanager
-def push_server(count: int) -> Iterator[int]:
-    """Start push_server.py in another process; yield its port; stop it after."""
+def push_server(count: int, cpus: set[int] | None = None) -> Iterator[int]:
+    """Start push_server.py in another process (on ``cpus``); yield its port; stop it after."""
     process = subprocess.Popen(  # noqa: S603 - our own script
         [sys.executable, str(SERVER), str(count)], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline().split()
+        if cpus:
+            pin(process.pid, cpus)
         yield int(line[1])
     finally:
         if process.stdin is not None:

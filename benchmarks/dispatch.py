@@ -18,6 +18,11 @@ Two servers, each in its own process:
 Latency. The sandbox's agent says a message every 2 ms, each carrying the wall-clock time it
 was published; the no-op hook subtracts it from the time it ran: server publish -> socket ->
 decode -> queue -> hook. p50 and p99 are printed.
+
+Two rounds: threads where the OS puts them, then this process (raw loop and bot alike) pinned
+to one CPU and the servers to the others. Under CPython's GIL the bot's reader and worker
+threads run one at a time anyway; on one core they stop handing the GIL and their objects'
+cache lines from core to core, which is most of what the worker thread costs.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import requests
 import websocket
-from _common import interleaved, push_server, wsaccel_status
+from _common import interleaved, one_core_split, pin, push_server, wsaccel_status
 from client_receive import raw_rate
 
 import lpbot
@@ -142,12 +147,14 @@ def sandbox_process(pipe: Connection) -> None:
 class SandboxServer:
     """The sandbox process and what the parent needs to talk to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: set[int] | None = None) -> None:
         self.pipe, child = multiprocessing.Pipe()
         self.process = multiprocessing.get_context("spawn").Process(target=sandbox_process,
                                                                     args=(child,))
         self.process.start()
         self.account, self.domain, self.http_url, self.ws_url = self.pipe.recv()
+        if cpus and self.process.pid is not None:
+            pin(self.process.pid, cpus)
 
     def run(self, conversation_id: str, count: int, interval: float = 0.0) -> float:
         """Have the agent accept, then burst (or tick every ``interval``); returns at once,
@@ -227,10 +234,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def main() -> int:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    print(wsaccel_status())
-    server = SandboxServer()
+def measure(count: int, cpus: set[int] | None = None) -> tuple[int, dict[str, float],
+                                                                dict[str, float], list[float]]:
+    """Both servers' interleaved rates and the latencies; servers on ``cpus`` if given."""
+    server = SandboxServer(cpus)
     try:
         burst = max(1000, count // 5)
         on_sandbox = interleaved(3, raw=lambda: sandbox_raw_rate(server, burst),
@@ -238,20 +245,39 @@ def main() -> int:
         measured = latencies(server, LATENCY_MESSAGES)
     finally:
         server.close()
-    with push_server(count) as port:
+    with push_server(count, cpus) as port:
         on_push = interleaved(3, raw=lambda: raw_rate(port, count),
                               bot=lambda: bot_rate(port, count))
-    print("throughput, messages/s (medians of 3 interleaved rounds)")
+    return burst, on_sandbox, on_push, measured
+
+
+def report(title: str, count: int, burst: int, on_sandbox: dict[str, float],
+           on_push: dict[str, float], measured: list[float]) -> None:
+    print(f"{title}, messages/s (medians of 3 interleaved rounds)")
     print(f"  sandbox, agent burst of {burst}: raw {on_sandbox['raw']:9,.0f}   "
           f"bot {on_sandbox['bot']:9,.0f}   ratio {on_sandbox['bot'] / on_sandbox['raw']:.2f}x "
           "(target >= 0.80)")
     print(f"  push server, {count} frames:    raw {on_push['raw']:9,.0f}   "
           f"bot {on_push['bot']:9,.0f}   ratio {on_push['bot'] / on_push['raw']:.2f}x "
           "(the receiver's own cost)")
-    print(f"latency, sandbox publish -> hook, {len(measured)} messages at 500/s: "
+    print(f"  latency, sandbox publish -> hook, {len(measured)} messages at 500/s: "
           f"p50 {percentile(measured, 0.50) * 1000:.2f} ms, "
           f"p99 {percentile(measured, 0.99) * 1000:.2f} ms, "
           f"mean {statistics.fmean(measured) * 1000:.2f} ms")
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    print(wsaccel_status())
+    report("throughput, threads placed by the OS", count, *measure(count))
+    split = one_core_split()
+    if split is None:
+        print("one-core round skipped: needs sched_setaffinity and two CPUs")
+        return 0
+    mine, servers = split
+    pin(0, mine)  # this process (raw loop and bot alike) on one CPU, the servers on the others
+    report(f"throughput, this process on CPU {min(mine)} and the servers on the others",
+           count, *measure(count, servers))
     return 0
 
 
