@@ -27,18 +27,20 @@ def add_arguments(parser: Any, **_kwargs: Any) -> None:
     """Add lpbot's options to Locust's (configargparse) ``parser``."""
     group = parser.add_argument_group("lpbot", "synthetic consumers running lpbot scenarios")
     group.add_argument(
-        "--lpbot-scenarios", default="", metavar="FILE[:WEIGHT],...",
+        "--lpbot-scenarios", env_var="LOCUST_LPBOT_SCENARIOS", default="",
+        metavar="FILE[:WEIGHT],...",
         help="scenario files for the LpbotScenarios user class, each with an optional "
              "integer weight (default 1), comma-separated")
     group.add_argument(
-        "--lpbot-config", default="", metavar="FILE",
+        "--lpbot-config", env_var="LOCUST_LPBOT_CONFIG", default="", metavar="FILE",
         help="connect to the [account] of this lpbot config instead of --host")
     group.add_argument(
-        "--lpbot-runs-per-consumer", type=int, default=DEFAULT_RUNS_PER_CONSUMER, metavar="N",
+        "--lpbot-runs-per-consumer", env_var="LOCUST_LPBOT_RUNS_PER_CONSUMER", type=int,
+        default=DEFAULT_RUNS_PER_CONSUMER, metavar="N",
         help="runs on one consumer identity and socket before a new consumer replaces it "
              f"(default {DEFAULT_RUNS_PER_CONSUMER})")
     group.add_argument(
-        "--lpbot-log-level", default="WARNING", metavar="LEVEL",
+        "--lpbot-log-level", env_var="LOCUST_LPBOT_LOG_LEVEL", default="WARNING", metavar="LEVEL",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="level of lpbot's own loggers (default WARNING: a connect or a conversation "
              "logs at INFO, too much at thousands of users)")

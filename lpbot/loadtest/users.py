@@ -83,7 +83,7 @@ def scenario_user(
         "runs_per_consumer": runs_per_consumer, "__doc__": f"Runs {checked.file}.",
     }
     if wait_time is not None:
-        attributes["wait_time"] = staticmethod(wait_time)
+        attributes["wait_time"] = wait_time  # Locust calls it with the user, like a method
     name = class_name or "".join(part.capitalize() for part in
                                  checked.name.replace("_", "-").split("-") if part)
     cls: type[Any] = type(name if name.isidentifier() else "ScenarioUser", (user_base(),),
