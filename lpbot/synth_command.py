@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Final
 
 from lpbot.errors import ConfigError
+from lpbot.logs import configure_logging
 from lpbot.synthetic.reports import Progress, write_json, write_junit
 from lpbot.synthetic.results import RunResult
 from lpbot.synthetic.runner import Runner
@@ -91,8 +92,15 @@ def thread_stack_size(kib: int) -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     """Check every scenario, run them, write the reports; returns the exit code."""
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the redacting handler of `lpbot run`: websockets and lpbot log tokens at DEBUG
+    output = configure_logging(level=str(args.log_level).upper(), stream=sys.stderr)
+    try:
+        return _run(args)
+    finally:
+        logging.getLogger().removeHandler(output)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         scenarios = [load_scenario(path) for path in args.scenarios]
         config = None

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 import threading
 from types import FrameType
+from typing import Final
 
 from . import AgentOptions, Sandbox
 from .agents import DEFAULT_GREETING
 
-__all__ = ["configure_parser", "run"]
+#: a JWT (header.payload.signature, base64url): what a consumer's Authorization header carries
+_JWT: Final = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+class MaskTokens(logging.Filter):
+    """Replace anything shaped like a JWT in a record's message by ``***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; never drop it."""
+        message = record.getMessage()
+        masked = _JWT.sub("***", message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+__all__ = ["MaskTokens", "configure_parser", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +82,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; returns 0 after a clean stop."""
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    output = logging.StreamHandler()
+    output.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    output.addFilter(MaskTokens())  # websockets logs each handshake's headers at DEBUG
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        handlers=[output])
     try:
         options = AgentOptions(
             count=args.agents,

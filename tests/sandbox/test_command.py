@@ -125,3 +125,31 @@ def test_binds_to_loopback_by_default() -> None:
     parser = argparse.ArgumentParser()
     configure_parser(parser)
     assert parser.parse_args([]).host == "127.0.0.1"
+
+
+def test_debug_logs_never_show_a_consumer_token() -> None:
+    process = _run("--log-level", "DEBUG")
+    try:
+        url = _first_line(process, timeout=20)
+        services = {
+            s["service"]: s["baseURI"] for s in requests.get(url, timeout=5).json()["baseURIs"]
+        }
+        token = requests.post(f"http://{services['idp']}/api/account/sandbox/signup",
+                              timeout=5).json()["jwt"]
+        ws_url = f"ws://{services['asyncMessagingEnt']}/ws_api/account/sandbox/messaging/consumer?v=3"
+        with connect(ws_url, additional_headers={"Authorization": f"jwt {token}"}) as ws:
+            ws.send('{"kind":"req","id":"1","type":"GetClock"}')
+            assert json.loads(ws.recv(timeout=5))["reqId"] == "1"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert process.stderr is not None
+        errors = process.stderr.read()
+        assert "Authorization: jwt ***" in errors  # websockets did log the handshake's headers
+        assert token not in errors
+        assert token.split(".")[1] not in errors
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        process.stdout and process.stdout.close()  # type: ignore[func-returns-value]
+        process.stderr and process.stderr.close()  # type: ignore[func-returns-value]

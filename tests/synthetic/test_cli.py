@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from lpbot.cli import main
+from lpbot.logs import JWT_PATTERN
 
 from .conftest import SCENARIOS
 
@@ -71,3 +73,11 @@ def test_a_config_with_a_sandbox_section_is_used(tmp_path: Path) -> None:
     assert code == 1
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["runs"][0]["failure"].startswith("steps[3] expect_message")
+
+
+def test_debug_logs_never_show_a_token(tmp_path: Path) -> None:
+    done = synth(str(SCENARIOS / "order_status.toml"), "--count", "1", "--log-level", "DEBUG",
+                 cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Authorization" in done.stderr  # the handshake was logged, with its token masked
+    assert not re.search(JWT_PATTERN, done.stderr)
