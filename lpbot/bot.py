@@ -196,6 +196,18 @@ class Bot:
                  ", ".join(self.consumers) or "none",
                  ", ".join(self.config.plugins.enabled) or "none")
 
+    def interrupt(self) -> None:
+        """Make a ``start()`` in progress give up at once: connecting and its retries end.
+
+        Only sets events, so it is safe from a signal handler; ``start()`` then raises and
+        stops what it had started. No new consumer can be added afterwards.
+        """
+        self.stopping.set()
+        with self._lock:
+            clients = list(self._clients.values())
+        for client in clients:
+            client.stop_event.set()
+
     def stop(self, timeout: float | None = None) -> bool:
         """Stop everything within ``timeout`` seconds (default ``[bot] stop_timeout``).
 

@@ -192,11 +192,16 @@ def _serve(config: Config, options: RunOptions) -> int:
     stopping = threading.Event()
     failures: list[BaseException] = []
 
+    starting: list[Bot] = []  # the bot while it starts: a signal interrupts its connecting
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if stopping.is_set():
             os._exit(EXIT_INTERRUPTED)  # a second signal during shutdown: leave now
         log.info("%s received: stopping", signal.Signals(signum).name)
+        stopping.set()
         wake.set()
+        for bot in starting:
+            bot.interrupt()
 
     def on_failure(error: BaseException) -> None:
         failures.append(error)
@@ -228,6 +233,10 @@ def _serve(config: Config, options: RunOptions) -> int:
         bot.plugin_manager.register(_Limits(bot, options.max_conversations, wake),
                                     name="lpbot.daemon")
         bot.add_fatal_listener(on_failure)
+        if stopping.is_set():  # a signal while the sandbox started
+            code = EXIT_OK
+            return code
+        starting.append(bot)
         try:
             bot.start()
         except (ConfigError, PluginError) as exc:
@@ -235,9 +244,15 @@ def _serve(config: Config, options: RunOptions) -> int:
             code = EXIT_CONFIG
             return code
         except LpError as exc:
+            if stopping.is_set():
+                log.info("stopped while starting")
+                code = EXIT_OK
+                return code
             log.error("cannot connect: %s", exc)
             code = EXIT_CONNECT
             return code
+        finally:
+            starting.clear()
         log.info("serving; state in %s%s", state_dir,
                  " (sandbox in-process)" if sandbox is not None else "")
         _wait(wake, options.duration)

@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).resolve().parent / "plugins" / "fixtures"
 
 def test_sigterm_exits_0_within_5_seconds_with_no_thread_left(tmp_path: Path) -> None:
     with DaemonProcess("--state-dir", str(tmp_path)) as daemon:
-        daemon.wait_for("serving", timeout=30)
+        daemon.wait_for("serving; state in", timeout=30)
         daemon.wait_for("conversation opened", timeout=30)  # the demo job is mid-way
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=5) == 0
@@ -28,7 +28,7 @@ def test_sigterm_exits_0_within_5_seconds_with_no_thread_left(tmp_path: Path) ->
 
 def test_sigint_works_the_same(tmp_path: Path) -> None:
     with DaemonProcess("--state-dir", str(tmp_path)) as daemon:
-        daemon.wait_for("serving", timeout=30)
+        daemon.wait_for("serving; state in", timeout=30)
         daemon.send_signal(signal.SIGINT)
         assert daemon.wait(timeout=5) == 0
     assert daemon.messages()[-1] == "exit code 0; lpbot threads left: none"
@@ -40,11 +40,23 @@ def test_a_second_signal_during_shutdown_exits_at_once_with_130(tmp_path: Path) 
                       '[plugins]\nmodules = { stuck = "lpbot_fixture_stuck_shutdown" }\n')
     with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path),
                        env={"PYTHONPATH": str(FIXTURES)}) as daemon:
-        daemon.wait_for("serving", timeout=30)
+        daemon.wait_for("serving; state in", timeout=30)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait_for("shutdown hook is stuck")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=5) == 130
+
+
+def test_a_signal_while_connecting_stops_at_once_with_0(tmp_path: Path) -> None:
+    config = tmp_path / "unreachable.toml"  # nothing listens on port 1: discovery retries
+    config.write_text('[account]\nid = "1"\ncsds_domain = "127.0.0.1:1"\ntls = false\n')
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path)) as daemon:
+        daemon.wait_for("retry", timeout=30)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=5) == 0
+    messages = daemon.messages()
+    assert "stopped while starting" in messages
+    assert messages[-1] == "exit code 0; lpbot threads left: none"
 
 
 def test_lpbot_help_lists_the_runtime_commands() -> None:

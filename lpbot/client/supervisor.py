@@ -165,6 +165,8 @@ class Supervisor(Streams):
             raise ConnectionClosed(f"not connected within {timeout:g} s")
         if self._fatal is not None:
             raise self._fatal
+        if self._stop.is_set():
+            raise ConnectionClosed("client closed while connecting")
 
     def stop(self, timeout: float) -> None:
         """Close the socket with a close frame and join both threads within ``timeout``."""

@@ -45,7 +45,7 @@ def test_a_job_scheduled_before_a_restart_runs_after_it(tmp_path: Path) -> None:
     first = write(tmp_path / "first.toml", config.replace("{add}", "true"))
     with DaemonProcess("--config", str(first), "--state-dir", str(tmp_path / "state"),
                        env=ENV) as daemon:
-        daemon.wait_for("serving", timeout=30)
+        daemon.wait_for("serving; state in", timeout=30)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=5) == 0
     assert not marker.exists(), "the job ran before the restart: make its delay longer"
@@ -53,7 +53,7 @@ def test_a_job_scheduled_before_a_restart_runs_after_it(tmp_path: Path) -> None:
     second = write(tmp_path / "second.toml", config.replace("{add}", "false"))
     with DaemonProcess("--config", str(second), "--state-dir", str(tmp_path / "state"),
                        env=ENV) as daemon:
-        daemon.wait_for("serving", timeout=30)
+        daemon.wait_for("serving; state in", timeout=30)
         wait_for(marker.exists, timeout=10, what="the stored job to run after the restart")
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=5) == 0
