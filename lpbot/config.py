@@ -2,8 +2,8 @@
 
 ``Config.load(path, environ)`` reads a file with the standard library's ``tomllib``, rejects
 unknown keys and wrong types with a ``ConfigError`` naming the file and the key path
-(``lpbot.toml: scheduler.misfire_grace_time: expected an integer, got 'soon'``), and returns
-frozen dataclasses. ``lpbot check-config`` runs exactly this code. Secrets are
+(``lpbot.toml: scheduler.misfire_grace_time: expected an integer, got a string ('soon')``),
+and returns frozen dataclasses. ``lpbot check-config`` runs exactly this code. Secrets are
 ``{ env = "NAME" }`` tables, read from the environment and never printed.
 """
 
@@ -106,7 +106,7 @@ class AccountSection:
     """
 
     id: str = ""
-    csds_domain: str = "adminlogin.liveperson.net"
+    csds_domain: str = "api.liveperson.net"  # = lpbot.client.discovery.DEFAULT_CSDS_DOMAIN
     tls: bool = True
     ca_file: Path | None = None
     auth: str = field(default="unauthenticated",

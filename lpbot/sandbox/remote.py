@@ -90,7 +90,7 @@ def _guarded(action: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Ht
         try:
             result = action(request)
         except KeyError as exc:
-            return HttpReply.json(404, {"error": str(exc)})
+            return HttpReply.json(404, {"error": str(exc.args[0]) if exc.args else "not found"})
         except ValueError as exc:
             return HttpReply.json(400, {"error": str(exc)})
         return HttpReply.json(200, result if result is not None else {"ok": True})

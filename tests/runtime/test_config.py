@@ -130,3 +130,10 @@ def test_bad_environment_overrides_name_the_variable(
 def test_default_state_dir_follows_xdg() -> None:
     assert default_state_dir({"XDG_STATE_HOME": "/var/x"}) == Path("/var/x/lpbot")
     assert default_state_dir({}) == Path.home() / ".local" / "state" / "lpbot"
+
+
+def test_the_default_csds_domain_is_the_clients() -> None:
+    from lpbot.client.discovery import DEFAULT_CSDS_DOMAIN
+
+    config = Config.from_mapping({"account": {"id": "12345678"}}, environ={})
+    assert config.account.csds_domain == DEFAULT_CSDS_DOMAIN
