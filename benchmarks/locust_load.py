@@ -28,19 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from synth_load import SCENARIO as SYNTH_SCENARIO
+from synth_load import status_kib
 
 #: the same conversation as benchmarks/synth_load.py, so the two tables compare
 SCENARIO = SYNTH_SCENARIO.replace("{timeout}", "60")
 
 FIRST_REPLY = "load/first reply"
-
-
-def status_kib(field: str, pid: str = "self") -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field}")
 
 
 # --- the side Locust loads ------------------------------------------------------------------
