@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 from websockets.sync.client import connect
@@ -26,38 +28,47 @@ def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
     return process.stdout.readline().strip()
 
 
-def _run(*args: str) -> subprocess.Popen[str]:
+@contextmanager
+def _sandbox(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``lpbot sandbox --port 0 ARGS`` as a process, killed and reaped if a test left it running."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "lpbot", "sandbox", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()
+        process.stderr.close()
+
+
+def _consumer(url: str, account: str) -> tuple[str, str]:
+    """Sign up through the services the domain lookup at ``url`` names: (token, socket URL)."""
+    services = {
+        s["service"]: s["baseURI"] for s in requests.get(url, timeout=5).json()["baseURIs"]
+    }
+    http = f"http://{services['idp']}"
+    token = requests.post(f"{http}/api/account/{account}/signup", timeout=5).json()["jwt"]
+    ws = f"ws://{services['asyncMessagingEnt']}/ws_api/account/{account}/messaging/consumer?v=3"
+    return token, ws
 
 
 def test_prints_the_url_serves_and_exits_0_on_sigterm() -> None:
-    process = _run(
-        "--account",
-        "acme",
-        "--agent-mode",
-        "rules",
-        "--rule",
-        "hi=>hello there",
-        "--accept-delay",
-        "0",
-    )
-    try:
+    with _sandbox("--account", "acme", "--agent-mode", "rules", "--rule", "hi=>hello there",
+                  "--accept-delay", "0") as process:
         url = _first_line(process, timeout=20)
         assert url.startswith("http://127.0.0.1:")
         assert url.endswith("/api/account/acme/service/baseURI.json?version=1.0")
-        services = {
-            s["service"]: s["baseURI"] for s in requests.get(url, timeout=5).json()["baseURIs"]
-        }
-        http = f"http://{services['idp']}"
-        token = requests.post(f"{http}/api/account/acme/signup", timeout=5).json()["jwt"]
-        ws_url = f"ws://{services['asyncMessagingEnt']}/ws_api/account/acme/messaging/consumer?v=3"
+        token, ws_url = _consumer(url, "acme")
         with connect(ws_url, additional_headers={"Authorization": f"jwt {token}"}) as ws:
             ws.send('{"kind":"req","id":"1","type":"cm.ConsumerRequestConversation"}')
             cid = json.loads(ws.recv(timeout=5))["body"]["conversationId"]
@@ -81,17 +92,10 @@ def test_prints_the_url_serves_and_exits_0_on_sigterm() -> None:
             assert "hello there" in texts
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
-        process.stdout and process.stdout.close()  # type: ignore[func-returns-value]
-        process.stderr and process.stderr.close()  # type: ignore[func-returns-value]
 
 
 def test_host_option_and_sigint_also_stops_cleanly() -> None:
-    process = _run("--agents", "1", "--host", "localhost")
-    try:
+    with _sandbox("--agents", "1", "--host", "localhost") as process:
         url = _first_line(process, timeout=20)
         assert url.startswith("http://localhost:")
         assert (
@@ -99,14 +103,6 @@ def test_host_option_and_sigint_also_stops_cleanly() -> None:
         )
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
-        assert process.stdout is not None
-        assert process.stderr is not None
-        process.stdout.close()
-        process.stderr.close()
 
 
 def test_bad_options_exit_non_zero() -> None:
@@ -128,15 +124,8 @@ def test_binds_to_loopback_by_default() -> None:
 
 
 def test_debug_logs_never_show_a_consumer_token() -> None:
-    process = _run("--log-level", "DEBUG")
-    try:
-        url = _first_line(process, timeout=20)
-        services = {
-            s["service"]: s["baseURI"] for s in requests.get(url, timeout=5).json()["baseURIs"]
-        }
-        token = requests.post(f"http://{services['idp']}/api/account/sandbox/signup",
-                              timeout=5).json()["jwt"]
-        ws_url = f"ws://{services['asyncMessagingEnt']}/ws_api/account/sandbox/messaging/consumer?v=3"
+    with _sandbox("--log-level", "DEBUG") as process:
+        token, ws_url = _consumer(_first_line(process, timeout=20), "sandbox")
         with connect(ws_url, additional_headers={"Authorization": f"jwt {token}"}) as ws:
             ws.send('{"kind":"req","id":"1","type":"GetClock"}')
             assert json.loads(ws.recv(timeout=5))["reqId"] == "1"
@@ -144,12 +133,6 @@ def test_debug_logs_never_show_a_consumer_token() -> None:
         assert process.wait(timeout=10) == 0
         assert process.stderr is not None
         errors = process.stderr.read()
-        assert "Authorization: jwt ***" in errors  # websockets did log the handshake's headers
-        assert token not in errors
-        assert token.split(".")[1] not in errors
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
-        process.stdout and process.stdout.close()  # type: ignore[func-returns-value]
-        process.stderr and process.stderr.close()  # type: ignore[func-returns-value]
+    assert "Authorization: jwt ***" in errors  # websockets did log the handshake's headers
+    assert token not in errors
+    assert token.split(".")[1] not in errors
