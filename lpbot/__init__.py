@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         RichContentEvent,
         Ttr,
     )
+    from lpbot.protocol.names import JWT_PATTERN
     from lpbot.scheduler import JobInfo, JobRun, Scheduler
     from lpbot.synthetic.results import RunResult, StepResult, TranscriptLine
 
@@ -50,6 +51,7 @@ __all__ = [
     "Conversation",
     "ConversationDetails",
     "Counters",
+    "JWT_PATTERN",
     "JobInfo",
     "JobRun",
     "LpError",
@@ -84,6 +86,7 @@ _LAZY = {
     "ConnectionState": "lpbot.client",
     "Conversation": "lpbot.client",
     "Counters": "lpbot.counters",
+    "JWT_PATTERN": "lpbot.protocol.names",
     "JobInfo": "lpbot.scheduler",
     "JobRun": "lpbot.scheduler",
     "Scheduler": "lpbot.scheduler",

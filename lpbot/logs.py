@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Final, TextIO
 
+from lpbot.protocol.names import JWT_PATTERN
+
 __all__ = [
     "AUTHORIZATION_PATTERN",
     "JWT_PATTERN",
@@ -25,8 +27,6 @@ __all__ = [
     "configure_logging",
 ]
 
-#: a JWS compact serialization: base64url header starting ``{"`` . payload . signature
-JWT_PATTERN: Final = r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 #: the value of an Authorization header or field, in headers, JSON, or key=value text
 AUTHORIZATION_PATTERN: Final = (
     r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|jwt|basic)\s+)?[^\s\"',;}]+"

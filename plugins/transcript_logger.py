@@ -72,7 +72,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: a JWS compact serialization (header . payload . signature), as LivePerson's tokens are
-JWT_PATTERN: Final = r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+JWT_PATTERN: Final = lpbot.JWT_PATTERN
 MASK: Final = "***"
 _PER: Final = ("conversation", "day")
 _FSYNC: Final = ("always", "interval", "never")

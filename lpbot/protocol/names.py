@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Final
 
 __all__ = [
+    "JWT_PATTERN",
     "AcceptStatus",
     "ChatState",
     "CloseCode",
@@ -25,6 +26,10 @@ __all__ = [
     "notification_kind",
 ]
 
+
+#: what a JWT (header.payload.signature, base64url) looks like: the consumer's credential, which
+#: logs and transcripts mask wherever it appears
+JWT_PATTERN: Final = r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 
 class Kind(StrEnum):
     """Envelope kinds (§4.1)."""

@@ -11,11 +11,13 @@ import threading
 from types import FrameType
 from typing import Final
 
+from lpbot.protocol.names import JWT_PATTERN
+
 from . import AgentOptions, Sandbox
 from .agents import DEFAULT_GREETING
 
-#: a JWT (header.payload.signature, base64url): what a consumer's Authorization header carries
-_JWT: Final = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+#: what a consumer's Authorization header carries
+_JWT: Final = re.compile(JWT_PATTERN)
 
 
 class MaskTokens(logging.Filter):
