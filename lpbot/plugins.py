@@ -157,17 +157,21 @@ def hooks_of(manager: pluggy.PluginManager, name: str) -> list[str]:
     return sorted(caller.name for caller in manager.get_hookcallers(plugin) or ())
 
 
-def declared_hooks(plugin: object) -> list[str]:
+def declared_hooks(manager: pluggy.PluginManager, plugin: object) -> list[str]:
     """Hooks that ``plugin`` implements, counting the classes its module defines.
 
     Stateful plugins register an instance of their own class from ``lpbot_configure``;
-    ``lpbot plugins`` lists those hooks too, without configuring the plugin.
+    ``lpbot plugins`` lists those hooks too, without configuring the plugin. Implementations
+    are recognised by ``manager`` exactly as registering them would.
     """
-    marker = f"{hookspecs.hookimpl.project_name}_impl"
     owners: list[object] = [plugin]
     if isinstance(plugin, types.ModuleType):
         owners += [value for value in vars(plugin).values()
                    if isinstance(value, type) and value.__module__ == plugin.__name__]
-    names = {name for owner in owners for name in dir(owner)
-             if name.startswith("lpbot_") and hasattr(getattr(owner, name, None), marker)}
+    names = set()
+    for owner in owners:
+        for name in dir(owner):
+            options = manager.parse_hookimpl_opts(owner, name)
+            if options is not None:
+                names.add(options.get("specname") or name)
     return sorted(names)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lpbot.daemon import EXIT_CONFIG, EXIT_OK, load_config
 from lpbot.errors import ConfigError, PluginError
-from lpbot.plugins import PluginManager, available_plugins, declared_hooks, hooks_of
+from lpbot.plugins import PluginManager, available_plugins, declared_hooks
 
 __all__ = ["configure_parser", "run"]
 
@@ -42,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"    error: {exc}")  # noqa: T201
             broken = True
             continue
-        hooks = sorted({*hooks_of(manager, name), *declared_hooks(plugin)})
+        hooks = declared_hooks(manager, plugin)
         print(f"    {', '.join(hooks) or 'no hooks'}")  # noqa: T201
     return EXIT_CONFIG if broken else EXIT_OK
