@@ -384,21 +384,26 @@ class Dispatcher:
                 call_each(getattr(hooks, hook_name), item.kwargs, strict=False,
                           counters=counters)
                 counters.inc(EVENTS_DISPATCHED, hook_name)
-            if item.after is not None:
-                if item.after_key is None or self._commit_batch == 1:
-                    self._run_afters({None: item.after})
-                else:
-                    pending[item.after_key] = item.after
-                    deferred += 1
+            if item.after is None:
+                continue
+            if item.after_key is None:
+                self._run_after(item.after)
+            else:  # committed at the top of the loop once commit_batch is reached, or idle
+                pending[item.after_key] = item.after
+                deferred += 1
+
+    @classmethod
+    def _run_afters(cls, pending: dict[Hashable, Callable[[], object]]) -> None:
+        for after in pending.values():
+            cls._run_after(after)
+        pending.clear()
 
     @staticmethod
-    def _run_afters(pending: dict[Hashable, Callable[[], object]]) -> None:
-        for after in pending.values():
-            try:
-                after()
-            except Exception:  # isolation boundary: a failed commit
-                log.exception("could not commit after a hook call")
-        pending.clear()
+    def _run_after(after: Callable[[], object]) -> None:
+        try:
+            after()
+        except Exception:  # isolation boundary: a failed commit
+            log.exception("could not commit after a hook call")
 
     @staticmethod
     def _trace(tracer: Tracer, hook_name: str, kwargs: Mapping[str, Any]) -> None:
