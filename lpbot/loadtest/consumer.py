@@ -11,9 +11,10 @@ scenario left it open (a failed run, or a scenario without ``close``), so the ne
 ``open_conversation`` asks for a new one. Events of earlier runs' conversations that arrive
 late (a CSAT change after the run ended) are dropped, never counted in the next run.
 
-A client remembers every conversation its consumer had, so after ``runs_per_consumer`` runs
-the consumer is replaced by a new one (new identity, new socket; its connect is reported
-again): memory stays bounded however long the test runs.
+After ``runs_per_consumer`` runs the consumer is replaced by a new one (new identity, new
+socket; its connect is reported again), so no identity builds up a history of hundreds of
+conversations that no real consumer has; the client itself forgets closed conversations after
+its ``closed_retention``.
 
 Nothing here imports Locust: the module runs the same on threads and on gevent's greenlets.
 """
