@@ -1,11 +1,13 @@
 """One WebSocket session: handshake, the receive loop, request futures, close.
 
-Built on websocket-client's ``WebSocket`` with our own ``recv`` loop rather than
+Built on websocket-client's ``WebSocket`` with our own receive loop rather than
 ``WebSocketApp.run_forever``, because lpbot owns reconnecting (house style §3.11) and that loop
 gives what the client needs directly: the handshake's HTTP status as an exception
 (``WebSocketBadStatusException.status_code``), the close code from the close frame, no unnamed
 ping thread (``run_forever(ping_interval=...)`` starts one), and no callback indirection per
 frame on the hot path. The loop runs on the caller's thread (the client's named reader thread).
+websocket-client connects (handshake, TLS) and sends every frame; incoming frames are cut by
+:class:`~lpbot.client.frames.FrameReader`, many per socket read (its docstring says why).
 
 Requests are correlated by ``reqId`` alone (protocol.md §4.4) through
 :class:`~lpbot.client.reply.Reply`; a response is parsed by its request (``parse_response``), so
@@ -29,10 +31,11 @@ import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import websocket
 
+from lpbot.client.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
 from lpbot.client.reply import Reply
 from lpbot.errors import ConnectionClosed, ProtocolError
 from lpbot.protocol.codec import Decoder, Inbound, encode
@@ -43,31 +46,6 @@ __all__ = ["Closed", "Connection", "HandshakeRefused", "handshake_headers", "int
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-_OP_TEXT: Final = websocket.ABNF.OPCODE_TEXT
-_OP_BINARY: Final = websocket.ABNF.OPCODE_BINARY
-_OP_CLOSE: Final = websocket.ABNF.OPCODE_CLOSE
-
-#: smallest read from the socket. websocket-client asks for each frame's header, length and
-#: payload separately, one system call (and one release of the GIL) each; reading ahead lets
-#: one call serve many small frames. Its frame buffer keeps what a read returns beyond the
-#: size asked for, so nothing is lost or reordered.
-READ_AHEAD: Final = 4096
-
-
-def _read_ahead(ws: websocket.WebSocket) -> None:
-    """Make ``ws`` read at least :data:`READ_AHEAD` bytes per system call (if it can)."""
-    frames = getattr(ws, "frame_buffer", None)
-    recv = getattr(frames, "recv", None)
-    if frames is None or recv is None:  # another websocket-client layout: read as it does
-        return
-
-    def read(size: int) -> bytes:
-        data: bytes = recv(size if size > READ_AHEAD else READ_AHEAD)
-        return data
-
-    frames.recv = read
-
 
 class HandshakeRefused(ConnectionClosed):
     """The server refused the WebSocket upgrade with an HTTP status (401, 429, 5xx ...)."""
@@ -157,7 +135,6 @@ class Connection:
         ws.settimeout(None)  # the reader blocks; close() and abort() wake it
         if ws.sock is not None:
             ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _read_ahead(ws)
         return cls(ws, url=url, unknown_logged=unknown_logged)
 
     # --- requests -----------------------------------------------------------------------
@@ -205,46 +182,75 @@ class Connection:
     # --- the receive loop -----------------------------------------------------------------
 
     def run(self, on_inbound: Callable[[Inbound], None],
-            on_malformed: Callable[[ProtocolError], None]) -> Closed:
+            on_malformed: Callable[[ProtocolError], None],
+            on_read: Callable[[], None] | None = None) -> Closed:
         """Read frames until the socket closes; call ``on_inbound`` for each notification.
 
-        Responses resolve their futures here; everything else goes to ``on_inbound``. Runs
-        on the reader thread and returns how the socket ended.
+        Responses resolve their futures here; everything else goes to ``on_inbound``; pings
+        are answered. ``on_read`` is called after each socket read's frames were handled,
+        before the next blocking read (the caller flushes work it batched). Runs on the
+        reader thread and returns how the socket ended.
         """
-        recv = self._ws.recv_data_frame
+        sock = self._ws.sock
+        if sock is None:
+            self._finish(Closed(error=ConnectionClosed("socket ended")))
+            return Closed(error=ConnectionClosed("socket ended"))
+        read = FrameReader(sock.recv).read
         decode = self.decoder.decode
         pending = self._pending
-        closed = Closed(error=ConnectionClosed("socket ended"))
+        closed: Closed | None = None
         try:
-            while True:
-                opcode, frame = recv(True)
-                if opcode in (_OP_TEXT, _OP_BINARY):
-                    self.frames += 1
-                    try:
-                        data = frame.data
-                        inbound = decode(data.decode("utf-8") if type(data) is bytes else data)
-                    except (ProtocolError, UnicodeDecodeError) as exc:
-                        self.malformed += 1
-                        on_malformed(exc if isinstance(exc, ProtocolError) else
-                                     ProtocolError(f"frame is not UTF-8: {exc}", raw=frame.data))
-                        continue
-                    if type(inbound) is Response:
-                        with self._lock:
-                            entry = pending.pop(inbound.req_id, None)
-                        if entry is None:
-                            log.debug("response to unknown reqId %r ignored", inbound.req_id)
+            while closed is None:
+                for opcode, payload in read():
+                    if opcode in (OP_TEXT, OP_BINARY):
+                        self.frames += 1
+                        try:
+                            inbound = decode(payload.decode("utf-8"))
+                        except (ProtocolError, UnicodeDecodeError) as exc:
+                            self.malformed += 1
+                            on_malformed(exc if isinstance(exc, ProtocolError) else
+                                         ProtocolError(f"frame is not UTF-8: {exc}", raw=payload))
+                            continue
+                        if type(inbound) is Response:
+                            with self._lock:
+                                entry = pending.pop(inbound.req_id, None)
+                            if entry is None:
+                                log.debug("response to unknown reqId %r ignored",
+                                          inbound.req_id)
+                            else:
+                                _resolve(entry[0], entry[1], inbound)
                         else:
-                            _resolve(entry[0], entry[1], inbound)
-                    else:
-                        on_inbound(inbound)
-                elif opcode == _OP_CLOSE:
-                    closed = _close_info(frame.data, self._closing)
-                    break
-        except (OSError, websocket.WebSocketException, struct.error) as exc:
+                            on_inbound(inbound)
+                    elif opcode == OP_PING:
+                        self._send_control(self._ws.pong, payload)
+                    elif opcode == OP_CLOSE:
+                        closed = _close_info(payload, self._closing)
+                        if self._closing is None:  # answer the peer's close (RFC 6455 §5.5.1)
+                            self._send_control(self._ws.send_close, _echo_code(payload))
+                        break
+                if on_read is not None:
+                    on_read()
+        except FrameError as exc:
+            self.malformed += 1
+            on_malformed(exc)
+            self._send_control(self._ws.send_close, 1002)
+            closed = Closed(error=exc, reason=f"protocol error: {exc}", by_us=True)
+        except EOFError as exc:
+            closed = Closed(error=ConnectionClosed(f"connection lost: {exc}"),
+                            reason=self._closing or "", by_us=self._closing is not None)
+        except (OSError, websocket.WebSocketException) as exc:
             closed = Closed(error=exc, reason=self._closing or "", by_us=self._closing is not None)
         finally:
-            self._finish(closed)
+            self._finish(closed or Closed(error=ConnectionClosed("socket ended")))
         return closed
+
+    @staticmethod
+    def _send_control(send: Callable[[Any], object], payload: Any) -> None:
+        """Send a pong or close frame from the reader; a failure ends the loop by itself."""
+        try:
+            send(payload)
+        except (OSError, websocket.WebSocketException) as exc:
+            log.debug("control frame not sent: %s", exc)
 
     def _finish(self, closed: Closed) -> None:
         with self._lock:
@@ -311,6 +317,16 @@ def _resolve(request: Any, future: Reply[Any], response: Response) -> None:
         future.set_exception(exc)
     else:
         future.set_result(value)
+
+
+def _echo_code(payload: bytes) -> int:
+    """The status code to answer a close frame with.
+
+    The peer's own when a close frame may carry it (RFC 6455 §7.4), else 1000.
+    """
+    code: int = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1000
+    sendable = 1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999
+    return code if sendable else 1000
 
 
 def _close_info(data: bytes | str, closing: str | None) -> Closed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lpbot.client.connection import READ_AHEAD
+from lpbot.client.frames import READ_SIZE as READ_AHEAD
 
 from .support import agent_assigned
 
