@@ -12,9 +12,10 @@ When the target queue is full:
 
 * a *droppable* item (chat states: not sequenced, never replayed) is dropped at once and
   counted in ``dispatch_dropped{reason="full"}``;
-* any other item waits for room: the receive thread blocks in slices of ``put_timeout``
-  seconds, and after each slice logs a warning naming the shard and counts
-  ``dispatch_blocked{shard}``. A blocked receive thread stops reading its socket, so TCP flow
+* any other item waits for room: the receive thread blocks until the worker has emptied the
+  queue to half its capacity (so they trade one wake-up per half queue, not one per item), in
+  slices of ``put_timeout`` seconds; after each slice it logs a warning naming the shard and
+  counts ``dispatch_blocked{shard}``. A blocked receive thread stops reading its socket, so TCP flow
   control slows the server down. Sequenced events are never dropped, because committing a later
   sequence would lose a dropped one for good.
 
@@ -77,6 +78,7 @@ def call_each(
     strict: bool,
     counters: Counters | None = None,
     per_plugin: Callable[[str], Mapping[str, object]] | None = None,
+    calls: dict[tuple[str, ...], float] | None = None,
 ) -> list[object]:
     """Call each implementation of ``hook`` in pluggy's order; one that raises never stops the rest.
 
@@ -92,6 +94,8 @@ def call_each(
         counters: Where calls and errors are counted per (plugin, hook).
         per_plugin: Extra arguments for one plugin, by its name (``lpbot_configure`` gets each
             plugin's own config table this way).
+        calls: This thread's own ``HOOK_CALLS`` table (:meth:`Counters.local_series`), which
+            a worker fetches once, instead of looking it up per implementation.
 
     Returns:
         The non-None results, in call order.
@@ -99,9 +103,12 @@ def call_each(
     firstresult = hook.spec is not None and bool(hook.spec.opts.get("firstresult"))
     results: list[object] = []
     # pluggy keeps tryfirst implementations at the end and calls the list in reverse.
+    if calls is None and counters is not None:
+        calls = counters.local_series(HOOK_CALLS)
     for impl in reversed(hook.get_hookimpls()):
-        if counters is not None:
-            counters.inc(HOOK_CALLS, impl.plugin_name, hook.name)
+        if calls is not None:
+            key = (impl.plugin_name, hook.name)
+            calls[key] = calls.get(key, 0) + 1
         arguments = kwargs if per_plugin is None else {**kwargs, **per_plugin(impl.plugin_name)}
         try:
             result = impl.function(*[arguments[name] for name in impl.argnames])
@@ -140,15 +147,18 @@ class _Item:
 class _Shard:
     """One worker's queue: a C-level SimpleQueue (cheap put/get) bounded by ``capacity``.
 
-    A producer that finds it full waits on ``room``; the worker notifies only when someone
-    registered in ``waiting`` (producers register before re-checking the size, so no wake-up
-    is lost).
+    A producer that finds it full waits on ``room`` until the worker has taken it down to
+    ``resume`` (half the capacity), then goes on. The gap between the two marks makes the
+    producer and the worker trade wake-ups once per half queue rather than once per item.
+    The worker notifies only when someone registered in ``waiting`` (producers register
+    before re-checking the size, so no wake-up is lost).
     """
 
-    __slots__ = ("capacity", "queue", "room", "waiting")
+    __slots__ = ("capacity", "queue", "resume", "room", "waiting")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
+        self.resume = capacity // 2
         self.queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self.room = threading.Condition(threading.Lock())
         self.waiting = 0
@@ -156,12 +166,18 @@ class _Shard:
     def full(self) -> bool:
         return self.queue.qsize() >= self.capacity
 
+    def drained(self) -> bool:
+        return self.queue.qsize() <= self.resume
+
     def put_waiting(self, item: object, timeout: float) -> bool:
-        """Wait up to ``timeout`` for room, then queue ``item``; False if still full."""
+        """Wait up to ``timeout`` for the queue to drain to ``resume``, then queue ``item``.
+
+        Called once the queue was found full, and again after each False (nothing queued).
+        """
         with self.room:
             self.waiting += 1
             try:
-                if self.full() and not self.room.wait_for(lambda: not self.full(), timeout):
+                if not self.room.wait_for(self.drained, timeout):
                     return False
             finally:
                 self.waiting -= 1
@@ -169,8 +185,8 @@ class _Shard:
         return True
 
     def took_one(self) -> None:
-        """Called by the worker after each get: wake producers waiting for room."""
-        if self.waiting:
+        """Called by the worker after each get: wake waiting producers once drained enough."""
+        if self.waiting and self.queue.qsize() <= self.resume:
             with self.room:
                 self.room.notify_all()
 
@@ -353,6 +369,9 @@ class Dispatcher:
         counters = self._counters
         hooks = self._pm.hook
         get = shard.queue.get
+        calls = counters.local_series(HOOK_CALLS)
+        dispatched = counters.local_series(EVENTS_DISPATCHED)
+        latency: dict[str, Callable[[float], None]] = {}  # hook name -> its histogram's add
         pending: dict[Hashable, Callable[[], object]] = {}  # after_key -> latest after
         deferred = 0  # items whose after is in pending: bounds what a crash can replay
         while True:
@@ -378,12 +397,17 @@ class Dispatcher:
                 continue
             hook_name = item.hook_name
             if hook_name is not None:
-                counters.observe(DISPATCH_LATENCY, time.monotonic() - item.submitted, hook_name)
+                observe = latency.get(hook_name)
+                if observe is None:
+                    observe = latency[hook_name] = counters.local_histogram(DISPATCH_LATENCY,
+                                                                            hook_name)
+                observe(time.monotonic() - item.submitted)
                 for tracer in self._tracers:
                     self._trace(tracer, hook_name, item.kwargs)
                 call_each(getattr(hooks, hook_name), item.kwargs, strict=False,
-                          counters=counters)
-                counters.inc(EVENTS_DISPATCHED, hook_name)
+                          counters=counters, calls=calls)
+                key = (hook_name,)
+                dispatched[key] = dispatched.get(key, 0) + 1
             if item.after is None:
                 continue
             if item.after_key is None:

@@ -177,6 +177,53 @@ def test_a_full_queue_blocks_the_producer_until_there_is_room(
     assert any("queue 0 full" in r.getMessage() for r in caplog.records)
 
 
+class Turnstile:
+    """Lets one hook call through per release of ``steps``; counts the calls that began."""
+
+    def __init__(self) -> None:
+        self.steps = threading.Semaphore(0)
+        self.entered = 0
+        self.lock = threading.Lock()
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self) -> None:
+        with self.lock:
+            self.entered += 1
+        assert self.steps.acquire(timeout=10)
+
+
+def test_a_blocked_producer_resumes_once_the_queue_is_half_empty() -> None:
+    gate = Turnstile()
+    recorder = Recorder()
+    dispatcher, counters, _ = make(gate, recorder, workers=1, queue_size=4, put_timeout=0.01)
+    dispatcher.submit("c", "lpbot_message_received", message_args("c", 0))
+    wait_for(lambda: gate.entered == 1, what="the first call")
+    for number in range(1, 5):  # fills the queue: 4 waiting behind the call in progress
+        dispatcher.submit("c", "lpbot_message_received", message_args("c", number))
+    done = threading.Event()
+
+    def produce() -> None:
+        dispatcher.submit("c", "lpbot_message_received", message_args("c", 5))
+        done.set()
+
+    producer = threading.Thread(target=produce, name="test-producer")
+    producer.start()
+    wait_for(lambda: counters.value(DISPATCH_BLOCKED, "0") >= 1, what="the producer to block")
+    gate.steps.release()  # 3 left in the queue: room, but not yet down to half
+    wait_for(lambda: gate.entered == 2, what="the second call")
+    blocked = counters.value(DISPATCH_BLOCKED, "0")
+    wait_for(lambda: counters.value(DISPATCH_BLOCKED, "0") >= blocked + 2,
+             what="the producer to go on waiting")
+    assert not done.is_set()
+    gate.steps.release()  # 2 left: half the capacity, the producer goes on
+    assert done.wait(5)
+    producer.join(5)
+    for _ in range(4):
+        gate.steps.release()
+    assert dispatcher.drain(5)
+    assert recorder.seen["c"] == [0, 1, 2, 3, 4, 5]
+
+
 def test_drain_discards_what_cannot_be_delivered_in_time() -> None:
     blocking = Blocking()
     recorder = Recorder()
