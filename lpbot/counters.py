@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -83,6 +83,11 @@ class _Histogram:
         self.count = 0
         self.total = 0.0
 
+    def add(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.total += value
+
 
 class _Shard:
     """One thread's counters and histograms."""
@@ -137,6 +142,26 @@ class Counters:
         series = self._shard().counters.setdefault(name, {})
         series[labels] = series.get(labels, 0) + amount
 
+    def local_series(self, name: str) -> dict[tuple[str, ...], float]:
+        """This thread's own table of counter ``name``: label values -> amount.
+
+        For a loop that counts every item: it adds to the table directly, on this thread only.
+        """
+        return self._shard().counters.setdefault(name, {})
+
+    def local_histogram(
+        self, name: str, *labels: str, buckets: Sequence[float] = DEFAULT_BUCKETS
+    ) -> Callable[[float], None]:
+        """A function recording a value in this thread's part of histogram ``name``.
+
+        For a loop that observes every item with these label values, on this thread only.
+        """
+        series = self._shard().histograms.setdefault(name, {})
+        histogram = series.get(labels)
+        if histogram is None:
+            histogram = series[labels] = _Histogram(buckets)
+        return histogram.add
+
     def value(self, name: str, *labels: str) -> float:
         """The counter's value for these label values (0 if never incremented)."""
         return sum(shard.counters.get(name, {}).get(labels, 0) for shard in self._all())
@@ -162,9 +187,7 @@ class Counters:
         histogram = series.get(labels)
         if histogram is None:
             histogram = series[labels] = _Histogram(buckets)
-        histogram.counts[bisect.bisect_left(histogram.bounds, value)] += 1
-        histogram.count += 1
-        histogram.total += value
+        histogram.add(value)
 
     def histogram(self, name: str, *labels: str) -> HistogramSnapshot:
         """A snapshot of histogram ``name`` for these label values (empty if never observed)."""

@@ -81,6 +81,7 @@ class ConversationTracker:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
         self._condition = threading.Condition(threading.RLock())
+        self._waiters = 0  # threads in wait_until: the hooks notify only when there are some
         self._activities: OrderedDict[str, Activity] = OrderedDict()
 
     # --- reader thread --------------------------------------------------------------------
@@ -141,13 +142,23 @@ class ConversationTracker:
         """
         deadline = time.monotonic() + timeout
         with self._condition:
-            while True:
-                if predicate():
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._bot.stopping.is_set() or self._bot.fatal.is_set():
-                    return False
-                self._condition.wait(remaining)
+            self._waiters += 1
+            try:
+                while True:
+                    if predicate():
+                        return True
+                    remaining = deadline - time.monotonic()
+                    if (remaining <= 0 or self._bot.stopping.is_set()
+                            or self._bot.fatal.is_set()):
+                        return False
+                    self._condition.wait(remaining)
+            finally:
+                self._waiters -= 1
+
+    def _notify(self) -> None:
+        """Wake the threads in :meth:`wait_until` (called holding the lock)."""
+        if self._waiters:
+            self._condition.notify_all()
 
     def wake(self) -> None:
         """Wake every waiter (the bot is stopping)."""
@@ -167,7 +178,7 @@ class ConversationTracker:
         if participant.role in _AGENT_ROLES:
             with self._condition:
                 self._activity(conversation.id, "").agent_joined = True
-                self._condition.notify_all()
+                self._notify()
 
     @hookimpl(tryfirst=True)
     def lpbot_conversation_changed(self) -> None:
@@ -187,7 +198,7 @@ class ConversationTracker:
             elif message.role in _AGENT_ROLES:
                 activity.last_agent_sequence = max(activity.last_agent_sequence, sequence)
                 activity.waiting_since = None
-            self._condition.notify_all()
+            self._notify()
 
     @hookimpl(tryfirst=True)
     def lpbot_conversation_closed(self, conversation: Any) -> None:
@@ -197,7 +208,7 @@ class ConversationTracker:
             closed = [key for key, activity in self._activities.items() if activity.closed]
             for key in closed[:max(0, len(closed) - KEEP_CLOSED)]:
                 del self._activities[key]
-            self._condition.notify_all()
+            self._notify()
         self._bot.counters.inc(CONVERSATIONS, "closed")
 
     def _activity(self, conversation_id: str, consumer: str) -> Activity:
