@@ -69,6 +69,20 @@ def message_args(conversation: str, number: int) -> dict[str, object]:
     return {"bot": None, "conversation": conversation, "message": number}
 
 
+def produce_in_background(dispatcher: Dispatcher, number: int) -> tuple[threading.Thread,
+                                                                         threading.Event]:
+    """Submit message ``number`` of "c" from a named thread; the event is set once queued."""
+    done = threading.Event()
+
+    def produce() -> None:
+        dispatcher.submit("c", "lpbot_message_received", message_args("c", number))
+        done.set()
+
+    producer = threading.Thread(target=produce, name="test-producer")
+    producer.start()
+    return producer, done
+
+
 def test_order_is_kept_per_key_with_keys_in_parallel() -> None:
     recorder = Recorder()
     dispatcher, counters, _ = make(recorder, workers=4, queue_size=50)
@@ -159,14 +173,7 @@ def test_a_full_queue_blocks_the_producer_until_there_is_room(
     dispatcher.submit("c", "lpbot_message_received", message_args("c", 0))
     assert blocking.entered.wait(5)
     dispatcher.submit("c", "lpbot_message_received", message_args("c", 1))
-    done = threading.Event()
-
-    def produce() -> None:
-        dispatcher.submit("c", "lpbot_message_received", message_args("c", 2))
-        done.set()
-
-    producer = threading.Thread(target=produce, name="test-producer")
-    producer.start()
+    producer, done = produce_in_background(dispatcher, 2)
     wait_for(lambda: counters.value(DISPATCH_BLOCKED, "0") >= 2, what="the producer to block")
     assert not done.is_set()
     blocking.release.set()
@@ -200,14 +207,7 @@ def test_a_blocked_producer_resumes_once_the_queue_is_half_empty() -> None:
     wait_for(lambda: gate.entered == 1, what="the first call")
     for number in range(1, 5):  # fills the queue: 4 waiting behind the call in progress
         dispatcher.submit("c", "lpbot_message_received", message_args("c", number))
-    done = threading.Event()
-
-    def produce() -> None:
-        dispatcher.submit("c", "lpbot_message_received", message_args("c", 5))
-        done.set()
-
-    producer = threading.Thread(target=produce, name="test-producer")
-    producer.start()
+    producer, done = produce_in_background(dispatcher, 5)
     wait_for(lambda: counters.value(DISPATCH_BLOCKED, "0") >= 1, what="the producer to block")
     gate.steps.release()  # 3 left in the queue: room, but not yet down to half
     wait_for(lambda: gate.entered == 2, what="the second call")
