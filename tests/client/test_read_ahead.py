@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lpbot.client.frames import READ_SIZE as READ_AHEAD
+from lpbot.client.frames import READ_SIZE
 
 from .support import agent_assigned
 
@@ -12,8 +12,8 @@ def test_small_and_large_frames_back_to_back_arrive_whole_and_in_order(sandbox, 
     client.connect(timeout=5)
     conversation = client.open_conversation()
     agent_assigned(sandbox, conversation.id)
-    large = "".join(chr(0x41 + i % 26) for i in range(5 * READ_AHEAD + 123))
-    wide = "é€😀" * (READ_AHEAD // 3)  # multi-byte UTF-8 across read boundaries
+    large = "".join(chr(0x41 + i % 26) for i in range(5 * READ_SIZE + 123))
+    wide = "é€😀" * (READ_SIZE // 3)  # multi-byte UTF-8 across read boundaries
 
     sandbox.agents.burst(conversation.id, 300, prefix="a")
     sandbox.agents.say(conversation.id, large)
