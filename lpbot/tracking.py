@@ -83,6 +83,7 @@ class ConversationTracker:
         self._condition = threading.Condition(threading.RLock())
         self._waiters = 0  # threads in wait_until: the hooks notify only when there are some
         self._activities: OrderedDict[str, Activity] = OrderedDict()
+        self._closed: OrderedDict[str, None] = OrderedDict()  # closed ones, oldest first
 
     # --- reader thread --------------------------------------------------------------------
 
@@ -104,7 +105,7 @@ class ConversationTracker:
                 return False, previous
             activity.details = details
             if previous is None and not details.is_open:
-                activity.closed = True
+                self._mark_closed(change.conversation_id, activity)
                 return False, None
             return True, previous
 
@@ -204,12 +205,18 @@ class ConversationTracker:
     def lpbot_conversation_closed(self, conversation: Any) -> None:
         """Mark it closed, count it, and forget the oldest closed ones beyond a bound."""
         with self._condition:
-            self._activity(conversation.id, "").closed = True
-            closed = [key for key, activity in self._activities.items() if activity.closed]
-            for key in closed[:max(0, len(closed) - KEEP_CLOSED)]:
-                del self._activities[key]
+            self._mark_closed(conversation.id, self._activity(conversation.id, ""))
             self._notify()
         self._bot.counters.inc(CONVERSATIONS, "closed")
+
+    def _mark_closed(self, conversation_id: str, activity: Activity) -> None:
+        """Mark it closed and forget the longest-closed ones beyond ``KEEP_CLOSED`` (locked)."""
+        activity.closed = True
+        self._closed[conversation_id] = None
+        self._closed.move_to_end(conversation_id)
+        while len(self._closed) > KEEP_CLOSED:
+            oldest, _ = self._closed.popitem(last=False)
+            self._activities.pop(oldest, None)
 
     def _activity(self, conversation_id: str, consumer: str) -> Activity:
         activity = self._activities.get(conversation_id)

@@ -1,0 +1,29 @@
+"""The tracker remembers a bounded number of closed conversations, forgetting the longest closed."""
+
+from __future__ import annotations
+
+import pytest
+
+from lpbot import tracking
+
+from .conftest import MakeHarness
+
+
+def test_the_longest_closed_conversations_are_forgotten_beyond_the_bound(
+    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracking, "KEEP_CLOSED", 2)
+    with make_harness() as harness:
+        tracker = harness.bot.tracker
+        closed = []
+        for _ in range(3):  # one open conversation per consumer at a time (protocol.md)
+            conversation = harness.open_conversation()
+            conversation.close()
+            assert tracker.wait_until(lambda c=conversation: tracker.activity(c.id).closed, 5)
+            closed.append(conversation.id)
+        still_open = harness.open_conversation()
+
+        remembered = [cid for cid in closed if tracker.activity(cid).closed]
+        assert remembered == closed[1:]
+        assert tracker.wait_until(
+            lambda: [cid for cid, _ in tracker.open_conversations()] == [still_open.id], 5)
