@@ -82,10 +82,11 @@ class Connection:
         self._lock = threading.Lock()
         self._closing: str | None = None
         self._closed = threading.Event()
+        self._aborted = False  # abort() was called: read nothing more
         self.decoder = Decoder(unknown_logged)
         #: frames that could not be decoded (not JSON, not an object, unusable fields)
         self.malformed = 0
-        #: text frames received
+        #: messages received (text and binary)
         self.frames = 0
 
     @classmethod
@@ -230,15 +231,22 @@ class Connection:
                         break
                 if on_read is not None:
                     on_read()
+                if self._aborted and closed is None:  # bytes still queued are not read
+                    closed = Closed(error=ConnectionClosed("socket aborted"),
+                                    reason=self._closing or "", by_us=True)
         except FrameError as exc:
-            self.malformed += 1
-            on_malformed(exc)
-            self._send_control(self._ws.send_close, 1002)
-            closed = Closed(error=exc, reason=f"protocol error: {exc}", by_us=True)
-        except EOFError as exc:
-            closed = Closed(error=ConnectionClosed(f"connection lost: {exc}"),
+            if self._aborted or self._closing is not None:  # our close is under way already
+                closed = Closed(error=exc, reason=self._closing or "", by_us=True)
+            else:
+                self.malformed += 1
+                on_malformed(exc)
+                self._send_control(self._ws.send_close, 1002)
+                closed = Closed(error=exc, reason=f"protocol error: {exc}", by_us=True)
+        except EOFError:
+            closed = Closed(error=ConnectionClosed("the peer closed the stream"),
                             reason=self._closing or "", by_us=self._closing is not None)
-        except (OSError, websocket.WebSocketException) as exc:
+        except (OSError, ValueError, websocket.WebSocketException) as exc:
+            # ValueError: a TLS socket shut down under a blocked read (ssl raises it then)
             closed = Closed(error=exc, reason=self._closing or "", by_us=self._closing is not None)
         finally:
             self._finish(closed or Closed(error=ConnectionClosed("socket ended")))
@@ -285,10 +293,10 @@ class Connection:
         with self._lock:
             if self._closing is None and reason is not None:
                 self._closing = reason
+        self._aborted = True
         sock = self._ws.sock
         if sock is not None:
-            with contextlib.suppress(OSError):  # already closed
-                sock.shutdown(socket.SHUT_RDWR)
+            _shut_transport(sock)
 
     @property
     def closing_reason(self) -> str | None:
@@ -304,7 +312,19 @@ def interrupt(ws: websocket.WebSocket) -> None:
     """Cut a socket whose handshake is in progress (its ``connect`` then fails at once)."""
     sock = ws.sock
     if sock is not None:
-        with contextlib.suppress(OSError):
+        _shut_transport(sock)
+
+
+def _shut_transport(sock: socket.socket) -> None:
+    """Shut down the TCP connection under ``sock`` without unwrapping its TLS layer.
+
+    ``SSLSocket.shutdown`` drops the TLS state first; a reader blocked in ``recv`` may then
+    fail with ValueError or read raw TLS records as if they were frames.
+    """
+    with contextlib.suppress(OSError):  # already closed
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except TypeError:  # not a socket.socket (a wrapper of another kind)
             sock.shutdown(socket.SHUT_RDWR)
 
 

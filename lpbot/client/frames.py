@@ -3,9 +3,10 @@
 websocket-client parses each frame with several Python calls and copies its whole read buffer
 for every frame, which makes large reads cost more than they save; it is the dearest step of
 receiving a small notification. :class:`FrameReader` reads up to :data:`READ_SIZE` bytes per
-system call and cuts every complete frame out of them by offset, so one call (and one release
-of the GIL) serves dozens of notifications. websocket-client keeps the handshake, TLS, and
-everything the client sends (messages, pongs, pings, the close frame).
+system call (a TLS socket gives one record, at most 16 KiB) and cuts every complete frame out
+of them by offset, so one call (and one release of the GIL) serves dozens of notifications.
+websocket-client keeps the handshake, TLS, and everything the client sends (messages, pongs,
+pings, the close frame).
 
 What RFC 6455 asks of a client receiving is checked here: no reserved bits (no extension is
 negotiated), no masked server frames (§5.1), known opcodes, control frames final and at most
@@ -21,8 +22,8 @@ from typing import Final
 
 from lpbot.errors import ProtocolError
 
-__all__ = ["OP_BINARY", "OP_CLOSE", "OP_PING", "OP_PONG", "OP_TEXT", "READ_SIZE", "FrameError",
-           "FrameReader"]
+__all__ = ["MAX_MESSAGE", "OP_BINARY", "OP_CLOSE", "OP_CONTINUATION", "OP_PING", "OP_PONG",
+           "OP_TEXT", "READ_SIZE", "FrameError", "FrameReader"]
 
 OP_CONTINUATION: Final = 0x0
 OP_TEXT: Final = 0x1
@@ -32,7 +33,8 @@ OP_PING: Final = 0x9
 OP_PONG: Final = 0xA
 _CONTROL: Final = frozenset({OP_CLOSE, OP_PING, OP_PONG})
 
-#: bytes asked of the socket per read (a full read holds about a hundred notifications)
+#: bytes asked of the socket per read: about a hundred notifications on a plain socket; a TLS
+#: socket returns at most one record (16 KiB) per read
 READ_SIZE: Final = 65_536
 #: largest message accepted, fragments included; LivePerson's frames are a few KiB at most
 MAX_MESSAGE: Final = 64 * 1024 * 1024
@@ -73,7 +75,7 @@ class FrameReader:
         Raises:
             EOFError: the peer closed the stream.
             FrameError: a frame breaks RFC 6455.
-            OSError: the socket failed (or was shut down from another thread).
+            OSError: the socket failed.
         """
         if self._error is not None:  # the frames before it were returned first
             raise self._error

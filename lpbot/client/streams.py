@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from lpbot.client.connection import Connection
+from lpbot.client.frames import FrameError
 from lpbot.client.options import ConnectionState
 from lpbot.client.reply import Reply
 from lpbot.client.session import Recovery, Session, SessionStats
@@ -240,8 +241,10 @@ class Streams:
         self._malformed_logged += 1
         if self._malformed_logged <= 10 or self._malformed_logged % 1000 == 0:
             raw = _JWT.sub("***", error.raw) if error.raw else error.raw
-            log.warning("malformed frame ignored (%d so far): %s; raw=%r",
-                        self._malformed_logged, error, raw)
+            action = ("connection closed with 1002" if isinstance(error, FrameError)
+                      else "frame ignored")
+            log.warning("malformed frame, %s (%d so far): %s; raw=%r",
+                        action, self._malformed_logged, error, raw)
 
 
 def add_session(counts: dict[str, int], stats: SessionStats) -> None:

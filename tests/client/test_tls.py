@@ -21,7 +21,7 @@ import pytest
 
 from lpbot.backoff import Backoff
 from lpbot.client import ConnectionState
-from lpbot.client.connection import Connection
+from lpbot.client.connection import Connection, handshake_headers
 from lpbot.errors import ConnectionClosed, RequestRejected
 from lpbot.protocol.names import Services
 from lpbot.protocol.requests import GetClock
@@ -198,3 +198,42 @@ def test_the_websocket_verifies_its_certificate_too(tls_front):
         conn.close()
         reader.join(5)
     assert not reader.is_alive()
+
+
+def test_abort_during_tls_reads_ends_the_reader_cleanly(sandbox, tls_front):
+    # An SSLSocket's own shutdown() drops its TLS state under a blocked read, which then
+    # failed with ValueError or read raw TLS records as frames; abort() must do neither.
+    url = f"wss://127.0.0.1:{tls_front.ws_port}/ws_api/account/{sandbox.account}/messaging/consumer?v=3"
+    conn = Connection.open(url, headers=handshake_headers(sandbox.signup(), None), timeout=5,
+                           ssl_context=ssl.create_default_context(cafile=CA_FILE))
+    seen: list[object] = []
+    malformed: list[object] = []
+    ended: list[object] = []
+    fifth = threading.Event()
+    aborted = threading.Event()
+
+    def on_inbound(inbound: object) -> None:
+        seen.append(inbound)
+        if len(seen) == 5:  # hold the reader while the rest piles up and abort() comes
+            fifth.set()
+            aborted.wait(5)
+
+    reader = threading.Thread(target=lambda: ended.append(conn.run(on_inbound, malformed.append)),
+                              name="test-reader")
+    reader.start()
+    try:
+        for _ in range(2000):  # more than one socket read holds, queued at the abort
+            sandbox.faults.send_unknown_notification()
+        assert fifth.wait(5)
+        conn.abort("test abort")
+        aborted.set()
+        reader.join(5)
+        assert not reader.is_alive()
+    finally:
+        conn.abort()
+        reader.join(5)
+    assert len(ended) == 1  # run() returned: nothing escaped the reader
+    assert ended[0].by_us
+    assert len(seen) < 2000  # what was still queued at the abort was not read
+    assert malformed == []
+    assert conn.malformed == 0
