@@ -11,7 +11,7 @@ Backpressure policy. ``submit`` runs on a connection's receive thread and never 
 When the target queue is full:
 
 * a *droppable* item (chat states: not sequenced, never replayed) is dropped at once and
-  counted in ``dispatch_dropped{reason="full"}``;
+  counted in ``dispatch_dropped{reason="full"}`` (also while another item waits for room);
 * any other item waits for room: the receive thread blocks until the worker has emptied the
   queue to half its capacity (so they trade one wake-up per half queue, not one per item), in
   slices of ``put_timeout`` seconds; after each slice it logs a warning naming the shard and
@@ -148,13 +148,15 @@ class _Shard:
     """One worker's queue: a C-level SimpleQueue (cheap put/get) bounded by ``capacity``.
 
     A producer that finds it full waits on ``room`` until the worker has taken it down to
-    ``resume`` (half the capacity), then goes on. The gap between the two marks makes the
-    producer and the worker trade wake-ups once per half queue rather than once per item.
-    The worker notifies only when someone registered in ``waiting`` (producers register
-    before re-checking the size, so no wake-up is lost).
+    ``resume`` (half the capacity); the worker then opens the gate (``opened`` counts the
+    openings) and every waiting producer goes on while there is room. The gap between the two
+    marks makes the producers and the worker trade wake-ups once per half queue rather than
+    once per item. While a producer waits, other producers do not pass it: they wait too (or
+    drop, for droppable items). The worker notifies only when someone registered in
+    ``waiting`` (producers register before re-checking the size, so no wake-up is lost).
     """
 
-    __slots__ = ("capacity", "queue", "resume", "room", "waiting")
+    __slots__ = ("capacity", "opened", "queue", "resume", "room", "waiting")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -162,6 +164,7 @@ class _Shard:
         self.queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self.room = threading.Condition(threading.Lock())
         self.waiting = 0
+        self.opened = 0
 
     def full(self) -> bool:
         return self.queue.qsize() >= self.capacity
@@ -176,8 +179,11 @@ class _Shard:
         """
         with self.room:
             self.waiting += 1
+            opened = self.opened
             try:
-                if not self.room.wait_for(self.drained, timeout):
+                if not self.room.wait_for(
+                        lambda: self.drained() or (self.opened != opened and not self.full()),
+                        timeout):
                     return False
             finally:
                 self.waiting -= 1
@@ -188,6 +194,7 @@ class _Shard:
         """Called by the worker after each get: wake waiting producers once drained enough."""
         if self.waiting and self.queue.qsize() <= self.resume:
             with self.room:
+                self.opened += 1
                 self.room.notify_all()
 
 
@@ -311,7 +318,7 @@ class Dispatcher:
         index = shard_of(key, len(self._shards))
         shard = self._shards[index]
         item = _Item(hook_name, kwargs, after, after_key)
-        if not shard.full():
+        if not shard.waiting and not shard.full():  # no one waiting to be let in first
             shard.queue.put(item)
             return True
         if droppable:

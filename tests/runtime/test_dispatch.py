@@ -196,7 +196,7 @@ class Turnstile:
     def lpbot_message_received(self) -> None:
         with self.lock:
             self.entered += 1
-        assert self.steps.acquire(timeout=10)
+        self.steps.acquire(timeout=10)  # a test that forgets a step fails on its own waits
 
 
 def test_a_blocked_producer_resumes_once_the_queue_is_half_empty() -> None:
@@ -215,6 +215,10 @@ def test_a_blocked_producer_resumes_once_the_queue_is_half_empty() -> None:
     wait_for(lambda: counters.value(DISPATCH_BLOCKED, "0") >= blocked + 2,
              what="the producer to go on waiting")
     assert not done.is_set()
+    # there is room for one, but the waiting producer is let in first: a chat state is dropped
+    assert not dispatcher.submit("c", "lpbot_chat_state_received", message_args("c", 9),
+                                 droppable=True)
+    assert counters.value(DISPATCH_DROPPED, "full") == 1
     gate.steps.release()  # 2 left: half the capacity, the producer goes on
     assert done.wait(5)
     producer.join(5)
