@@ -345,7 +345,7 @@ def _echo_code(payload: bytes) -> int:
     The peer's own when a close frame may carry it (RFC 6455 §7.4), else 1000.
     """
     code: int = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1000
-    sendable = 1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999
+    sendable = 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
     return code if sendable else 1000
 
 

@@ -32,6 +32,7 @@ OP_CLOSE: Final = 0x8
 OP_PING: Final = 0x9
 OP_PONG: Final = 0xA
 _CONTROL: Final = frozenset({OP_CLOSE, OP_PING, OP_PONG})
+_OPCODES: Final = frozenset({OP_CONTINUATION, OP_TEXT, OP_BINARY, *_CONTROL})
 
 #: bytes asked of the socket per read: about a hundred notifications on a plain socket; a TLS
 #: socket returns at most one record (16 KiB) per read
@@ -123,6 +124,8 @@ class FrameReader:
                 raise FrameError("a frame has reserved bits set and no extension was agreed")
             if length > self._max:
                 raise FrameError(f"a frame of {length} bytes exceeds the limit of {self._max}")
+            if first & 0x0F not in _OPCODES:  # before awaiting a payload it would refuse
+                raise FrameError(f"unknown opcode {first & 0x0F:#x}")
             if length > 125 and first & 0x08:
                 raise FrameError("a control frame is longer than 125 bytes (RFC 6455 §5.5)")
             stop = start + length
