@@ -65,9 +65,10 @@ def test_a_job_added_before_a_restart_runs_after_it(
     assert not marker.exists()
 
     second = Scheduler(url=store, listener=outcomes)
-    second.start()
+    second.start(paused=True)  # paused: the job, due by now, must not run (and go) before this
     try:
         assert second.get_job("later") is not None
+        second.resume()
         wait_for(marker.exists, what="the stored job to run after the restart")
         wait_for(lambda: outcomes.of("lpbot_job_ran"), what="lpbot_job_ran")
     finally:
