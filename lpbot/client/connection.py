@@ -194,8 +194,9 @@ class Connection:
         """
         sock = self._ws.sock
         if sock is None:
-            self._finish(Closed(error=ConnectionClosed("socket ended")))
-            return Closed(error=ConnectionClosed("socket ended"))
+            ended = Closed(error=ConnectionClosed("socket ended"))
+            self._finish(ended)
+            return ended
         read = FrameReader(sock.recv).read
         decode = self.decoder.decode
         pending = self._pending
@@ -227,7 +228,7 @@ class Connection:
                     elif opcode == OP_CLOSE:
                         closed = _close_info(payload, self._closing)
                         if self._closing is None:  # answer the peer's close (RFC 6455 §5.5.1)
-                            self._send_control(self._ws.send_close, _echo_code(payload))
+                            self._send_control(self._ws.send_close, _answer_code(closed.code))
                         break
                 if on_read is not None:
                     on_read()
@@ -339,21 +340,22 @@ def _resolve(request: Any, future: Reply[Any], response: Response) -> None:
         future.set_result(value)
 
 
-def _echo_code(payload: bytes) -> int:
-    """The status code to answer a close frame with.
+def _answer_code(code: int | None) -> int:
+    """The status code to answer a peer's close with.
 
     The peer's own when a close frame may carry it (RFC 6455 §7.4), else 1000.
     """
-    code: int = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1000
-    sendable = 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-    return code if sendable else 1000
+    if code is not None and (1000 <= code <= 1003 or 1007 <= code <= 1014
+                             or 3000 <= code <= 4999):
+        return code
+    return 1000
 
 
-def _close_info(data: bytes | str, closing: str | None) -> Closed:
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) >= 2:
-        code = struct.unpack("!H", raw[:2])[0]
-        return Closed(code=code, reason=raw[2:].decode("utf-8", "replace"),
+def _close_info(payload: bytes, closing: str | None) -> Closed:
+    """How the peer's close frame ended the socket; 1005 when it carried no code."""
+    if len(payload) >= 2:
+        code = struct.unpack("!H", payload[:2])[0]
+        return Closed(code=code, reason=payload[2:].decode("utf-8", "replace"),
                       by_us=closing is not None)
     return Closed(code=1005, reason="", by_us=closing is not None)
 
