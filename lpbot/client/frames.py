@@ -147,21 +147,20 @@ class FrameReader:
 
     def _frame(self, opcode: int, fin: bool, payload: bytes) -> tuple[int, bytes] | None:
         """Check one frame that is not a final unfragmented text frame; a message if complete."""
+        # _cut refused unknown opcodes and control frames over 125 bytes on their header
         if opcode in _CONTROL:
-            if not fin or len(payload) > 125:
-                raise FrameError("a control frame is fragmented or longer than 125 bytes")
+            if not fin:
+                raise FrameError("a control frame is fragmented (RFC 6455 §5.5)")
             if opcode == OP_CLOSE and len(payload) == 1:
                 raise FrameError("a close frame carries one byte (RFC 6455 §5.5.1)")
             return opcode, payload
         if opcode == OP_CONTINUATION:
             if self._fragments_opcode == OP_CONTINUATION:
                 raise FrameError("a continuation frame arrived outside a fragmented message")
-        elif opcode in (OP_TEXT, OP_BINARY):
+        else:  # text or binary
             if self._fragments_opcode != OP_CONTINUATION:
                 raise FrameError("a new message began inside a fragmented one")
             self._fragments_opcode = opcode
-        else:
-            raise FrameError(f"unknown opcode {opcode:#x}")
         self._fragments_size += len(payload)
         if self._fragments_size > self._max:
             raise FrameError(f"a fragmented message exceeds the limit of {self._max} bytes")
