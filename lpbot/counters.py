@@ -183,11 +183,7 @@ class Counters:
         self, name: str, value: float, *labels: str, buckets: Sequence[float] = DEFAULT_BUCKETS
     ) -> None:
         """Record ``value`` in histogram ``name``; ``buckets`` applies when the series is new."""
-        series = self._shard().histograms.setdefault(name, {})
-        histogram = series.get(labels)
-        if histogram is None:
-            histogram = series[labels] = _Histogram(buckets)
-        histogram.add(value)
+        self.local_histogram(name, *labels, buckets=buckets)(value)
 
     def histogram(self, name: str, *labels: str) -> HistogramSnapshot:
         """A snapshot of histogram ``name`` for these label values (empty if never observed)."""
