@@ -80,7 +80,8 @@ class Bot:
         self.dispatcher = Dispatcher(
             self.plugin_manager, counters=self.counters, workers=config.bot.workers,
             queue_size=config.bot.queue_size, put_timeout=config.bot.put_timeout,
-            commit_batch=config.bot.commit_batch, on_fatal=self.report_fatal)
+            commit_batch=config.bot.commit_batch, commit_interval=config.bot.commit_interval,
+            on_fatal=self.report_fatal)
         self.scheduler: Scheduler | None = None
         self._extra_plugins = list(plugins)
         self._client_options = dict(client_options or {})

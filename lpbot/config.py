@@ -90,7 +90,8 @@ class BotSection:
     workers: int = field(default=4, metadata=_at_least(1))
     queue_size: int = field(default=10_000, metadata=_at_least(1))
     put_timeout: float = field(default=1.0, metadata=_at_least(0.001))
-    commit_batch: int = field(default=64, metadata=_at_least(1))
+    commit_batch: int = field(default=1000, metadata=_at_least(1))
+    commit_interval: float = field(default=0.25, metadata=_at_least(0.001))
     stop_timeout: float = field(default=5.0, metadata=_at_least(0.1))
     connect_timeout: float = field(default=15.0, metadata=_at_least(0.1))
     state_dir: Path | None = None

@@ -23,11 +23,15 @@ Once ``drain()`` has begun, ``submit`` drops new items (``reason="stopping"``). 
 the sequence of an event is committed (``after``) only once its hooks ran, so an event dropped
 or left queued at shutdown is fetched again on the next start.
 
-Group commit. Committing a sequence is a database write, dearer than a no-op hook. A worker
-commits once its queue has stayed empty for ``COMMIT_DELAY`` (50 ms), or after
-``commit_batch`` events, whichever comes first, keeping only the latest sequence per dialog
-(sequences only move forward). A clean stop commits everything; after a crash (kill -9) the
-events of the last 50 ms, at most ``commit_batch`` per worker, whose hooks had already run are
+Group commit. Committing a sequence is a database write, dearer than a no-op hook, and it
+releases the GIL: the receive thread then holds it for up to CPython's switch interval (5 ms),
+so a worker that commits often falls behind a burst, and a long queue keeps thousands of
+events alive for the garbage collector to walk. A worker therefore commits once its queue has
+stayed empty for ``COMMIT_DELAY`` (50 ms), and while it is busy once ``commit_interval`` (0.25 s)
+has passed since the first uncommitted event or ``commit_batch`` events are waiting, whichever
+comes first, keeping only the latest sequence per dialog (sequences only move forward). A clean
+stop commits everything; after a crash (kill -9) the events whose hooks had already run but
+were not yet committed (at most ``commit_interval`` or ``commit_batch`` per worker) are
 delivered again.
 """
 
@@ -210,6 +214,7 @@ class Dispatcher:
         commit_batch: Commit (run ``after``) at least every this many items, keeping only the
             latest per ``after_key``; an idle worker commits after ``COMMIT_DELAY``. 1 commits
             after every item.
+        commit_interval: Seconds a busy worker may hold an uncommitted item before committing.
         on_fatal: Called if a worker thread itself crashes (not a hook: those are isolated).
     """
 
@@ -221,15 +226,19 @@ class Dispatcher:
         workers: int = 4,
         queue_size: int = 10_000,
         put_timeout: float = 1.0,
-        commit_batch: int = 64,
+        commit_batch: int = 1000,
+        commit_interval: float = 0.25,
         on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
-        if workers < 1 or queue_size < 1 or put_timeout <= 0 or commit_batch < 1:
-            raise ValueError("workers, queue_size, put_timeout and commit_batch must be positive")
+        if (workers < 1 or queue_size < 1 or put_timeout <= 0 or commit_batch < 1
+                or commit_interval <= 0):
+            raise ValueError("workers, queue_size, put_timeout, commit_batch and commit_interval "
+                             "must be positive")
         self._pm = plugin_manager
         self._counters = counters
         self._put_timeout = put_timeout
         self._commit_batch = commit_batch
+        self._commit_interval = commit_interval
         self._on_fatal = on_fatal
         self._shards = [_Shard(queue_size) for _ in range(workers)]
         self._threads: list[threading.Thread] = []
@@ -381,10 +390,10 @@ class Dispatcher:
         latency: dict[str, Callable[[float], None]] = {}  # hook name -> its histogram's add
         pending: dict[Hashable, Callable[[], object]] = {}  # after_key -> latest after
         deferred = 0  # items whose after is in pending: bounds what a crash can replay
+        commit_by = 0.0  # monotonic time by which a busy worker commits what is pending
+        batch, interval = self._commit_batch, self._commit_interval
+        monotonic = time.monotonic
         while True:
-            if deferred >= self._commit_batch:
-                self._run_afters(pending)
-                deferred = 0
             if pending:
                 try:  # a burst usually goes on: wait a moment before committing
                     got = get(timeout=COMMIT_DELAY)
@@ -403,25 +412,31 @@ class Dispatcher:
                 counters.inc(DISPATCH_DROPPED, "stopping")
                 continue
             hook_name = item.hook_name
+            now = monotonic()
             if hook_name is not None:
                 observe = latency.get(hook_name)
                 if observe is None:
                     observe = latency[hook_name] = counters.local_histogram(DISPATCH_LATENCY,
                                                                             hook_name)
-                observe(time.monotonic() - item.submitted)
+                observe(now - item.submitted)
                 for tracer in self._tracers:
                     self._trace(tracer, hook_name, item.kwargs)
                 call_each(getattr(hooks, hook_name), item.kwargs, strict=False,
                           counters=counters, calls=calls)
                 key = (hook_name,)
                 dispatched[key] = dispatched.get(key, 0) + 1
-            if item.after is None:
-                continue
-            if item.after_key is None:
-                self._run_after(item.after)
-            else:  # committed at the top of the loop once commit_batch is reached, or idle
-                pending[item.after_key] = item.after
-                deferred += 1
+            after = item.after
+            if after is not None:
+                if item.after_key is None:
+                    self._run_after(after)
+                else:
+                    if not pending:
+                        commit_by = now + interval
+                    pending[item.after_key] = after
+                    deferred += 1
+            if pending and (deferred >= batch or monotonic() >= commit_by):
+                self._run_afters(pending)
+                deferred = 0
 
     @classmethod
     def _run_afters(cls, pending: dict[Hashable, Callable[[], object]]) -> None:

@@ -313,6 +313,47 @@ def test_a_backlog_commits_only_the_latest_sequence_of_each_dialog() -> None:
     assert len(committed) < 99  # superseded sequences were skipped, not each written
 
 
+class Snapshot:
+    """Message 0 outlasts ``hold`` seconds; message 1 records what was committed by then."""
+
+    def __init__(self, committed: list[int], hold: float) -> None:
+        self.committed = committed
+        self.hold = hold
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.seen_by_1: list[int] | None = None
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self, message: int) -> None:
+        if message == 0:
+            self.entered.set()
+            assert self.release.wait(5)
+            threading.Event().wait(self.hold)  # let the commit interval pass, nothing to wait on
+        elif message == 1:
+            self.seen_by_1 = list(self.committed)
+
+
+def test_a_busy_worker_commits_once_the_commit_interval_passed() -> None:
+    committed: list[int] = []
+    hook = Snapshot(committed, hold=0.05)
+    dispatcher, _, _ = make(hook, workers=1, commit_batch=1000, commit_interval=0.01)
+    dispatcher.submit("c", "lpbot_message_received", message_args("c", 0),
+                      after=lambda: committed.append(0), after_key="c")
+    assert hook.entered.wait(5)
+    # message 1 is queued before message 0 ends: the worker never idles, yet commits
+    dispatcher.submit("c", "lpbot_message_received", message_args("c", 1),
+                      after=lambda: committed.append(1), after_key="c")
+    hook.release.set()
+    assert dispatcher.drain(5)
+    assert hook.seen_by_1 == [0]
+    assert committed == [0, 1]
+
+
+def test_commit_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="commit_interval"):
+        Dispatcher(PluginManager(), counters=Counters(), commit_interval=0)
+
+
 def test_commit_batch_1_commits_after_every_event_and_drain_commits_what_is_left() -> None:
     dispatcher, _, _ = make(Recorder(), workers=1, commit_batch=1)
     committed: list[int] = []
