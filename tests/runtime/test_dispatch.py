@@ -313,21 +313,20 @@ def test_a_backlog_commits_only_the_latest_sequence_of_each_dialog() -> None:
     assert len(committed) < 99  # superseded sequences were skipped, not each written
 
 
-class Snapshot:
-    """Message 0 outlasts ``hold`` seconds; message 1 records what was committed by then."""
+class Snapshot(Gate):
+    """A Gate whose message 0 then outlasts ``hold`` seconds; message 1 records what was
+    committed by then."""
 
     def __init__(self, committed: list[int], hold: float) -> None:
+        super().__init__()
         self.committed = committed
         self.hold = hold
-        self.entered = threading.Event()
-        self.release = threading.Event()
         self.seen_by_1: list[int] | None = None
 
     @lpbot.hookimpl
     def lpbot_message_received(self, message: int) -> None:
+        super().lpbot_message_received(message)
         if message == 0:
-            self.entered.set()
-            assert self.release.wait(5)
             threading.Event().wait(self.hold)  # let the commit interval pass, nothing to wait on
         elif message == 1:
             self.seen_by_1 = list(self.committed)
