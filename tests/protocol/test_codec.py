@@ -101,6 +101,20 @@ def test_bytes_and_str_decode_alike():
     assert decoder.decode(as_text.encode()) == decoder.decode(as_text)
 
 
+@pytest.mark.parametrize("around", [(" ", ""), ("", "\n"), ("\r\n\t", "  ")])
+def test_whitespace_around_a_frame_is_json_and_decodes(around):
+    as_text = text("32-notification-ms_MessagingEventNotification.json")
+    decoder = Decoder()
+    assert decoder.decode(around[0] + as_text + around[1]) == decoder.decode(as_text)
+
+
+@pytest.mark.parametrize("tail", ["x", "{}", ' {"kind": "resp"}', "\x00"])
+def test_data_after_the_frame_is_not_json(tail):
+    as_text = text("32-notification-ms_MessagingEventNotification.json")
+    with pytest.raises(ProtocolError, match="frame is not JSON: Extra data"):
+        Decoder().decode(as_text + tail)
+
+
 def test_unknown_notification_logged_once_per_type_per_decoder(caplog):
     caplog.set_level(logging.WARNING, logger="lpbot.protocol.codec")
     first, second = Decoder(), Decoder()
