@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: file name of the database inside the state directory
 DB_NAME: Final = "lpbot.sqlite3"
+#: held while a store sets its connection up (see StateStore.__init__)
+_SETUP_LOCK: Final = threading.Lock()
 
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS identities (
@@ -77,13 +79,23 @@ class StateStore:
         self.path = self.directory / DB_NAME
         self._lock = threading.Lock()
         # isolation_level=None: we open transactions ourselves, one per write.
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=10.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                             timeout=10.0)
+        try:
+            with _SETUP_LOCK:
+                # The WAL mode is stored in the file, so only a new file is switched. The switch
+                # needs the file to itself, and SQLite refuses it at once ("database is locked")
+                # rather than waiting out the timeout: stores opened together (a bot adding
+                # consumers from several threads) take turns here.
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                for statement in _SCHEMA:
+                    db.execute(statement)
+        except BaseException:
+            db.close()
+            raise
+        self._db: sqlite3.Connection | None = db
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"

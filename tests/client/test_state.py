@@ -67,3 +67,33 @@ def test_sequences_of_forgotten_dialogs_are_deleted(tmp_path):
         assert store.forget_sequences("consumer", ["a", "c", "never-seen"]) == 2
         assert store.sequences("consumer") == {"b": 2}
         assert store.sequences("other") == {"a": 9}
+
+
+def test_many_stores_opened_at_once_on_a_new_directory_all_open(tmp_path):
+    # A bot adding consumers from several threads opens one store per client on the same new
+    # file; switching a new file to WAL while another connection has it open fails at once
+    # with "database is locked" (no busy wait), so opening must not race on it.
+    threads = 16
+    for attempt in range(40):
+        directory = tmp_path / f"state-{attempt}"
+        start = threading.Barrier(threads)
+        stores: list[StateStore] = []
+        errors: list[BaseException] = []
+
+        def open_one(directory=directory, start=start, stores=stores, errors=errors) -> None:
+            start.wait(10)
+            try:
+                stores.append(StateStore(directory))
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=open_one, name=f"test-open-{n}")
+                   for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        for store in stores:
+            store.close()
+        assert errors == []
+        assert len(stores) == threads
