@@ -237,7 +237,6 @@ class Streams:
             self._ready.set()
 
     def _on_malformed(self, error: ProtocolError) -> None:
-        self._client.count("malformed_frames")
         self._malformed_logged += 1
         if self._malformed_logged <= 10 or self._malformed_logged % 1000 == 0:
             raw = _JWT.sub("***", error.raw) if error.raw else error.raw
@@ -245,6 +244,8 @@ class Streams:
                       else "frame ignored")
             log.warning("malformed frame, %s (%d so far): %s; raw=%r",
                         action, self._malformed_logged, error, raw)
+        # Counted after the warning, so whoever sees the count can already read the line.
+        self._client.count("malformed_frames")
 
 
 def add_session(counts: dict[str, int], stats: SessionStats) -> None:
