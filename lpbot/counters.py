@@ -139,7 +139,7 @@ class Counters:
 
     def inc(self, name: str, *labels: str, amount: float = 1) -> None:
         """Add ``amount`` to the counter ``name`` for these label values."""
-        series = self._shard().counters.setdefault(name, {})
+        series = self.local_series(name)
         series[labels] = series.get(labels, 0) + amount
 
     def local_series(self, name: str) -> dict[tuple[str, ...], float]:
