@@ -60,18 +60,25 @@ def wsaccel_status() -> str:
     return "wsaccel in use (UTF-8 validator and masker)"
 
 
-def interleaved(rounds: int, **runs: Callable[[], float]) -> dict[str, float]:
-    """Run each measurement ``rounds`` times, alternating; return each one's best rate.
+def interleaved_runs(rounds: int, **runs: Callable[[], float]) -> dict[str, list[float]]:
+    """Run each measurement ``rounds`` times, alternating; return every rate, by name.
 
-    The best of interleaved rounds is the figure least disturbed by other load on the machine
-    (what each loop can do, not what a busy neighbour left it); alternating keeps the
-    comparison fair when the load changes during the run.
+    Alternating keeps the comparison fair when the machine's load changes during the run.
     """
     results: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
             results[name].append(run())
-    return {name: max(values) for name, values in results.items()}
+    return results
+
+
+def interleaved(rounds: int, **runs: Callable[[], float]) -> dict[str, float]:
+    """Each measurement's best rate over ``rounds`` interleaved rounds.
+
+    The best of interleaved rounds is the figure least disturbed by other load on the machine
+    (what each loop can do, not what a busy neighbour left it).
+    """
+    return {name: max(values) for name, values in interleaved_runs(rounds, **runs).items()}
 
 
 def raw_connection(port: int) -> websocket.WebSocket:
