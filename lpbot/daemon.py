@@ -37,6 +37,7 @@ from lpbot.counters import CONVERSATIONS
 from lpbot.errors import ConfigError, LpError, PluginError
 from lpbot.hookspecs import hookimpl
 from lpbot.logs import configure_logging
+from lpbot.wakeup import Wakeup
 
 if TYPE_CHECKING:
     from lpbot.sandbox import Sandbox
@@ -135,7 +136,7 @@ class _Limits:
     synthetic conversation gets to rate what it closed).
     """
 
-    def __init__(self, bot: Bot, limit: int | None, wake: threading.Event) -> None:
+    def __init__(self, bot: Bot, limit: int | None, wake: Wakeup) -> None:
         self._bot, self._limit, self._wake = bot, limit, wake
         self._reached = False
 
@@ -180,15 +181,15 @@ def run_daemon(options: RunOptions) -> int:
     if config.sandbox.enabled and config.logging.level != "DEBUG":
         logging.getLogger("websockets").setLevel("WARNING")  # the sandbox's per-socket lines
     try:
-        return _serve(config, options)
+        with Wakeup() as wake:
+            return _serve(config, options, wake)
     finally:
         logging.getLogger().removeHandler(handler)
 
 
-def _serve(config: Config, options: RunOptions) -> int:
+def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
     state_dir = options.state_dir or config.bot.state_dir or default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
-    wake = threading.Event()
     stopping = threading.Event()
     failures: list[BaseException] = []
 
@@ -277,11 +278,9 @@ def _serve(config: Config, options: RunOptions) -> int:
         log.info("exit code %d; lpbot threads left: %s", code, ", ".join(leftover) or "none")
 
 
-def _wait(wake: threading.Event, duration: float | None) -> None:
+def _wait(wake: Wakeup, duration: float | None) -> None:
     """Block until ``wake`` is set or ``duration`` seconds have passed."""
-    if duration is None:
-        wake.wait()
-    elif not wake.wait(duration):
+    if not wake.wait(duration):
         log.info("ran for %g s: stopping", duration)
 
 

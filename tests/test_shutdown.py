@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from lpbot.testing.harness import DaemonProcess
 
@@ -32,6 +36,22 @@ def test_sigint_works_the_same(tmp_path: Path) -> None:
         daemon.send_signal(signal.SIGINT)
         assert daemon.wait(timeout=5) == 0
     assert daemon.messages()[-1] == "exit code 0; lpbot threads left: none"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
+                    "with Linux's tgkill")
+def test_sigterm_delivered_to_a_thread_other_than_main_still_stops_it(tmp_path: Path) -> None:
+    """The kernel may hand a process's signal to any of its threads (kill, systemd)."""
+    with DaemonProcess("--state-dir", str(tmp_path)) as daemon:
+        daemon.wait_for("serving; state in", timeout=30)
+        pid = daemon.process.pid
+        other = min(int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid)
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.tgkill(pid, other, signal.SIGTERM) == 0, os.strerror(ctypes.get_errno())
+        assert daemon.wait(timeout=5) == 0
+    messages = daemon.messages()
+    assert "SIGTERM received: stopping" in messages
+    assert messages[-1] == "exit code 0; lpbot threads left: none"
 
 
 def test_a_second_signal_during_shutdown_exits_at_once_with_130(tmp_path: Path) -> None:

@@ -1,0 +1,80 @@
+"""A wake-up the daemon's main thread sleeps on without missing a signal.
+
+CPython runs a Python signal handler on the main thread, between two bytecodes. A main thread
+asleep in ``threading.Event.wait()`` runs none while it sleeps: when the kernel delivers the
+signal to another thread, or the signal lands just before the wait blocks, nothing wakes it,
+and the daemon goes on as if it never got SIGTERM. :class:`Wakeup` sleeps in ``select()`` on a
+socket pair that ``signal.set_wakeup_fd`` also writes to, so any signal, on any thread, wakes
+it; the handler then runs and may call :meth:`Wakeup.set`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import signal
+import socket
+import threading
+import time
+from typing import Self
+
+__all__ = ["Wakeup"]
+
+
+class Wakeup:
+    """An event for the main thread that signals interrupt: ``set()`` from anywhere, ``wait()``.
+
+    Use it as a context manager on the main thread: entering routes signal wake-ups to it,
+    leaving restores the previous wake-up fd and closes the socket pair.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)  # set_wakeup_fd requires it; a full pair is enough
+        self._previous_fd: int | None = None
+
+    def __enter__(self) -> Self:
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(),
+                                                 warn_on_full_buffer=False)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous_fd is not None:
+            signal.set_wakeup_fd(self._previous_fd)
+            self._previous_fd = None
+        self._reader.close()
+        self._writer.close()
+
+    def set(self) -> None:
+        """Wake the sleeper; safe from any thread and from a signal handler."""
+        self._event.set()
+        with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
+            self._writer.send(b"\0")
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` was called."""
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until :meth:`set` or ``timeout`` seconds; a signal wakes it to run its handler.
+
+        Returns:
+            True if set, False on timeout.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._reader, selectors.EVENT_READ)
+            while not self._event.is_set():  # a Python call: pending handlers run first
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                if selector.select(remaining):
+                    self._drain()
+        return True
+
+    def _drain(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while self._reader.recv(4096):
+                pass
