@@ -1,6 +1,7 @@
 """Imports point one way (errors <- protocol <- client <- runtime), checked by parsing with ast.
 
-The sandbox imports nothing of lpbot but ``lpbot.protocol.names``; the bundled plugins
+The sandbox imports nothing of lpbot but ``lpbot.protocol.names`` and ``lpbot.wakeup`` (both
+standard library only); the bundled plugins
 (``plugins/``, installed as ``lpbot_plugins``) use only the public ``lpbot`` API.
 """
 
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {
     "lpbot.errors": 0,
     "lpbot.stash": 0,       # imports only the standard library, so any layer may hold a Stash
+    "lpbot.wakeup": 0,      # standard library only: the daemon's and the sandbox's main thread
     "lpbot.protocol": 1,
     "lpbot.backoff": 2,
     "lpbot.state": 2,
@@ -23,7 +25,7 @@ LAYERS = {
 }
 RUNTIME = 3
 #: the only lpbot modules the sandbox may import
-SANDBOX_ALLOWED = ("lpbot.protocol.names",)
+SANDBOX_ALLOWED = ("lpbot.protocol.names", "lpbot.wakeup")
 #: runtime modules that start an in-process sandbox
 SANDBOX_USERS = ("lpbot.daemon", "lpbot.testing")
 #: what the bundled plugins may import from lpbot

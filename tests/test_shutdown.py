@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lpbot.testing.harness import DaemonProcess
+from lpbot.testing.harness import DaemonProcess, signal_another_thread
 
 FIXTURES = Path(__file__).resolve().parent / "plugins" / "fixtures"
 
@@ -44,10 +42,7 @@ def test_sigterm_delivered_to_a_thread_other_than_main_still_stops_it(tmp_path: 
     """The kernel may hand a process's signal to any of its threads (kill, systemd)."""
     with DaemonProcess("--state-dir", str(tmp_path)) as daemon:
         daemon.wait_for("serving; state in", timeout=30)
-        pid = daemon.process.pid
-        other = min(int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid)
-        libc = ctypes.CDLL(None, use_errno=True)
-        assert libc.tgkill(pid, other, signal.SIGTERM) == 0, os.strerror(ctypes.get_errno())
+        signal_another_thread(daemon.process.pid, signal.SIGTERM)
         assert daemon.wait(timeout=5) == 0
     messages = daemon.messages()
     assert "SIGTERM received: stopping" in messages

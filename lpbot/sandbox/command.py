@@ -7,11 +7,11 @@ import logging
 import re
 import signal
 import sys
-import threading
 from types import FrameType
 from typing import Final
 
 from lpbot.protocol.names import JWT_PATTERN
+from lpbot.wakeup import Wakeup
 
 from . import AgentOptions, Sandbox
 from .agents import DEFAULT_GREETING
@@ -104,41 +104,41 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lpbot sandbox: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    stop = threading.Event()
+    with Wakeup() as stop:  # not a threading.Event: see lpbot.wakeup
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("received signal %d, stopping", signum)
-        stop.set()
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("received signal %d, stopping", signum)
+            stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    sandbox = Sandbox(
-        host=args.host,
-        port=args.port,
-        ws_port=args.ws_port,
-        account=args.account,
-        agents=options,
-        token_lifetime=args.token_lifetime,
-        brand_key=args.brand_key,
-        idle_timeout=args.idle_timeout,
-        init_timeout=args.init_timeout,
-        rate_limit=args.rate_limit,
-    )
-    try:
-        try:
-            sandbox.start()
-        except OSError as exc:
-            print(f"lpbot sandbox: cannot listen: {exc}", file=sys.stderr)  # noqa: T201
-            return 1
-        print(sandbox.csds_url, flush=True)  # noqa: T201
-        print(  # noqa: T201
-            f"# account {sandbox.account}; consumer WebSocket {sandbox.ws_url}; "
-            f"agent console {sandbox.http_url}/console; Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        sandbox = Sandbox(
+            host=args.host,
+            port=args.port,
+            ws_port=args.ws_port,
+            account=args.account,
+            agents=options,
+            token_lifetime=args.token_lifetime,
+            brand_key=args.brand_key,
+            idle_timeout=args.idle_timeout,
+            init_timeout=args.init_timeout,
+            rate_limit=args.rate_limit,
         )
-        stop.wait()
-    finally:
-        sandbox.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        try:
+            try:
+                sandbox.start()
+            except OSError as exc:
+                print(f"lpbot sandbox: cannot listen: {exc}", file=sys.stderr)  # noqa: T201
+                return 1
+            print(sandbox.csds_url, flush=True)  # noqa: T201
+            print(  # noqa: T201
+                f"# account {sandbox.account}; consumer WebSocket {sandbox.ws_url}; "
+                f"agent console {sandbox.http_url}/console; Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+            stop.wait()
+        finally:
+            sandbox.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 0

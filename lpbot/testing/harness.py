@@ -8,6 +8,7 @@ behind. ``EventRecorder`` records every hook call the dispatcher makes (pytester
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import os
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from lpbot.client import Conversation
     from lpbot.sandbox import Sandbox
 
-__all__ = ["BotHarness", "DaemonProcess", "EventRecorder", "RecordedCall"]
+__all__ = ["BotHarness", "DaemonProcess", "EventRecorder", "RecordedCall",
+           "signal_another_thread"]
 
 _names = itertools.count()
 
@@ -294,3 +296,18 @@ class DaemonProcess:
         if self._reader is not None:
             self._reader.join(timeout)
         return code
+
+
+def signal_another_thread(pid: int, signum: int) -> None:
+    """Send ``signum`` to a thread of process ``pid`` other than its main one (Linux ``tgkill``).
+
+    The kernel may hand a process's signal to any of its threads; this makes that happen on
+    purpose, to test that the process still stops.
+    """
+    threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid]
+    if not threads:
+        raise RuntimeError(f"process {pid} has no thread besides its main one")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.tgkill(pid, min(threads), signum) != 0:  # the oldest: lives as long as the process
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
