@@ -24,6 +24,7 @@ from lpbot.synthetic.reports import Progress, write_json, write_junit
 from lpbot.synthetic.results import RunResult
 from lpbot.synthetic.runner import Runner
 from lpbot.synthetic.scenario import Scenario, load_scenario
+from lpbot.wakeup import Wakeup
 
 __all__ = ["configure_parser", "run", "thread_stack_size"]
 
@@ -115,28 +116,31 @@ def _run(args: argparse.Namespace) -> int:
     progress = Progress(sys.stdout, total=args.count * len(scenarios))
     stopped = threading.Event()
     current: list[Runner] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-        for runner in current:
-            runner.stop()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     results: list[RunResult] = []
-    try:
-        with thread_stack_size(args.stack_size):
-            for scenario in scenarios:
-                if stopped.is_set():
-                    break
-                try:
-                    results += _run_one(scenario, config, args, progress, current)
-                except OSError as exc:
-                    print(f"lpbot synth: cannot start the sandbox: {exc}",  # noqa: T201
-                          file=sys.stderr)
-                    return EXIT_SANDBOX
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with Wakeup() as wake:  # not a threading.Event: see lpbot.wakeup
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stopped.set()
+            for runner in current:
+                runner.stop()
+            wake.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            with thread_stack_size(args.stack_size):
+                for scenario in scenarios:
+                    if stopped.is_set():
+                        break
+                    try:
+                        results += _run_one(scenario, config, args, progress, current,
+                                            (wake, stopped))
+                    except OSError as exc:
+                        print(f"lpbot synth: cannot start the sandbox: {exc}",  # noqa: T201
+                              file=sys.stderr)
+                        return EXIT_SANDBOX
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     progress.finish(results)
     if args.junit is not None:
         write_junit(args.junit, results)
@@ -155,7 +159,7 @@ def _raise_open_files(needed: int) -> None:
 
 
 def _run_one(scenario: Scenario, config: object, args: argparse.Namespace, progress: Progress,
-             current: list[Runner]) -> list[RunResult]:
+             current: list[Runner], stop: tuple[Wakeup, threading.Event]) -> list[RunResult]:
     from lpbot.config import Config
     from lpbot.synthetic.target import client_options, sandbox_options, start_sandbox
 
@@ -170,8 +174,40 @@ def _run_one(scenario: Scenario, config: object, args: argparse.Namespace, progr
         runner = Runner(scenario, options, count=args.count, concurrency=args.concurrency,
                         ramp_up=args.ramp_up, on_result=progress, seed=args.seed)
         current[:] = [runner]
-        return runner.run()
+        return _run_beside(runner, *stop)
     finally:
         current.clear()
         if sandbox is not None:
             sandbox.stop()
+
+
+def _run_beside(runner: Runner, wake: Wakeup, stopped: threading.Event) -> list[RunResult]:
+    """``runner.run()`` on its own thread while the main thread sleeps on ``wake``.
+
+    So a signal wakes the main thread whichever thread the kernel handed it to; its handler
+    stops the runner, and the join below waits only for the runs it interrupted.
+    """
+    done = threading.Event()
+    outcome: list[list[RunResult]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(runner.run())
+        except BaseException as exc:  # noqa: BLE001 -- raised again on the main thread
+            errors.append(exc)
+        finally:
+            done.set()
+            wake.set()
+
+    thread = threading.Thread(target=work, name="lpbot-synth-runner")
+    thread.start()
+    while not (done.is_set() or stopped.is_set()):
+        wake.wait()
+        wake.clear()
+    if stopped.is_set():
+        runner.stop()  # again: the signal may have come before the runner was in ``current``
+    thread.join()
+    if errors:
+        raise errors[0]
+    return outcome[0]

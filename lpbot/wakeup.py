@@ -53,6 +53,10 @@ class Wakeup:
         with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
             self._writer.send(b"\0")
 
+    def clear(self) -> None:
+        """Make the next :meth:`wait` sleep again (the caller re-checks what it waits for)."""
+        self._event.clear()
+
     def is_set(self) -> bool:
         """Whether :meth:`set` was called."""
         return self._event.is_set()

@@ -29,3 +29,11 @@ def test_leaving_restores_the_previous_wakeup_fd() -> None:
     with Wakeup():
         assert signal.set_wakeup_fd(-1) not in (before, -1)  # this one's; leaving restores
     assert signal.set_wakeup_fd(before) == before
+
+
+def test_clear_makes_the_next_wait_sleep_again() -> None:
+    with Wakeup() as wake:
+        wake.set()
+        assert wake.wait(timeout=10) is True
+        wake.clear()
+        assert wake.wait(timeout=0.05) is False

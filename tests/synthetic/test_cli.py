@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import selectors
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from lpbot.cli import main
 from lpbot.logs import JWT_PATTERN
+from lpbot.testing.harness import signal_another_thread
 
 from .conftest import SCENARIOS
 
@@ -81,3 +87,35 @@ def test_debug_logs_never_show_a_token(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Authorization" in done.stderr  # the handshake was logged, with its token masked
     assert not re.search(JWT_PATTERN, done.stderr)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
+                    "with Linux's tgkill")
+def test_sigterm_on_a_thread_other_than_main_interrupts_the_runs(tmp_path: Path) -> None:
+    scenario = tmp_path / "long.toml"
+    scenario.write_text('[scenario]\nname = "long-wait"\ntimeout = 600\n'
+                        '[scenario.sandbox]\nagent_mode = "silent"\n'
+                        '[[steps]]\nopen_conversation = {}\n'
+                        '[[steps]]\nexpect_message = { contains = "never", timeout = 600 }\n',
+                        encoding="utf-8")
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "lpbot", "synth", str(scenario), "--log-level", "INFO"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 30
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stderr, selectors.EVENT_READ)
+            line = ""
+            while " requested" not in line:  # the run now waits 600 s for a message
+                assert selector.select(deadline - time.monotonic()), "no conversation requested"
+                line = process.stderr.readline()
+                assert line, "lpbot synth ended before requesting a conversation"
+        signal_another_thread(process.pid, signal.SIGTERM)
+        out, _ = process.communicate(timeout=10)
+        assert process.returncode == 1
+        assert "interrupted: the runner was stopped" in out
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
