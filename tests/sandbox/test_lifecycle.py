@@ -1,19 +1,15 @@
-"""Threads, stop and the import boundary of the sandbox (house style §3.1, §3.9, §3.10)."""
+"""Threads and stop of the sandbox (house style §3.1, §3.9; its imports: tests/test_layers.py)."""
 
 from __future__ import annotations
 
-import ast
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 
 from lpbot.sandbox import Sandbox
 
 from .conftest import open_consumer, signup
-
-SANDBOX_DIR = Path(__file__).resolve().parents[2] / "lpbot" / "sandbox"
 
 
 def _lpbot_threads() -> list[str]:
@@ -75,20 +71,3 @@ def test_fixed_ports_are_honoured() -> None:
 def test_agent_control_needs_a_running_sandbox() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         Sandbox().agents.accept("x")
-
-
-def test_sandbox_imports_only_protocol_names() -> None:
-    for path in SANDBOX_DIR.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            for name in names:
-                assert not name.startswith("lpbot") or name == "lpbot.protocol.names", (
-                    path.name,
-                    name,
-                )
