@@ -214,7 +214,7 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
         log.critical("thread %s died", name, exc_info=error)
         on_failure(error)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    wake.handle(on_signal)  # until run_daemon leaves the Wakeup
     previous_hook, threading.excepthook = threading.excepthook, on_thread_error
     sandbox: Sandbox | None = None
     bot: Bot | None = None
@@ -271,8 +271,6 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
         if sandbox is not None:
             sandbox.stop()
         threading.excepthook = previous_hook
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         leftover = [t.name for t in threading.enumerate()
                     if t.name.startswith("lpbot-") and t.is_alive()]
         log.info("exit code %d; lpbot threads left: %s", code, ", ".join(leftover) or "none")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
-import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -125,22 +124,18 @@ def _run(args: argparse.Namespace) -> int:
                 runner.stop()
             wake.set()
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            with thread_stack_size(args.stack_size):
-                for scenario in scenarios:
-                    if stopped.is_set():
-                        break
-                    try:
-                        results += _run_one(scenario, config, args, progress, current,
-                                            (wake, stopped))
-                    except OSError as exc:
-                        print(f"lpbot synth: cannot start the sandbox: {exc}",  # noqa: T201
-                              file=sys.stderr)
-                        return EXIT_SANDBOX
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        wake.handle(on_signal)
+        with thread_stack_size(args.stack_size):
+            for scenario in scenarios:
+                if stopped.is_set():
+                    break
+                try:
+                    results += _run_one(scenario, config, args, progress, current,
+                                        (wake, stopped))
+                except OSError as exc:
+                    print(f"lpbot synth: cannot start the sandbox: {exc}",  # noqa: T201
+                          file=sys.stderr)
+                    return EXIT_SANDBOX
     progress.finish(results)
     if args.junit is not None:
         write_junit(args.junit, results)

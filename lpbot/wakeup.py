@@ -16,7 +16,9 @@ import signal
 import socket
 import threading
 import time
-from typing import Self
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any, Self
 
 __all__ = ["Wakeup"]
 
@@ -25,7 +27,8 @@ class Wakeup:
     """An event for the main thread that signals interrupt: ``set()`` from anywhere, ``wait()``.
 
     Use it as a context manager on the main thread: entering routes signal wake-ups to it,
-    leaving restores the previous wake-up fd and closes the socket pair.
+    leaving puts back the signal handlers :meth:`handle` replaced and the previous wake-up fd,
+    and closes the socket pair.
     """
 
     def __init__(self) -> None:
@@ -34,6 +37,7 @@ class Wakeup:
         self._reader.setblocking(False)
         self._writer.setblocking(False)  # set_wakeup_fd requires it; a full pair is enough
         self._previous_fd: int | None = None
+        self._previous_handlers: dict[int, Any] = {}
 
     def __enter__(self) -> Self:
         self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(),
@@ -41,11 +45,21 @@ class Wakeup:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        for signum, previous in self._previous_handlers.items():
+            signal.signal(signum, previous)
+        self._previous_handlers.clear()
         if self._previous_fd is not None:
             signal.set_wakeup_fd(self._previous_fd)
             self._previous_fd = None
         self._reader.close()
         self._writer.close()
+
+    def handle(self, handler: Callable[[int, FrameType | None], object],
+               signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
+        """Run ``handler`` on ``signals`` until this wake-up is left (main thread only)."""
+        for signum in signals:
+            previous = signal.signal(signum, handler)
+            self._previous_handlers.setdefault(signum, previous)
 
     def set(self) -> None:
         """Wake the sleeper; safe from any thread and from a signal handler."""

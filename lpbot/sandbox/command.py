@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import signal
 import sys
 from types import FrameType
 from typing import Final
@@ -110,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             log.info("received signal %d, stopping", signum)
             stop.set()
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        stop.handle(on_signal)
         sandbox = Sandbox(
             host=args.host,
             port=args.port,
@@ -139,6 +138,4 @@ def run(args: argparse.Namespace) -> int:
             stop.wait()
         finally:
             sandbox.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
     return 0

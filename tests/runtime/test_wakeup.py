@@ -37,3 +37,14 @@ def test_clear_makes_the_next_wait_sleep_again() -> None:
         assert wake.wait(timeout=10) is True
         wake.clear()
         assert wake.wait(timeout=0.05) is False
+
+
+def test_handle_installs_a_handler_until_leaving() -> None:
+    def handler(signum: int, frame: object) -> None:
+        """Never called: only installed and taken down."""
+
+    before = signal.getsignal(signal.SIGUSR1)
+    with Wakeup() as wake:
+        wake.handle(handler, [signal.SIGUSR1])
+        assert signal.getsignal(signal.SIGUSR1) is handler
+    assert signal.getsignal(signal.SIGUSR1) is before
