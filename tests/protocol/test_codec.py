@@ -111,8 +111,22 @@ def test_whitespace_around_a_frame_is_json_and_decodes(around):
 @pytest.mark.parametrize("tail", ["x", "{}", ' {"kind": "resp"}', "\x00"])
 def test_data_after_the_frame_is_not_json(tail):
     as_text = text("32-notification-ms_MessagingEventNotification.json")
-    with pytest.raises(ProtocolError, match="frame is not JSON: Extra data"):
+    with pytest.raises(ProtocolError, match="frame is not JSON: unexpected content after"):
         Decoder().decode(as_text + tail)
+
+
+@pytest.mark.parametrize("frame", [5, None, ["{}"]])
+def test_a_frame_that_is_not_text_is_refused(frame):
+    with pytest.raises(ProtocolError, match="frame is not text"):
+        Decoder().decode(frame)
+
+
+@pytest.mark.parametrize("value", ["NaN", "-Infinity", '"\\ud800"', "1e999"])
+def test_values_outside_rfc_8259_are_not_json(value):
+    # the standard library would accept each of these; a frame carrying one is refused
+    with pytest.raises(ProtocolError, match="frame is not JSON"):
+        Decoder().decode('{"kind": "resp", "reqId": "1", "code": 200, "body": {"x": '
+                         + value + "}}")
 
 
 def test_unknown_notification_logged_once_per_type_per_decoder(caplog):
