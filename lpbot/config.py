@@ -83,7 +83,11 @@ def _at_least(minimum: float) -> dict[str, object]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BotSection:
-    """``[bot]``: identity of this bot, its consumers, and dispatcher sizes."""
+    """``[bot]``: identity of this bot, its consumers, and dispatcher sizes.
+
+    ``gc_threshold``: ``Bot.start`` raises the garbage collector's first threshold (Python's
+    700) to it, so events in flight between threads do not set off collections; 0 leaves it.
+    """
 
     name: str = "main"
     consumers: tuple[str, ...] = ("default",)
@@ -94,6 +98,7 @@ class BotSection:
     commit_interval: float = field(default=0.25, metadata=_at_least(0.001))
     stop_timeout: float = field(default=5.0, metadata=_at_least(0.1))
     connect_timeout: float = field(default=15.0, metadata=_at_least(0.1))
+    gc_threshold: int = field(default=10_000, metadata=_at_least(0))
     state_dir: Path | None = None
 
 

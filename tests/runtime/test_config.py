@@ -16,6 +16,7 @@ MISTAKES = [
     ("[bott]\nname = \"x\"\n", "bott: unknown section"),
     ("[bot]\nwrokers = 4\n", "bot.wrokers: unknown key"),
     ("[bot]\nworkers = 0\n", "bot.workers: must be at least 1"),
+    ("[bot]\ngc_threshold = -1\n", "bot.gc_threshold: must be at least 0"),
     ("[logging]\nformat = \"xml\"\n", "logging.format: expected one of 'human', 'json'"),
     ("[logging]\nredact = [\"(unclosed\"]\n", "logging.redact[0]: not a valid regular expression"),
     ("[scheduler]\ncoalesce = \"yes\"\n", "scheduler.coalesce: expected true or false"),
