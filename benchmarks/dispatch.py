@@ -5,11 +5,14 @@ Run: python benchmarks/dispatch.py [COUNT]
 "raw" is websocket-client's ``recv()`` plus ``json.loads`` per frame. "bot" is a whole lpbot
 Bot: the client decodes each frame into typed objects, the reader thread enqueues it on the
 conversation's worker, the worker calls ``lpbot_message_received`` on a no-op plugin and then
-commits the sequence to the state store (group commit). Rates run from the first message to the
-last; ROUNDS interleaved rounds, raw then bot in each. Printed: each one's best rate and the
-ratio of the bests (the figure least disturbed by other load), and each round's own bot/raw
-with their median (pairs measured a few seconds apart, so a slow minute hits both). Target:
-bot/raw at least 0.8.
+commits the sequence to the state store (group commit). The bot raises the garbage
+collector's first threshold when it starts ([bot] gc_threshold), as ``lpbot run`` does; that
+stays for the rest of the process, and the raw loop sets off no collection either way (it frees
+each frame before reading the next); the collections of each run are printed. Rates run from
+the first message to the last; ROUNDS interleaved rounds, raw then bot in each. Printed: each
+one's best rate and the ratio of the bests (the figure least disturbed by other load), and each
+round's own bot/raw with their median (pairs measured a few seconds apart, so a slow minute
+hits both). Target: bot/raw at least 0.8.
 
 Two servers, each in its own process:
 
@@ -30,6 +33,7 @@ cache lines from core to core, which is most of what the worker thread costs.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import statistics
@@ -278,18 +282,33 @@ def report(title: str, count: int, burst: int, on_sandbox: Rates, on_push: Rates
           f"mean {statistics.fmean(measured) * 1000:.2f} ms")
 
 
+def collections() -> list[int]:
+    """How many collections the garbage collector has run so far, per generation."""
+    return [generation["collections"] for generation in gc.get_stats()]
+
+
+def report_collections(before: list[int]) -> None:
+    young, middle, full = (after - was for after, was in zip(collections(), before, strict=True))
+    print(f"  garbage collections in this process meanwhile: {young} young, {middle} middle, "
+          f"{full} full")
+
+
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     print(wsaccel_status())
+    before = collections()
     report("throughput, threads placed by the OS", count, *measure(count))
+    report_collections(before)
     split = one_core_split()
     if split is None:
         print("one-core round skipped: needs sched_setaffinity and two CPUs")
         return 0
     mine, servers = split
     pin(0, mine)  # this process (raw loop and bot alike) on one CPU, the servers on the others
+    before = collections()
     report(f"throughput, this process on CPU {min(mine)} and the servers on the others",
            count, *measure(count, servers))
+    report_collections(before)
     return 0
 
 

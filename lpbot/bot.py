@@ -391,11 +391,11 @@ class Bot:
 def _raise_gc_threshold(threshold: int) -> None:
     """Raise the collector's first threshold to ``threshold`` (never lower it; 0: leave it).
 
-    CPython runs a young-generation collection once tracked allocations exceed frees by the
-    threshold (700). Frees of objects that survived a collection do not count down, so while
-    events are in flight between the receive thread and a worker, a bot at 25,000 messages/s
-    ran about 900 collections per 100,000 messages, and the full ones they lead to walk every
-    object in the process: 4-6 µs per message. At 10,000, a few per 100,000 messages remain.
+    CPython starts a young collection once container allocations outnumber frees by the
+    threshold (700). The events in flight between the receive thread and a worker swing by
+    hundreds, so a bot at 25,000 messages/s ran 700-1,000 collections per 100,000 messages, and
+    the full ones they lead to walk every object in the process: 4-6 µs per message. At 10,000,
+    at most ten remain (README, "The garbage collector").
     """
     first, *older = gc.get_threshold()
     if threshold > first:
