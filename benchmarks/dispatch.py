@@ -10,9 +10,9 @@ collector's first threshold when it starts ([bot] gc_threshold), as ``lpbot run`
 stays for the rest of the process, and the raw loop sets off no collection either way (it frees
 each frame before reading the next); the collections of each run are printed. Rates run from
 the first message to the last; ROUNDS interleaved rounds, raw then bot in each. Printed: each
-one's best rate and the ratio of the bests (the figure least disturbed by other load), and each
-round's own bot/raw with their median (pairs measured a few seconds apart, so a slow minute
-hits both). Target: bot/raw at least 0.8.
+one's best rate and the ratio of the bests (each side at its least disturbed, though one lucky
+round decides it), and each round's own bot/raw with their median (pairs measured a few
+seconds apart, so a slow spell hits both). Target: bot/raw at least 0.8.
 
 Two servers, each in its own process:
 
