@@ -129,6 +129,14 @@ def test_values_outside_rfc_8259_are_not_json(value):
                          + value + "}}")
 
 
+def test_an_integer_beyond_64_bits_becomes_a_float():
+    response = Decoder().decode('{"kind": "resp", "reqId": "1", "code": 200, "body": '
+                                '{"fits": 18446744073709551615, "beyond": 18446744073709551616}}')
+    assert response.body == {"fits": 2**64 - 1, "beyond": float(2**64)}
+    assert type(response.body["fits"]) is int
+    assert type(response.body["beyond"]) is float
+
+
 def test_unknown_notification_logged_once_per_type_per_decoder(caplog):
     caplog.set_level(logging.WARNING, logger="lpbot.protocol.codec")
     first, second = Decoder(), Decoder()
