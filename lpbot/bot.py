@@ -40,8 +40,9 @@ __all__ = ["Bot"]
 
 log = logging.getLogger(__name__)
 
-#: threads that belong to the sandbox (its owner stops it), not to a bot
-_NOT_OURS: Final = ("lpbot-sandbox",)
+#: threads that belong to the sandbox or to the daemon's signal watch (their owners stop them),
+#: not to a bot
+_NOT_OURS: Final = ("lpbot-sandbox", "lpbot-signal-watch")
 
 
 class Bot:

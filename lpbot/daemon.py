@@ -239,7 +239,8 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
             return code
         starting.append(bot)
         try:
-            bot.start()
+            with wake.watching():
+                bot.start()
         except (ConfigError, PluginError) as exc:
             log.error("cannot start: %s", exc)
             code = EXIT_CONFIG
@@ -258,7 +259,8 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
                  " (sandbox in-process)" if sandbox is not None else "")
         _wait(wake, options.duration)
         stopping.set()
-        clean = bot.stop()
+        with wake.watching():
+            clean = bot.stop()
         code = EXIT_ERROR if failures else EXIT_OK if clean else EXIT_UNCLEAN
         return code
     except Exception:  # isolation boundary: report, stop what started, exit 1
@@ -266,10 +268,11 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
         return code
     finally:
         stopping.set()
-        if bot is not None:
-            bot.stop()
-        if sandbox is not None:
-            sandbox.stop()
+        with wake.watching():
+            if bot is not None:
+                bot.stop()
+            if sandbox is not None:
+                sandbox.stop()
         threading.excepthook = previous_hook
         leftover = [t.name for t in threading.enumerate()
                     if t.name.startswith("lpbot-") and t.is_alive()]

@@ -6,6 +6,10 @@ signal to another thread, or the signal lands just before the wait blocks, nothi
 and the daemon goes on as if it never got SIGTERM. :class:`Wakeup` sleeps in ``select()`` on a
 socket pair that ``signal.set_wakeup_fd`` also writes to, so any signal, on any thread, wakes
 it; the handler then runs and may call :meth:`Wakeup.set`.
+
+While the main thread is busy elsewhere (connecting at start-up, running shutdown hooks), the
+handler waits for it. :meth:`Wakeup.watching` covers those spells: a thread of its own reads the
+signal numbers that reach the socket and interrupts the main thread, which then runs the handler.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any, Self
 
 __all__ = ["Wakeup"]
+
+
+def _nothing(signum: int, frame: FrameType | None) -> None:
+    """SIGURG's handler while watching: its only job is to interrupt the main thread."""
 
 
 class Wakeup:
@@ -61,6 +69,49 @@ class Wakeup:
             previous = signal.signal(signum, handler)
             self._previous_handlers.setdefault(signum, previous)
 
+    @contextlib.contextmanager
+    def watching(self, signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+        """While inside, make the main thread run its handler for ``signals`` at once.
+
+        For the main thread's busy spells (connecting, shutdown hooks), never around
+        :meth:`wait`. Thread ``lpbot-signal-watch`` reads the signal numbers that reach the
+        socket; for each of ``signals`` it sends ``SIGURG`` to the main thread, whose blocking
+        call (a lock, a sleep, a socket) then returns to the interpreter, which runs the pending
+        handlers. Main thread only; the thread is joined and ``SIGURG``'s handler put back on
+        leaving.
+        """
+        wanted = frozenset(int(signum) for signum in signals)
+        main = threading.main_thread().ident
+        if main is None or threading.current_thread().ident != main:
+            raise RuntimeError("Wakeup.watching() is for the main thread")
+        # A Python handler, so that SIGURG interrupts a blocking call (ignored, it would not).
+        previous = signal.signal(signal.SIGURG, _nothing)
+        self._drain()  # numbers from before: their handlers run as the main thread goes on
+        stop_reader, stop_writer = socket.socketpair()
+        thread = threading.Thread(target=self._watch, args=(main, wanted, stop_reader),
+                                  name="lpbot-signal-watch", daemon=True)
+        try:
+            thread.start()
+            yield
+        finally:
+            stop_writer.send(b"\0")
+            thread.join()
+            stop_reader.close()
+            stop_writer.close()
+            signal.signal(signal.SIGURG, previous)
+
+    def _watch(self, main: int, wanted: frozenset[int], stop: socket.socket) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._reader, selectors.EVENT_READ)
+            selector.register(stop, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if stop in ready:
+                    return
+                # set() writes 0, SIGURG its own number: neither is wanted
+                if wanted.intersection(self._drain()):
+                    signal.pthread_kill(main, signal.SIGURG)
+
     def set(self) -> None:
         """Wake the sleeper; safe from any thread and from a signal handler."""
         self._event.set()
@@ -92,7 +143,10 @@ class Wakeup:
                     self._drain()
         return True
 
-    def _drain(self) -> None:
+    def _drain(self) -> bytes:
+        """Read what is queued on the socket: signal numbers, and 0 for each :meth:`set`."""
+        received = bytearray()
         with contextlib.suppress(BlockingIOError, InterruptedError):
-            while self._reader.recv(4096):
-                pass
+            while chunk := self._reader.recv(4096):
+                received += chunk
+        return bytes(received)

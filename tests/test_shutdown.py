@@ -74,6 +74,40 @@ def test_a_signal_while_connecting_stops_at_once_with_0(tmp_path: Path) -> None:
     assert messages[-1] == "exit code 0; lpbot threads left: none"
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
+                    "with Linux's tgkill")
+def test_a_signal_to_another_thread_while_connecting_stops_it_before_the_back_off_ends(
+        tmp_path: Path) -> None:
+    """The main thread sleeps in the first retry's 4-6 s back-off; the signal watch cuts it."""
+    config = tmp_path / "unreachable.toml"  # nothing listens on port 1: discovery retries
+    config.write_text('[account]\nid = "1"\ncsds_domain = "127.0.0.1:1"\ntls = false\n')
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path)) as daemon:
+        daemon.wait_for("retry 1 in", timeout=30)
+        signal_another_thread(daemon.process.pid, signal.SIGTERM)
+        assert daemon.wait(timeout=3) == 0
+    messages = daemon.messages()
+    assert "stopped while starting" in messages
+    assert not [m for m in messages if "still running after stop" in m]
+    assert messages[-1] == "exit code 0; lpbot threads left: none"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
+                    "with Linux's tgkill")
+def test_a_second_signal_to_another_thread_during_a_stuck_shutdown_exits_with_130(
+        tmp_path: Path) -> None:
+    """The main thread is inside a shutdown hook that hangs for 30 s."""
+    config = tmp_path / "stuck.toml"
+    config.write_text('[sandbox]\nenabled = true\n[bot]\nconsumers = ["one"]\n'
+                      '[plugins]\nmodules = { stuck = "lpbot_fixture_stuck_shutdown" }\n')
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path),
+                       env={"PYTHONPATH": str(FIXTURES)}) as daemon:
+        daemon.wait_for("serving; state in", timeout=30)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait_for("shutdown hook is stuck")
+        signal_another_thread(daemon.process.pid, signal.SIGTERM)
+        assert daemon.wait(timeout=5) == 130
+
+
 def test_lpbot_help_lists_the_runtime_commands() -> None:
     done = subprocess.run([sys.executable, "-m", "lpbot", "--help"], capture_output=True,
                           text=True, check=True, timeout=30)

@@ -48,3 +48,55 @@ def test_handle_installs_a_handler_until_leaving() -> None:
         wake.handle(handler, [signal.SIGUSR1])
         assert signal.getsignal(signal.SIGUSR1) is handler
     assert signal.getsignal(signal.SIGUSR1) is before
+
+
+
+def test_watching_runs_the_handler_of_a_signal_given_to_another_thread_at_once() -> None:
+    """The main thread sleeps in Event.wait, which a signal to another thread does not end."""
+    handled = threading.Event()
+    handled_on: list[str] = []
+
+    def handler(signum: int, frame: object) -> None:
+        handled_on.append(threading.current_thread().name)
+        handled.set()
+
+    parked = threading.Event()
+    other = threading.Thread(target=parked.wait, name="test-other")
+    other.start()
+    try:
+        with Wakeup() as wake:
+            wake.handle(handler, [signal.SIGUSR1])
+            with wake.watching([signal.SIGUSR1]):
+                assert "lpbot-signal-watch" in [t.name for t in threading.enumerate()]
+                signal.pthread_kill(other.ident or 0, signal.SIGUSR1)
+                assert handled.wait(timeout=10)  # without the watch: False after 10 s
+    finally:
+        parked.set()
+        other.join()
+    assert handled_on == ["MainThread"]
+
+
+def test_leaving_the_watch_joins_its_thread_and_puts_sigurg_back() -> None:
+    before = signal.getsignal(signal.SIGURG)
+    with Wakeup() as wake:
+        with wake.watching():
+            assert signal.getsignal(signal.SIGURG) is not before
+        assert "lpbot-signal-watch" not in [t.name for t in threading.enumerate()]
+        assert signal.getsignal(signal.SIGURG) is before
+
+
+def test_watching_is_for_the_main_thread_only() -> None:
+    errors: list[BaseException] = []
+
+    def enter(wake: Wakeup) -> None:
+        try:
+            with wake.watching():
+                pass
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    with Wakeup() as wake:
+        thread = threading.Thread(target=enter, args=(wake,), name="test-not-main")
+        thread.start()
+        thread.join()
+    assert [str(e) for e in errors] == ["Wakeup.watching() is for the main thread"]
