@@ -49,7 +49,27 @@ def test_sigterm_delivered_to_a_thread_other_than_main_still_stops_it(tmp_path: 
     assert messages[-1] == "exit code 0; lpbot threads left: none"
 
 
-def test_a_second_signal_during_shutdown_exits_at_once_with_130(tmp_path: Path) -> None:
+#: how a test sends SIGTERM: to the process (the kernel picks a thread, usually the main one),
+#: or with tgkill to a thread other than main, which Python's handler cannot run on
+SENDERS = [
+    pytest.param("process", id="to-the-process"),
+    pytest.param("another thread", id="to-another-thread", marks=pytest.mark.skipif(
+        sys.platform != "linux", reason="signals one thread of another process with tgkill")),
+]
+
+
+def send_sigterm(daemon: DaemonProcess, how: str) -> None:
+    """SIGTERM to the daemon, as ``how`` says (see SENDERS)."""
+    if how == "process":
+        daemon.send_signal(signal.SIGTERM)
+    else:
+        signal_another_thread(daemon.process.pid, signal.SIGTERM)
+
+
+@pytest.mark.parametrize("how", SENDERS)
+def test_a_second_signal_during_a_hung_shutdown_hook_exits_at_once_with_130(
+        tmp_path: Path, how: str) -> None:
+    """The main thread is inside an lpbot_shutdown hook that hangs for 30 s."""
     config = tmp_path / "stuck.toml"
     config.write_text('[sandbox]\nenabled = true\n[bot]\nconsumers = ["one"]\n'
                       '[plugins]\nmodules = { stuck = "lpbot_fixture_stuck_shutdown" }\n')
@@ -58,54 +78,24 @@ def test_a_second_signal_during_shutdown_exits_at_once_with_130(tmp_path: Path) 
         daemon.wait_for("serving; state in", timeout=30)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait_for("shutdown hook is stuck")
-        daemon.send_signal(signal.SIGTERM)
+        send_sigterm(daemon, how)
         assert daemon.wait(timeout=5) == 130
 
 
-def test_a_signal_while_connecting_stops_at_once_with_0(tmp_path: Path) -> None:
-    config = tmp_path / "unreachable.toml"  # nothing listens on port 1: discovery retries
-    config.write_text('[account]\nid = "1"\ncsds_domain = "127.0.0.1:1"\ntls = false\n')
-    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path)) as daemon:
-        daemon.wait_for("retry", timeout=30)
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=5) == 0
-    messages = daemon.messages()
-    assert "stopped while starting" in messages
-    assert messages[-1] == "exit code 0; lpbot threads left: none"
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
-                    "with Linux's tgkill")
-def test_a_signal_to_another_thread_while_connecting_stops_it_before_the_back_off_ends(
-        tmp_path: Path) -> None:
-    """The main thread sleeps in the first retry's 4-6 s back-off; the signal watch cuts it."""
+@pytest.mark.parametrize("how", SENDERS)
+def test_a_signal_while_connecting_stops_before_the_back_off_ends_with_0(
+        tmp_path: Path, how: str) -> None:
+    """The main thread sleeps in the first retry's 4-6 s back-off; the signal cuts it short."""
     config = tmp_path / "unreachable.toml"  # nothing listens on port 1: discovery retries
     config.write_text('[account]\nid = "1"\ncsds_domain = "127.0.0.1:1"\ntls = false\n')
     with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path)) as daemon:
         daemon.wait_for("retry 1 in", timeout=30)
-        signal_another_thread(daemon.process.pid, signal.SIGTERM)
+        send_sigterm(daemon, how)
         assert daemon.wait(timeout=3) == 0
     messages = daemon.messages()
     assert "stopped while starting" in messages
     assert not [m for m in messages if "still running after stop" in m]
     assert messages[-1] == "exit code 0; lpbot threads left: none"
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
-                    "with Linux's tgkill")
-def test_a_second_signal_to_another_thread_during_a_stuck_shutdown_exits_with_130(
-        tmp_path: Path) -> None:
-    """The main thread is inside a shutdown hook that hangs for 30 s."""
-    config = tmp_path / "stuck.toml"
-    config.write_text('[sandbox]\nenabled = true\n[bot]\nconsumers = ["one"]\n'
-                      '[plugins]\nmodules = { stuck = "lpbot_fixture_stuck_shutdown" }\n')
-    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path),
-                       env={"PYTHONPATH": str(FIXTURES)}) as daemon:
-        daemon.wait_for("serving; state in", timeout=30)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait_for("shutdown hook is stuck")
-        signal_another_thread(daemon.process.pid, signal.SIGTERM)
-        assert daemon.wait(timeout=5) == 130
 
 
 def test_lpbot_help_lists_the_runtime_commands() -> None:
