@@ -131,6 +131,8 @@ class Bot:
                         on_state=partial(self._on_state, name))
         with self._lock:
             self._clients[name] = client
+        if self.stopping.is_set():  # interrupt() may have run just before the client was added
+            client.stop_event.set()
         client.connect(timeout=self.config.bot.connect_timeout if timeout is None else timeout)
         return client
 
@@ -207,8 +209,9 @@ class Bot:
         stops what it had started. No new consumer can be added afterwards.
         """
         self.stopping.set()
-        with self._lock:
-            clients = list(self._clients.values())
+        # No lock: a signal handler runs on the main thread, which may hold it already. One C
+        # call copies the values whole; add_consumer re-checks ``stopping`` after adding.
+        clients = list(self._clients.values())
         for client in clients:
             client.stop_event.set()
 

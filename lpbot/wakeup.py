@@ -15,6 +15,7 @@ signal numbers that reach the socket and interrupts the main thread, which then 
 from __future__ import annotations
 
 import contextlib
+import logging
 import selectors
 import signal
 import socket
@@ -22,13 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 __all__ = ["Wakeup"]
 
+log = logging.getLogger(__name__)
 
-def _nothing(signum: int, frame: FrameType | None) -> None:
-    """SIGURG's handler while watching: its only job is to interrupt the main thread."""
+#: seconds between kicks while the main thread has not run its handlers
+_RESEND: Final = 0.05
 
 
 class Wakeup:
@@ -46,6 +48,7 @@ class Wakeup:
         self._writer.setblocking(False)  # set_wakeup_fd requires it; a full pair is enough
         self._previous_fd: int | None = None
         self._previous_handlers: dict[int, Any] = {}
+        self._kicks = 0  # SIGURG handler runs while watching
 
     def __enter__(self) -> Self:
         self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(),
@@ -75,41 +78,64 @@ class Wakeup:
 
         For the main thread's busy spells (connecting, shutdown hooks), never around
         :meth:`wait`. Thread ``lpbot-signal-watch`` reads the signal numbers that reach the
-        socket; for each of ``signals`` it sends ``SIGURG`` to the main thread, whose blocking
-        call (a lock, a sleep, a socket) then returns to the interpreter, which runs the pending
-        handlers. Main thread only; the thread is joined and ``SIGURG``'s handler put back on
-        leaving.
+        socket; for each of ``signals`` it sends ``SIGURG`` to the main thread until that
+        one's handler ran. SIGURG interrupts the main thread's blocking call (a lock, a sleep,
+        a socket), so the interpreter runs the pending handlers in it, in signal-number order;
+        the call itself then goes on. Main thread only. Where SIGURG or ``pthread_kill`` is
+        missing (Windows), or the watch cannot start, nothing is watched.
         """
-        wanted = frozenset(int(signum) for signum in signals)
         main = threading.main_thread().ident
         if main is None or threading.current_thread().ident != main:
             raise RuntimeError("Wakeup.watching() is for the main thread")
+        with contextlib.ExitStack() as stack:
+            try:
+                self._start_watch(main, frozenset(int(n) for n in signals), stack)
+            except (AttributeError, OSError, RuntimeError) as exc:  # no SIGURG, no fd, no thread
+                log.debug("signals are not watched: %s", exc)
+            yield
+
+    def _start_watch(self, main: int, wanted: frozenset[int],
+                     stack: contextlib.ExitStack) -> None:
+        """Start the watch; ``stack`` undoes each step in reverse when the caller leaves."""
+        kick = signal.SIGURG  # AttributeError where there is none
+        if not hasattr(signal, "pthread_kill"):
+            raise AttributeError("signal.pthread_kill is missing")
         # A Python handler, so that SIGURG interrupts a blocking call (ignored, it would not).
-        previous = signal.signal(signal.SIGURG, _nothing)
-        self._drain()  # numbers from before: their handlers run as the main thread goes on
+        previous = signal.signal(kick, self._kicked)
+        stack.callback(signal.signal, kick, signal.SIG_DFL if previous is None else previous)
         stop_reader, stop_writer = socket.socketpair()
+        stack.callback(stop_reader.close)
+        stack.callback(stop_writer.close)
+        self._drain()  # numbers from before: their handlers run as the main thread goes on
         thread = threading.Thread(target=self._watch, args=(main, wanted, stop_reader),
                                   name="lpbot-signal-watch", daemon=True)
-        try:
-            thread.start()
-            yield
-        finally:
-            stop_writer.send(b"\0")
-            thread.join()
-            stop_reader.close()
-            stop_writer.close()
-            signal.signal(signal.SIGURG, previous)
+        thread.start()
+        stack.callback(thread.join)
+        stack.callback(stop_writer.send, b"\0")  # runs first: the thread stops, then is joined
+
+    def _kicked(self, signum: int, frame: FrameType | None) -> None:
+        """SIGURG's handler while watching: count, so the watch stops re-sending."""
+        self._kicks += 1
 
     def _watch(self, main: int, wanted: frozenset[int], stop: socket.socket) -> None:
+        unanswered: int | None = None  # self._kicks when a kick went out and no handler ran
         with selectors.DefaultSelector() as selector:
             selector.register(self._reader, selectors.EVENT_READ)
             selector.register(stop, selectors.EVENT_READ)
             while True:
-                ready = {key.fileobj for key, _ in selector.select()}
+                ready = {key.fileobj for key, _ in
+                         selector.select(None if unanswered is None else _RESEND)}
                 if stop in ready:
                     return
-                # set() writes 0, SIGURG its own number: neither is wanted
-                if wanted.intersection(self._drain()):
+                # set() writes 0 and SIGURG its own number: neither is wanted
+                got = wanted.intersection(self._drain()) if self._reader in ready else ()
+                if unanswered is not None and self._kicks != unanswered:
+                    unanswered = None  # the handlers ran, ours last (by signal number)
+                if got or unanswered is not None:
+                    # Re-sent while unanswered: one that lands just before the main thread
+                    # blocks interrupts nothing.
+                    if unanswered is None:
+                        unanswered = self._kicks
                     signal.pthread_kill(main, signal.SIGURG)
 
     def set(self) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from lpbot.bot import Bot
 from lpbot.cli import main
+from lpbot.config import Config
 from lpbot.daemon import EMBEDDED_CONFIG
 from lpbot.testing.harness import DaemonProcess
 
@@ -170,3 +173,19 @@ def test_plugins_lists_each_plugin_with_its_hooks(
     # a stateful plugin registers its own object at configure time: its hooks are listed too
     listing = out.split("csat_submitter  (entry point")[1].splitlines()[1]
     assert listing == "    lpbot_configure, lpbot_conversation_closed, lpbot_csat_score"
+
+
+def test_interrupt_inside_the_bots_own_lock_does_not_deadlock(tmp_path: Path) -> None:
+    """The daemon's signal handler calls interrupt() on the main thread, wherever that thread
+    is, possibly inside add_consumer with the bot's lock held."""
+    bot = Bot(Config.from_mapping({"account": {"id": "1"}}, environ={}), state_dir=tmp_path)
+    done = threading.Event()
+
+    def handler_inside_the_lock() -> None:
+        with bot._lock:
+            bot.interrupt()
+        done.set()
+
+    threading.Thread(target=handler_inside_the_lock, name="test-interrupt", daemon=True).start()
+    assert done.wait(timeout=10)
+    assert bot.stopping.is_set()

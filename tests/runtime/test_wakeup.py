@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 
+import pytest
+
 from lpbot.wakeup import Wakeup
 
 
@@ -100,3 +102,14 @@ def test_watching_is_for_the_main_thread_only() -> None:
         thread.start()
         thread.join()
     assert [str(e) for e in errors] == ["Wakeup.watching() is for the main thread"]
+
+
+def test_without_sigurg_nothing_is_watched_and_the_body_still_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has neither SIGURG nor pthread_kill: the daemon must run the same."""
+    monkeypatch.delattr(signal, "SIGURG")
+    ran = False
+    with Wakeup() as wake, wake.watching():
+        assert "lpbot-signal-watch" not in [t.name for t in threading.enumerate()]
+        ran = True
+    assert ran
