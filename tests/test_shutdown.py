@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lpbot.testing.harness import DaemonProcess, signal_another_thread
+from lpbot.testing.pytest_plugin import needs_tgkill
 
 FIXTURES = Path(__file__).resolve().parent / "plugins" / "fixtures"
 
@@ -36,8 +37,7 @@ def test_sigint_works_the_same(tmp_path: Path) -> None:
     assert daemon.messages()[-1] == "exit code 0; lpbot threads left: none"
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
-                    "with Linux's tgkill")
+@needs_tgkill
 def test_sigterm_delivered_to_a_thread_other_than_main_still_stops_it(tmp_path: Path) -> None:
     """The kernel may hand a process's signal to any of its threads (kill, systemd)."""
     with DaemonProcess("--state-dir", str(tmp_path)) as daemon:
@@ -53,8 +53,7 @@ def test_sigterm_delivered_to_a_thread_other_than_main_still_stops_it(tmp_path: 
 #: or with tgkill to a thread other than main, which Python's handler cannot run on
 SENDERS = [
     pytest.param("process", id="to-the-process"),
-    pytest.param("another thread", id="to-another-thread", marks=pytest.mark.skipif(
-        sys.platform != "linux", reason="signals one thread of another process with tgkill")),
+    pytest.param("another thread", id="to-another-thread", marks=needs_tgkill),
 ]
 
 

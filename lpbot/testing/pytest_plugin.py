@@ -7,6 +7,7 @@ quick agents; it is stopped, and its threads joined, after the test. Override th
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,12 @@ import pytest
 from lpbot.sandbox import Sandbox
 from lpbot.testing import FAST_AGENTS
 
-__all__ = ["lp_sandbox", "lp_sandbox_options"]
+__all__ = ["lp_sandbox", "lp_sandbox_options", "needs_tgkill"]
+
+#: skip a test that signals one thread of another process (harness.signal_another_thread)
+#: where Linux's tgkill and /proc are missing
+needs_tgkill = pytest.mark.skipif(
+    sys.platform != "linux", reason="signals one thread of another process with Linux's tgkill")
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
 import requests
 from websockets.sync.client import connect
 
 from lpbot.sandbox.command import configure_parser
 from lpbot.testing.harness import signal_another_thread
+from lpbot.testing.pytest_plugin import needs_tgkill
 
 
 def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
@@ -107,8 +107,7 @@ def test_host_option_and_sigint_also_stops_cleanly() -> None:
         assert process.wait(timeout=10) == 0
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
-                    "with Linux's tgkill")
+@needs_tgkill
 def test_sigterm_delivered_to_a_thread_other_than_main_still_stops_it() -> None:
     with _sandbox("--agents", "1") as process:
         _first_line(process, timeout=20)

@@ -12,11 +12,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 from lpbot.cli import main
 from lpbot.logs import JWT_PATTERN
 from lpbot.testing.harness import signal_another_thread
+from lpbot.testing.pytest_plugin import needs_tgkill
 
 from .conftest import SCENARIOS
 
@@ -89,8 +88,7 @@ def test_debug_logs_never_show_a_token(tmp_path: Path) -> None:
     assert not re.search(JWT_PATTERN, done.stderr)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="signals one thread of another process "
-                    "with Linux's tgkill")
+@needs_tgkill
 def test_sigterm_on_a_thread_other_than_main_interrupts_the_runs(tmp_path: Path) -> None:
     scenario = tmp_path / "long.toml"
     scenario.write_text('[scenario]\nname = "long-wait"\ntimeout = 600\n'
