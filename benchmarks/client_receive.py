@@ -20,8 +20,8 @@ import time
 
 from _common import interleaved, push_server, raw_connection, wsaccel_status
 
-from lpbot.backoff import Backoff
 from lpbot.client import Client, ClientOptions
+from lpbot.client.backoff import Backoff
 from lpbot.protocol.notifications import MessagingEvent
 
 CONVERSATION = "bench-conversation-0000-0000-000000000000"

@@ -30,8 +30,8 @@ import time
 import websocket
 from _common import WS_PATH, interleaved, push_server, raw_connection, wsaccel_status
 
-from lpbot.backoff import Backoff
 from lpbot.client import Client, ClientOptions
+from lpbot.client.backoff import Backoff
 from lpbot.protocol.requests import GetClock
 
 CONVERSATION = "bench-conversation-0000-0000-000000000000"

@@ -50,9 +50,9 @@ from _common import interleaved_runs, one_core_split, pin, push_server, wsaccel_
 from client_receive import raw_rate
 
 import lpbot
-from lpbot.backoff import Backoff
-from lpbot.bot import Bot
-from lpbot.config import Config
+from lpbot.client.backoff import Backoff
+from lpbot.runtime.bot import Bot
+from lpbot.runtime.config import Config
 
 LATENCY_MESSAGES = 2_000
 #: interleaved rounds per server: the machine's speed drifts, so one pair says little

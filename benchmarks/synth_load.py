@@ -24,8 +24,8 @@ import sys
 import threading
 import time
 
+from lpbot.cli.synth import thread_stack_size
 from lpbot.client import ClientOptions
-from lpbot.synth_command import thread_stack_size
 from lpbot.synthetic.reports import summary
 from lpbot.synthetic.results import RunResult, percentile
 from lpbot.synthetic.runner import Runner

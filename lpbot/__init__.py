@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from lpbot.config import Config, PluginConfig
 from lpbot.errors import (
     AuthError,
     ConfigError,
@@ -18,12 +17,11 @@ from lpbot.errors import (
     RequestTimeout,
 )
 from lpbot.hookspecs import hookimpl
+from lpbot.runtime.config import Config, PluginConfig
 from lpbot.stash import Stash, StashKey
 
 if TYPE_CHECKING:
-    from lpbot.bot import Bot
     from lpbot.client import ConnectionState, Conversation, StateChange
-    from lpbot.counters import Counters
     from lpbot.protocol import (
         AcceptStatusEvent,
         ChatStateEvent,
@@ -35,7 +33,9 @@ if TYPE_CHECKING:
         Ttr,
     )
     from lpbot.protocol.names import JWT_PATTERN
-    from lpbot.scheduler import JobInfo, JobRun, Scheduler
+    from lpbot.runtime.bot import Bot
+    from lpbot.runtime.counters import Counters
+    from lpbot.runtime.scheduler import JobInfo, JobRun, Scheduler
     from lpbot.synthetic.results import RunResult, StepResult, TranscriptLine
 
 __all__ = [
@@ -82,14 +82,14 @@ logging.getLogger("lpbot").addHandler(logging.NullHandler())
 #: public names imported on first use, so that ``import lpbot`` stays light (no sockets, HTTP or
 #: scheduler libraries until a bot is built)
 _LAZY = {
-    "Bot": "lpbot.bot",
+    "Bot": "lpbot.runtime.bot",
     "ConnectionState": "lpbot.client",
     "Conversation": "lpbot.client",
-    "Counters": "lpbot.counters",
+    "Counters": "lpbot.runtime.counters",
     "JWT_PATTERN": "lpbot.protocol.names",
-    "JobInfo": "lpbot.scheduler",
-    "JobRun": "lpbot.scheduler",
-    "Scheduler": "lpbot.scheduler",
+    "JobInfo": "lpbot.runtime.scheduler",
+    "JobRun": "lpbot.runtime.scheduler",
+    "Scheduler": "lpbot.runtime.scheduler",
     "StateChange": "lpbot.client",
     **dict.fromkeys(("RunResult", "StepResult", "TranscriptLine"), "lpbot.synthetic.results"),
     **dict.fromkeys(("AcceptStatusEvent", "ChatStateEvent", "ContentEvent", "ConversationDetails",

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from lpbot.bot import Bot
 from lpbot.client import Conversation
-from lpbot.config import PluginConfig
 from lpbot.errors import LpError
 from lpbot.hookspecs import hookimpl
 from lpbot.protocol.events import ContentEvent, RichContentEvent
 from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import ConversationDetails, MessagingEvent, Participant, Ttr
+from lpbot.runtime.bot import Bot
+from lpbot.runtime.config import PluginConfig
 from lpbot.stash import StashKey
 
 __all__ = [

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from lpbot.bot import Bot
     from lpbot.client import Conversation, StateChange
-    from lpbot.config import PluginConfig
     from lpbot.protocol.notifications import (
         ConversationDetails,
         MessagingEvent,
         Participant,
         Ttr,
     )
-    from lpbot.scheduler import JobInfo, JobRun, Scheduler
+    from lpbot.runtime.bot import Bot
+    from lpbot.runtime.config import PluginConfig
+    from lpbot.runtime.scheduler import JobInfo, JobRun, Scheduler
     from lpbot.synthetic.results import RunResult
 
 __all__ = [

@@ -19,15 +19,15 @@ LAYERS = {
     "lpbot.stash": 0,       # imports only the standard library, so any layer may hold a Stash
     "lpbot.wakeup": 0,      # standard library only: the daemon's and the sandbox's main thread
     "lpbot.protocol": 1,
-    "lpbot.backoff": 2,
-    "lpbot.state": 2,
+    "lpbot.client.backoff": 2,
+    "lpbot.client.state": 2,
     "lpbot.client": 2,
 }
 RUNTIME = 3
 #: the only lpbot modules the sandbox may import
 SANDBOX_ALLOWED = ("lpbot.protocol.names", "lpbot.wakeup")
 #: runtime modules that start an in-process sandbox
-SANDBOX_USERS = ("lpbot.daemon", "lpbot.testing")
+SANDBOX_USERS = ("lpbot.runtime.daemon", "lpbot.testing", "lpbot.cli.sandbox")
 #: what the bundled plugins may import from lpbot
 PLUGIN_ALLOWED = ("lpbot", "lpbot.hookspecs")
 
@@ -101,6 +101,6 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     bad = ROOT / "lpbot" / "protocol" / "_layer_probe.py"
     assert imported(ROOT / "lpbot" / "protocol" / "__init__.py", "lpbot.protocol")
     assert layer("lpbot.client.client") > layer("lpbot.protocol.codec")
-    assert layer("lpbot.bot") == RUNTIME
+    assert layer("lpbot.runtime.bot") == RUNTIME
     assert module_name(bad) == "lpbot.protocol._layer_probe"
     assert module_name(ROOT / "plugins" / "metrics.py") == "lpbot_plugins.metrics"

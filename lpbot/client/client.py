@@ -29,19 +29,19 @@ from typing import Any, TypeVar
 import requests
 import requests.adapters
 
-from lpbot.backoff import Waiter, wait_on_event
+from lpbot.client.backoff import Waiter, wait_on_event
 from lpbot.client.conversation import Conversation
 from lpbot.client.discovery import Discovery
 from lpbot.client.identity import Identity, IdentityManager
 from lpbot.client.options import ClientOptions, ClientStats, ConnectionState, StateChange
 from lpbot.client.profiles import AgentProfile, fetch_agent_profile
 from lpbot.client.reply import Reply
+from lpbot.client.state import StateStore
 from lpbot.client.supervisor import Supervisor
 from lpbot.errors import ConnectionClosed, RequestRejected, RequestTimeout
 from lpbot.protocol.envelope import Request
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
 from lpbot.protocol.requests import ConsumerRequestConversation
-from lpbot.state import StateStore
 
 __all__ = ["Client"]
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import requests
 
-from lpbot.backoff import Backoff, Waiter, wait_on_event
+from lpbot.client.backoff import Backoff, Waiter, wait_on_event
 from lpbot.errors import ConfigError, ConnectionClosed
 
 __all__ = ["DEFAULT_CSDS_DOMAIN", "Discovery", "http_retry_delay"]

@@ -31,11 +31,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import requests
 
-from lpbot.backoff import Backoff, Waiter, wait_on_event
+from lpbot.client.backoff import Backoff, Waiter, wait_on_event
 from lpbot.client.discovery import Discovery, http_retry_delay
+from lpbot.client.state import StateStore, StoredIdentity
 from lpbot.errors import AuthError, ConfigError, ConnectionClosed
 from lpbot.protocol.names import Services
-from lpbot.state import StateStore, StoredIdentity
 
 __all__ = [
     "CommandTokenProvider",

@@ -12,7 +12,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from lpbot.backoff import Backoff
+from lpbot.client.backoff import Backoff
 from lpbot.client.discovery import DEFAULT_CSDS_DOMAIN
 from lpbot.client.identity import TokenProvider
 from lpbot.errors import ConfigError

@@ -3,7 +3,7 @@
 Owned by :class:`~lpbot.client.Client`. The reconnect loop is lpbot's own (house style §3.11):
 every socket end is classified by :func:`~lpbot.client.session.classify` (protocol.md §3.5),
 the identity is refreshed or renewed when the close code says so, and the next attempt waits
-the :class:`~lpbot.backoff.Backoff` delay through the client's stop event. Only an attempt
+the :class:`~lpbot.client.backoff.Backoff` delay through the client's stop event. Only an attempt
 that follows a healthy connection after an auth close reconnects at once; every other retry
 waits, so there is never a tight loop. The protocol decisions themselves live in the sans-I/O
 :class:`~lpbot.client.session.Session`; this module only pumps frames and futures.

@@ -19,8 +19,8 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from lpbot.client import ClientOptions
-from lpbot.config import Config
 from lpbot.errors import ConfigError
+from lpbot.runtime.config import Config
 from lpbot.synthetic.scenario import Scenario, load_scenario
 from lpbot.synthetic.target import client_options
 

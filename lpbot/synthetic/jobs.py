@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-from lpbot.jobs import get_bot
+from lpbot.runtime.jobs import get_bot
 from lpbot.synthetic.results import RunResult
 from lpbot.synthetic.runner import Runner
 from lpbot.synthetic.scenario import load_scenario
 from lpbot.synthetic.target import client_options
 
 if TYPE_CHECKING:
-    from lpbot.bot import Bot
+    from lpbot.runtime.bot import Bot
 
 __all__ = [
     "SCENARIO_FIRST_RESPONSE",

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lpbot.client import ClientOptions, token_provider
-from lpbot.config import Config, SandboxSection
+from lpbot.runtime.config import Config, SandboxSection
 from lpbot.synthetic.scenario import SandboxSettings
 
 if TYPE_CHECKING:

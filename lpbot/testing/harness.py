@@ -23,9 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from lpbot.backoff import Backoff
-from lpbot.bot import Bot
-from lpbot.config import Config
+from lpbot.client.backoff import Backoff
+from lpbot.runtime.bot import Bot
+from lpbot.runtime.config import Config
 
 if TYPE_CHECKING:
     from lpbot.client import Conversation
@@ -112,7 +112,7 @@ class EventRecorder:
 
 
 class BotHarness:
-    """A started :class:`~lpbot.bot.Bot` on a running sandbox, as a context manager.
+    """A started :class:`~lpbot.runtime.bot.Bot` on a running sandbox, as a context manager.
 
     Args:
         sandbox: The running sandbox to connect to.

@@ -25,8 +25,8 @@ import sys
 import threading
 from pathlib import Path
 
-from lpbot.backoff import Backoff
 from lpbot.client import Client, ClientOptions
+from lpbot.client.backoff import Backoff
 from lpbot.protocol.events import ContentEvent
 from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import MessagingEvent

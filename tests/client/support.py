@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from lpbot.backoff import Backoff
 from lpbot.client import StateChange
+from lpbot.client.backoff import Backoff
 from lpbot.protocol.events import ContentEvent
 from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import ConversationChange, MessagingEvent

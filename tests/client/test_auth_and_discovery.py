@@ -9,8 +9,8 @@ import threading
 import pytest
 import requests
 
-from lpbot.backoff import Backoff
 from lpbot.client import ConnectionState
+from lpbot.client.backoff import Backoff
 from lpbot.client.discovery import Discovery
 from lpbot.errors import ConnectionClosed
 from lpbot.testing import wait_until

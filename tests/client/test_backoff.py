@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lpbot.backoff import Backoff, wait_on_event
+from lpbot.client.backoff import Backoff, wait_on_event
 
 
 def test_documented_steps_then_capped_exponential():

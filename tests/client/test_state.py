@@ -3,7 +3,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from lpbot.state import DB_NAME, StateStore, StoredIdentity
+from lpbot.client.state import DB_NAME, StateStore, StoredIdentity
 
 
 def test_identity_round_trip_and_repr_hides_token(tmp_path):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from lpbot.backoff import Backoff
 from lpbot.client import ConnectionState
+from lpbot.client.backoff import Backoff
 from lpbot.client.connection import Connection, handshake_headers
 from lpbot.errors import ConnectionClosed, RequestRejected
 from lpbot.protocol.names import Services

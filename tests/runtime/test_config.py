@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lpbot.config import Config, Secret, default_state_dir
 from lpbot.errors import ConfigError
+from lpbot.runtime.config import Config, Secret, default_state_dir
 
 ACCOUNT = "\n[account]\nid = \"12345678\"\n"
 MISTAKES = [
@@ -83,7 +83,7 @@ def test_values_are_typed_and_frozen() -> None:
     assert config.sandbox.rules == (("hours", "9-17"),)
     job = config.jobs[0]
     assert (job.func, job.trigger, dict(job.trigger_args)) == (
-        "lpbot.jobs:open_conversation", "interval", {"every": 30.0})
+        "lpbot.runtime.jobs:open_conversation", "interval", {"every": 30.0})
     assert dict(job.kwargs) == {"skill": "sales", "first_message": "hi", "context": {"a": 1}}
     assert config.plugins.enabled == ("activity", "mine")
     plugin = config.plugin_config("mine")

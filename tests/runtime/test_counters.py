@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from lpbot.counters import DISPATCH_LATENCY, HOOK_CALLS, Counters
+from lpbot.runtime.counters import DISPATCH_LATENCY, HOOK_CALLS, Counters
 
 
 def test_local_tables_of_several_threads_add_up_with_inc_and_observe() -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lpbot.bot import Bot
 from lpbot.cli import main
-from lpbot.config import Config
-from lpbot.daemon import EMBEDDED_CONFIG
+from lpbot.runtime.bot import Bot
+from lpbot.runtime.config import Config
+from lpbot.runtime.daemon import EMBEDDED_CONFIG
 from lpbot.testing.harness import DaemonProcess
 
 from .conftest import FIXTURES, wait_for

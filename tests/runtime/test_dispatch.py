@@ -8,7 +8,8 @@ from collections import defaultdict
 import pytest
 
 import lpbot
-from lpbot.counters import (
+from lpbot.errors import PluginError
+from lpbot.runtime.counters import (
     DISPATCH_BLOCKED,
     DISPATCH_DROPPED,
     EVENTS_DISPATCHED,
@@ -16,9 +17,8 @@ from lpbot.counters import (
     HOOK_ERRORS,
     Counters,
 )
-from lpbot.dispatch import Dispatcher, call_each, shard_of
-from lpbot.errors import PluginError
-from lpbot.plugins import PluginManager
+from lpbot.runtime.dispatch import Dispatcher, call_each, shard_of
+from lpbot.runtime.plugins import PluginManager
 
 from .conftest import wait_for
 

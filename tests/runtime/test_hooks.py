@@ -14,9 +14,9 @@ from lpbot.errors import PluginError
 from lpbot.protocol.events import AcceptStatusEvent, ChatStateEvent, ContentEvent, RichContentEvent
 from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, Participant
+from lpbot.runtime.scheduler import JobInfo, JobRun
+from lpbot.runtime.tracking import conversation_hooks
 from lpbot.sandbox import Sandbox
-from lpbot.scheduler import JobInfo, JobRun
-from lpbot.tracking import conversation_hooks
 
 from .conftest import MakeHarness
 

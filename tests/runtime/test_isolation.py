@@ -7,9 +7,9 @@ import threading
 import pytest
 
 import lpbot
-from lpbot.counters import HOOK_ERRORS
 from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import MessagingEvent
+from lpbot.runtime.counters import HOOK_ERRORS
 from lpbot.sandbox import Sandbox
 
 from .conftest import MakeHarness, wait_for

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lpbot.logs import JsonLinesFormatter, RedactingFilter, configure_logging
+from lpbot.runtime.logs import JsonLinesFormatter, RedactingFilter, configure_logging
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl"
 

@@ -6,7 +6,7 @@ import pytest
 
 import lpbot
 from lpbot.errors import PluginError
-from lpbot.plugins import PluginManager, available_plugins, hooks_of, load_plugins
+from lpbot.runtime.plugins import PluginManager, available_plugins, hooks_of, load_plugins
 
 MODULES = {
     "wrapper": "lpbot_fixture_wrapper",

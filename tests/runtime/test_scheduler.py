@@ -11,8 +11,8 @@ import pytest
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from lpbot.counters import JOBS, Counters
-from lpbot.scheduler import JobInfo, JobRun, Scheduler
+from lpbot.runtime.counters import JOBS, Counters
+from lpbot.runtime.scheduler import JobInfo, JobRun, Scheduler
 
 from .conftest import wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lpbot import tracking
+from lpbot.runtime import tracking
 
 from .conftest import MakeHarness
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import requests
 from websockets.sync.client import connect
 
-from lpbot.sandbox.command import configure_parser
+from lpbot.cli.sandbox import configure_parser
 from lpbot.testing.harness import signal_another_thread
 from lpbot.testing.pytest_plugin import needs_tgkill
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lpbot.backoff import Backoff
 from lpbot.client import ClientOptions
+from lpbot.client.backoff import Backoff
 from lpbot.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from lpbot.cli import main
-from lpbot.logs import JWT_PATTERN
+from lpbot.runtime.logs import JWT_PATTERN
 from lpbot.testing.harness import signal_another_thread
 from lpbot.testing.pytest_plugin import needs_tgkill
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from lpbot.config import Config, default_state_dir
 from lpbot.errors import ConfigError
+from lpbot.runtime.config import Config, default_state_dir
 
 __all__ = ["configure_parser", "find_records", "format_record", "read_lines", "run"]
 

@@ -1,11 +1,11 @@
-"""``lpbot run``: parse the options and hand over to :mod:`lpbot.daemon`."""
+"""``lpbot run``: parse the options and hand over to :mod:`lpbot.runtime.daemon`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from lpbot.daemon import RunOptions, run_daemon
+from lpbot.runtime.daemon import RunOptions, run_daemon
 
 __all__ = ["configure_parser", "run"]
 
@@ -41,7 +41,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the daemon; returns its exit code (see :mod:`lpbot.daemon`)."""
+    """Run the daemon; returns its exit code (see :mod:`lpbot.runtime.daemon`)."""
     return run_daemon(RunOptions(config=args.config, state_dir=args.state_dir,
                                  duration=args.duration,
                                  max_conversations=args.max_conversations,

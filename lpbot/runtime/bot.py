@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 from lpbot.client import Client, ClientOptions, Conversation, StateChange
 from lpbot.client.identity import token_provider
-from lpbot.config import Config
-from lpbot.counters import HOOK_ERRORS, Counters
-from lpbot.dispatch import Dispatcher, log_tracer
 from lpbot.errors import ConfigError, LpError
-from lpbot.jobs import register_bot, unregister_bot
-from lpbot.plugins import PluginManager, load_plugins
 from lpbot.protocol.events import AcceptStatusEvent, ChatStateEvent, ContentEvent, RichContentEvent
 from lpbot.protocol.notifications import ConversationChange, MessagingEvent
+from lpbot.runtime.config import Config
+from lpbot.runtime.counters import HOOK_ERRORS, Counters
+from lpbot.runtime.dispatch import Dispatcher, log_tracer
+from lpbot.runtime.jobs import register_bot, unregister_bot
+from lpbot.runtime.plugins import PluginManager, load_plugins
+from lpbot.runtime.tracking import ConversationTracker, conversation_hooks
 from lpbot.stash import Stash
-from lpbot.tracking import ConversationTracker, conversation_hooks
 
 if TYPE_CHECKING:
-    from lpbot.scheduler import JobInfo, JobRun, Scheduler
+    from lpbot.runtime.scheduler import JobInfo, JobRun, Scheduler
 
 __all__ = ["Bot"]
 
@@ -288,7 +288,9 @@ class Bot:
                              per_plugin=lambda name: {"config": self.config.plugin_config(name)})
 
     def _start_scheduler(self) -> None:
-        from lpbot.scheduler import Scheduler  # APScheduler and SQLAlchemy load only when used
+        from lpbot.runtime.scheduler import (
+            Scheduler,  # APScheduler and SQLAlchemy load only when used
+        )
 
         settings = self.config.scheduler
         url = settings.url or f"sqlite:///{self.state_dir / 'jobs.sqlite'}"

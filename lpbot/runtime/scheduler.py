@@ -1,7 +1,7 @@
 """Scheduled jobs: APScheduler 3.x ``BackgroundScheduler`` on a persistent SQLAlchemy job store.
 
 Jobs survive restarts (SQLite in the state directory by default, or any SQLAlchemy URL), so
-each job is a textual reference (``"lpbot.jobs:open_conversation"``) with plain-data keyword
+each job is a textual reference (``"lpbot.runtime.jobs:open_conversation"``) with plain-data keyword
 arguments. Job defaults are explicit (never APScheduler's 1 s ``misfire_grace_time``). Every
 outcome becomes a hook (``lpbot_job_added`` / ``_ran`` / ``_missed`` / ``_failed``) and a log line:
 a missed run is never silent. The APScheduler object stays reachable as ``.scheduler``.
@@ -32,7 +32,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from lpbot.counters import JOBS, Counters
+from lpbot.runtime.counters import JOBS, Counters
 
 if TYPE_CHECKING:
     from apscheduler.events import JobEvent

@@ -31,12 +31,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Final
 
-from lpbot.bot import Bot
-from lpbot.config import Config, default_state_dir
-from lpbot.counters import CONVERSATIONS
 from lpbot.errors import ConfigError, LpError, PluginError
 from lpbot.hookspecs import hookimpl
-from lpbot.logs import configure_logging
+from lpbot.runtime.bot import Bot
+from lpbot.runtime.config import Config, default_state_dir
+from lpbot.runtime.counters import CONVERSATIONS
+from lpbot.runtime.logs import configure_logging
 from lpbot.wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
             shutil.rmtree(client_state_dir, ignore_errors=True)
         bot = Bot(config, state_dir=state_dir, client_state_dir=client_state_dir)
         bot.plugin_manager.register(_Limits(bot, options.max_conversations, wake),
-                                    name="lpbot.daemon")
+                                    name="lpbot.runtime.daemon")
         bot.add_fatal_listener(on_failure)
         if stopping.is_set():  # a signal while the sandbox started
             code = EXIT_OK

@@ -1,7 +1,7 @@
 """Built-in scheduled jobs: their ``[[jobs]]`` config schema and their functions.
 
 Jobs live in a persistent job store, so each is stored as a textual reference
-(``"lpbot.jobs:open_conversation"``) with plain-data keyword arguments; a job finds its live
+(``"lpbot.runtime.jobs:open_conversation"``) with plain-data keyword arguments; a job finds its live
 ``Bot`` by name through :func:`get_bot` when it runs (APScheduler 3.x rule: no handle or bound
 method may be pickled). Kinds: ``open_conversation``, ``set_ttr``, ``urgent_when_unanswered``,
 ``synthetic_conversation`` (the demo of the embedded default), and ``call`` for any function.
@@ -25,8 +25,8 @@ from lpbot.errors import ConfigError
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
-    from lpbot.bot import Bot
-    from lpbot.tracking import Activity
+    from lpbot.runtime.bot import Bot
+    from lpbot.runtime.tracking import Activity
 
 __all__ = [
     "JOB_KINDS",
@@ -43,7 +43,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ``check(value, type hint, key path, file, environ, rules)`` from lpbot.config
+#: ``check(value, type hint, key path, file, environ, rules)`` from lpbot.runtime.config
 Checker = Callable[..., Any]
 
 _REFERENCE: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
@@ -162,10 +162,10 @@ class SyntheticConversationArgs:
 
 #: kind -> (function reference, schema of its arguments); ``call`` takes ``ref`` and free args
 JOB_KINDS: Final[Mapping[str, tuple[str, type]]] = types.MappingProxyType({
-    "open_conversation": ("lpbot.jobs:open_conversation", OpenConversationArgs),
-    "set_ttr": ("lpbot.jobs:set_ttr", SetTtrArgs),
-    "urgent_when_unanswered": ("lpbot.jobs:urgent_when_unanswered", UrgentWhenUnansweredArgs),
-    "synthetic_conversation": ("lpbot.jobs:synthetic_conversation", SyntheticConversationArgs),
+    "open_conversation": (f"{__name__}:open_conversation", OpenConversationArgs),
+    "set_ttr": (f"{__name__}:set_ttr", SetTtrArgs),
+    "urgent_when_unanswered": (f"{__name__}:urgent_when_unanswered", UrgentWhenUnansweredArgs),
+    "synthetic_conversation": (f"{__name__}:synthetic_conversation", SyntheticConversationArgs),
 })
 
 _JOB_KEYS: Final = ("id", "kind", "ref", "every", "start_now", "cron", "at", "args",

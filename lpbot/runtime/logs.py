@@ -69,7 +69,7 @@ class RedactingFilter(logging.Filter):
 
 
 class HumanFormatter(logging.Formatter):
-    """``2030-01-01 09:00:00 INFO    lpbot.bot: message``: one readable line per record."""
+    """``2030-01-01 09:00:00 INFO    lpbot.runtime.bot: message``: one readable line per record."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s",

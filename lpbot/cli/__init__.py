@@ -15,14 +15,14 @@ __all__ = ["main"]
 
 #: subcommand -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "sandbox": ("lpbot.sandbox.command", "serve the local LivePerson-compatible sandbox"),
-    "sandbox-ctl": ("lpbot.sandbox_ctl_command",
+    "sandbox": ("lpbot.cli.sandbox", "serve the local LivePerson-compatible sandbox"),
+    "sandbox-ctl": ("lpbot.cli.sandbox_ctl",
                     "inject faults into a running sandbox and drive its agents"),
-    "run": ("lpbot.run_command", "run the bot in the foreground until SIGTERM/SIGINT"),
-    "plugins": ("lpbot.plugins_command", "list the plugins lpbot finds and the hooks of each"),
-    "check-config": ("lpbot.check_config_command", "validate a config file without connecting"),
-    "transcript": ("lpbot.transcript_command", "print a logged conversation (or --format json)"),
-    "synth": ("lpbot.synth_command", "run synthetic conversations from scenario files"),
+    "run": ("lpbot.cli.run", "run the bot in the foreground until SIGTERM/SIGINT"),
+    "plugins": ("lpbot.cli.plugins", "list the plugins lpbot finds and the hooks of each"),
+    "check-config": ("lpbot.cli.check_config", "validate a config file without connecting"),
+    "transcript": ("lpbot.cli.transcript", "print a logged conversation (or --format json)"),
+    "synth": ("lpbot.cli.synth", "run synthetic conversations from scenario files"),
 }
 
 

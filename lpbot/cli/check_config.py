@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from lpbot.config import Config
-from lpbot.daemon import EXIT_CONFIG, EXIT_OK
 from lpbot.errors import ConfigError, PluginError
-from lpbot.plugins import available_plugins
+from lpbot.runtime.config import Config
+from lpbot.runtime.daemon import EXIT_CONFIG, EXIT_OK
+from lpbot.runtime.plugins import available_plugins
 
 __all__ = ["configure_parser", "run"]
 

@@ -47,7 +47,8 @@ from typing import Any, Final, cast
 
 import pluggy
 
-from lpbot.counters import (
+from lpbot.errors import PluginError
+from lpbot.runtime.counters import (
     DISPATCH_BLOCKED,
     DISPATCH_DROPPED,
     DISPATCH_LATENCY,
@@ -56,7 +57,6 @@ from lpbot.counters import (
     HOOK_ERRORS,
     Counters,
 )
-from lpbot.errors import PluginError
 
 __all__ = ["Dispatcher", "Tracer", "call_each", "log_tracer", "shard_of"]
 

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lpbot.daemon import EXIT_CONFIG, EXIT_OK, load_config
 from lpbot.errors import ConfigError, PluginError
-from lpbot.plugins import PluginManager, available_plugins, declared_hooks
+from lpbot.runtime.daemon import EXIT_CONFIG, EXIT_OK, load_config
+from lpbot.runtime.plugins import PluginManager, available_plugins, declared_hooks
 
 __all__ = ["configure_parser", "run"]
 

@@ -10,10 +10,9 @@ from types import FrameType
 from typing import Final
 
 from lpbot.protocol.names import JWT_PATTERN
+from lpbot.sandbox import AgentOptions, Sandbox
+from lpbot.sandbox.agents import DEFAULT_GREETING
 from lpbot.wakeup import Wakeup
-
-from . import AgentOptions, Sandbox
-from .agents import DEFAULT_GREETING
 
 #: what a consumer's Authorization header carries
 _JWT: Final = re.compile(JWT_PATTERN)

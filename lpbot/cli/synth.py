@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Final
 
 from lpbot.errors import ConfigError
-from lpbot.logs import configure_logging
+from lpbot.runtime.logs import configure_logging
 from lpbot.synthetic.reports import Progress, write_json, write_junit
 from lpbot.synthetic.results import RunResult
 from lpbot.synthetic.runner import Runner
@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         scenarios = [load_scenario(path) for path in args.scenarios]
         config = None
         if args.config is not None:
-            from lpbot.config import Config
+            from lpbot.runtime.config import Config
 
             config = Config.load(args.config)
     except ConfigError as exc:
@@ -155,7 +155,7 @@ def _raise_open_files(needed: int) -> None:
 
 def _run_one(scenario: Scenario, config: object, args: argparse.Namespace, progress: Progress,
              current: list[Runner], stop: tuple[Wakeup, threading.Event]) -> list[RunResult]:
-    from lpbot.config import Config
+    from lpbot.runtime.config import Config
     from lpbot.synthetic.target import client_options, sandbox_options, start_sandbox
 
     sandbox = None

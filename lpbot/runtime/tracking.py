@@ -16,16 +16,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from lpbot.counters import CONVERSATIONS
 from lpbot.hookspecs import hookimpl
 from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
+from lpbot.runtime.counters import CONVERSATIONS
 from lpbot.stash import Stash
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from lpbot.bot import Bot
+    from lpbot.runtime.bot import Bot
 
 __all__ = ["Activity", "ConversationTracker", "conversation_hooks"]
 
