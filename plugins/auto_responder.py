@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -313,7 +312,6 @@ class AutoResponder:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self._stopping = threading.Event()
         self._uses_nickname = any("nickname" in rule.reply.names for rule in options.rules)
 
     def matches(self, text: str | None) -> list[tuple[Rule, dict[str, str]]]:
@@ -389,19 +387,31 @@ class AutoResponder:
                    for rule, groups in found[:count]]
         if self.options.read_receipt and message.sequence is not None:
             conversation.mark_read([message.sequence])
-        for rule, reply in replies:
+        self._reply(bot, conversation, replies)
+
+    def _reply(self, bot: Bot, conversation: Conversation,
+               replies: list[tuple[Rule, str]]) -> None:
+        """Send the first reply, after its typing delay if typing is on, then the next ones.
+
+        The delay is waited out by ``bot.call_later``, not on the worker, so other
+        conversations go on meanwhile; this conversation's next events wait for the reply.
+        """
+        if not replies:
             if self.options.typing:
-                conversation.set_chat_state("COMPOSING")
-                self._stopping.wait(self.options.delay_for(reply))
+                conversation.set_chat_state("ACTIVE")
+            return
+        (rule, reply), rest = replies[0], replies[1:]
+
+        def send() -> None:
             conversation.send_text(reply)
             log.info("conversation %s: rule %r replied", conversation.id, rule.name)
-        if self.options.typing:
-            conversation.set_chat_state("ACTIVE")
+            self._reply(bot, conversation, rest)
 
-    @lpbot.hookimpl
-    def lpbot_shutdown(self) -> None:
-        """Cut short any typing delay still running."""
-        self._stopping.set()
+        if not self.options.typing:
+            send()
+            return
+        conversation.set_chat_state("COMPOSING")
+        bot.call_later(self.options.delay_for(reply), send, conversation)
 
 
 @lpbot.hookimpl

@@ -160,6 +160,20 @@ class Bot:
         conversation_id = conversation if isinstance(conversation, str) else conversation.id
         return self.tracker.stash(conversation_id)
 
+    def call_later(self, delay: float, call: Callable[[], object],
+                   conversation: Conversation | str) -> None:
+        """Run ``call()`` in ``delay`` seconds on ``conversation``'s worker, blocking no one.
+
+        This is how a hook waits (a typing delay, a follow-up): returning at once frees the
+        worker for other conversations, while this conversation's later events wait until
+        ``call`` has run, so its order is kept. ``call`` is isolated like a hook (an error is
+        logged and counted). When the bot stops, pending calls run at once, before the
+        workers stop. A crash before ``call`` ran loses it (the event that scheduled it was
+        already committed).
+        """
+        conversation_id = conversation if isinstance(conversation, str) else conversation.id
+        self.dispatcher.call_later(delay, conversation_id, call)
+
     def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` (re-checked after each event) or ``timeout``; False if not.
 

@@ -19,6 +19,13 @@ When the target queue is full:
   control slows the server down. Sequenced events are never dropped, because committing a later
   sequence would lose a dropped one for good.
 
+Waiting without blocking a worker. A hook that wants to act later (the auto-responder's typing
+delay) calls :meth:`Dispatcher.call_later` instead of sleeping: the call waits on the
+``lpbot-timer`` thread (:mod:`lpbot.runtime.timers`), then runs on the key's worker. Until it
+has run, that key's later items are held back on their worker (in arrival order), so a
+conversation's events and delayed calls keep their order, while every other key on the worker
+goes on at once.
+
 Once ``drain()`` has begun, ``submit`` drops new items (``reason="stopping"``). That is safe:
 the sequence of an event is committed (``after``) only once its hooks ran, so an event dropped
 or left queued at shutdown is fetched again on the next start.
@@ -42,6 +49,7 @@ import queue
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final, cast
 
@@ -57,6 +65,7 @@ from lpbot.runtime.counters import (
     HOOK_ERRORS,
     Counters,
 )
+from lpbot.runtime.timers import Timers
 
 __all__ = ["Dispatcher", "Tracer", "call_each", "log_tracer", "shard_of"]
 
@@ -137,15 +146,26 @@ def log_tracer(hook_name: str, kwargs: Mapping[str, object]) -> None:
 
 
 class _Item:
-    __slots__ = ("after", "after_key", "hook_name", "kwargs", "submitted")
+    __slots__ = ("after", "after_key", "hook_name", "key", "kwargs", "submitted")
 
-    def __init__(self, hook_name: str | None, kwargs: dict[str, object],
+    def __init__(self, key: str, hook_name: str | None, kwargs: dict[str, object],
                  after: Callable[[], object] | None, after_key: Hashable | None) -> None:
+        self.key = key
         self.hook_name = hook_name
         self.kwargs = kwargs
         self.after = after
         self.after_key = after_key
         self.submitted = time.monotonic()
+
+
+class _Due:
+    """A delayed call that fell due: runs on the worker of ``key``, then releases the key."""
+
+    __slots__ = ("call", "key")
+
+    def __init__(self, key: str, call: Callable[[], object]) -> None:
+        self.key = key
+        self.call = call
 
 
 class _Shard:
@@ -160,15 +180,34 @@ class _Shard:
     ``waiting`` (producers register before re-checking the size, so no wake-up is lost).
     """
 
-    __slots__ = ("capacity", "opened", "queue", "resume", "room", "waiting")
+    __slots__ = ("capacity", "holds", "holds_lock", "opened", "queue", "resume", "room",
+                 "waiting")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.resume = capacity // 2
-        self.queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[_Item | _Due | object] = queue.SimpleQueue()
         self.room = threading.Condition(threading.Lock())
         self.waiting = 0
         self.opened = 0
+        #: key -> delayed calls not yet run; the worker holds back that key's items meanwhile
+        self.holds: dict[str, int] = {}
+        self.holds_lock = threading.Lock()
+
+    def hold(self, key: str) -> None:
+        """One more delayed call of ``key`` is outstanding (any thread)."""
+        with self.holds_lock:
+            self.holds[key] = self.holds.get(key, 0) + 1
+
+    def release(self, key: str) -> bool:
+        """One delayed call of ``key`` ran (worker); True when none is left."""
+        with self.holds_lock:
+            left = self.holds[key] - 1
+            if left:
+                self.holds[key] = left
+                return False
+            del self.holds[key]
+            return True
 
     def full(self) -> bool:
         return self.queue.qsize() >= self.capacity
@@ -247,6 +286,7 @@ class Dispatcher:
         self._started = False
         self._stopping = threading.Event()
         self._discard = threading.Event()
+        self._timers = Timers(self._fire)
 
     @property
     def workers(self) -> int:
@@ -280,6 +320,7 @@ class Dispatcher:
                 )
                 self._threads.append(thread)
                 thread.start()
+            self._timers.start()
 
     def call(
         self,
@@ -326,7 +367,7 @@ class Dispatcher:
             return False
         index = shard_of(key, len(self._shards))
         shard = self._shards[index]
-        item = _Item(hook_name, kwargs, after, after_key)
+        item = _Item(key, hook_name, kwargs, after, after_key)
         if not shard.waiting and not shard.full():  # no one waiting to be let in first
             shard.queue.put(item)
             return True
@@ -342,6 +383,24 @@ class Dispatcher:
                         "the receive thread waits", index, self._put_timeout)
         return True
 
+    def call_later(self, delay: float, key: str, call: Callable[[], object]) -> None:
+        """Run ``call()`` on the worker of ``key`` in ``delay`` seconds, without blocking it.
+
+        Meanwhile the worker goes on with other keys; items of ``key`` submitted after this
+        (and not yet run) wait until ``call`` has run, so the key's order is kept. Several
+        delayed calls of one key run in due order. ``call`` is isolated like a hook: if it
+        raises, the error is logged and counted (``hook_errors{plugin="call_later"}``).
+        Once :meth:`drain` has begun, calls are due at once: shutdown does not wait them out.
+        """
+        shard = self._shards[shard_of(key, len(self._shards))]
+        shard.hold(key)
+        if not self._timers.add(delay, key, call):
+            self._fire(key, call)  # stopping: run it now, behind what is queued
+
+    def _fire(self, key: str, call: Callable[[], object]) -> None:
+        # Unbounded put: the calls in flight are bounded by what hooks scheduled.
+        self._shards[shard_of(key, len(self._shards))].queue.put(_Due(key, call))
+
     def drain(self, timeout: float) -> bool:
         """Deliver what is queued, stop the workers and join them within ``timeout`` seconds.
 
@@ -356,6 +415,8 @@ class Dispatcher:
         self._stopping.set()
         with self._lock:
             threads = list(self._threads)
+        for key, call in self._timers.stop(max(0.0, deadline - time.monotonic())):
+            self._fire(key, call)  # due now, queued before the workers' stop sentinels
         if not threads:
             return True
         for shard in self._shards:
@@ -393,21 +454,39 @@ class Dispatcher:
         commit_by = 0.0  # monotonic time by which a busy worker commits what is pending
         batch, interval = self._commit_batch, self._commit_interval
         monotonic = time.monotonic
+        holds = shard.holds  # keys with a delayed call outstanding
+        held: dict[str, deque[object]] = {}  # their items, held back in arrival order
+        ready: deque[object] = deque()  # items released by a delayed call, run before the queue
         while True:
-            if pending:
-                try:  # a burst usually goes on: wait a moment before committing
-                    got = get(timeout=COMMIT_DELAY)
-                except queue.Empty:
-                    self._run_afters(pending)
-                    deferred = 0
-                    continue
+            if ready:
+                got = ready.popleft()
             else:
-                got = get()
-            shard.took_one()
+                if pending:
+                    try:  # a burst usually goes on: wait a moment before committing
+                        got = get(timeout=COMMIT_DELAY)
+                    except queue.Empty:
+                        self._run_afters(pending)
+                        deferred = 0
+                        continue
+                else:
+                    got = get()
+                shard.took_one()
             if got is _STOP:
+                if self._finish(shard, ready):
+                    continue
                 self._run_afters(pending)
                 return
+            if type(got) is _Due:
+                if self._discard.is_set():
+                    continue
+                self._run_due(got)
+                if shard.release(got.key) and got.key in held:
+                    ready.extend(held.pop(got.key))
+                continue
             item = cast(_Item, got)
+            if holds and item.key in holds:
+                held.setdefault(item.key, deque()).append(item)
+                continue
             if self._discard.is_set():
                 counters.inc(DISPATCH_DROPPED, "stopping")
                 continue
@@ -437,6 +516,31 @@ class Dispatcher:
             if pending and (deferred >= batch or monotonic() >= commit_by):
                 self._run_afters(pending)
                 deferred = 0
+
+    @staticmethod
+    def _finish(shard: _Shard, ready: deque[object]) -> bool:
+        """At the stop sentinel: True (go on) while items remain to run before stopping.
+
+        Producers are refused by now, but a delayed call made while draining is queued behind
+        the sentinel, and a call that fell due releases held items into ``ready``.
+        """
+        while True:
+            try:
+                ready.append(shard.queue.get_nowait())
+            except queue.Empty:
+                break
+        if not ready:
+            return False
+        ready.append(_STOP)
+        return True
+
+    def _run_due(self, due: _Due) -> None:
+        try:
+            due.call()
+        except Exception:  # isolation boundary: a delayed call, like a hook
+            name = getattr(getattr(due.call, "func", due.call), "__qualname__", "?")  # partial
+            self._counters.inc(HOOK_ERRORS, "call_later", name)
+            log.exception("delayed call %r for %s failed", due.call, due.key)
 
     @classmethod
     def _run_afters(cls, pending: dict[Hashable, Callable[[], object]]) -> None:

@@ -212,3 +212,33 @@ def test_a_broken_rule_stops_the_bot_at_start_up(quiet_sandbox: Sandbox, tmp_pat
         pass
     assert "rules[0] (orders).regex" in str(caught.value)
     assert quiet_sandbox.conversations() == []
+
+
+def test_a_typing_delay_holds_up_only_its_own_conversation(
+    quiet_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    slow_reply = "s" * 400  # 400 characters at 0.01 s each: the 3 s cap
+    table = {"cooldown": 0, "max_replies": 10, "read_receipt": False, "typing_delay": 0,
+             "typing_per_char": 0.01, "typing_max": 3.0,
+             "rules": [{"name": "slow", "keyword": "slow", "reply": slow_reply},
+                       {"name": "quick", "keyword": "quick", "reply": "q"}]}
+    with BotHarness(quiet_sandbox, state_dir=tmp_path, plugins=[PLUGIN], consumers=("a", "b"),
+                    config={"bot": {"workers": 1},
+                            "plugins": {"auto_responder": table}}) as bot:
+        first = bot.open_conversation("a")
+        second = bot.open_conversation("b")
+        bot.events.wait_for("lpbot_participant_joined",
+                            lambda c: c["participant"].role == "ASSIGNED_AGENT", count=2)
+        quiet_sandbox.agents.say(first.id, "a slow question")
+        quiet_sandbox.agents.say(first.id, "and a quick one")
+        quiet_sandbox.wait_for_event(first.id, lambda e: e.role == "CONSUMER" and e.event == {
+            "type": "ChatStateEvent", "chatState": "COMPOSING"})
+        # The first conversation now waits 3 s on the only worker; the second answers at once.
+        quiet_sandbox.agents.say(second.id, "quick?")
+        quiet_sandbox.wait_for_consumer_message(second.id)
+        assert consumer_texts(quiet_sandbox, first.id) == []  # still typing its slow reply
+        # ... and within the first conversation, the quick question waited for the slow reply.
+        quiet_sandbox.wait_for_event(first.id, lambda e: e.text == "q", timeout=5)
+        close_and_settle(bot, quiet_sandbox, first.id)
+    assert consumer_texts(quiet_sandbox, first.id) == [slow_reply, "q"]
+    assert consumer_texts(quiet_sandbox, second.id) == ["q"]

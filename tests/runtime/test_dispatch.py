@@ -361,3 +361,52 @@ def test_commit_batch_1_commits_after_every_event_and_drain_commits_what_is_left
                           after=lambda n=number: committed.append(n), after_key="c")
     assert dispatcher.drain(5)
     assert committed == list(range(20))
+
+
+class Delaying:
+    """On message 1 of conversation "a": answer in an hour, through call_later."""
+
+    def __init__(self, dispatcher: list[Dispatcher]) -> None:
+        self.dispatcher = dispatcher
+        self.order: list[str] = []
+        self.ran = threading.Event()
+
+    @lpbot.hookimpl
+    def lpbot_message_received(self, conversation: str, message: int) -> None:
+        self.order.append(f"{conversation}{message}")
+        if conversation == "a" and message == 1:
+            self.dispatcher[0].call_later(3600, conversation,
+                                          lambda: self.order.append(f"{conversation}-later"))
+        if conversation == "b" and message == 2:
+            self.ran.set()
+
+
+def test_call_later_frees_the_worker_and_holds_back_only_its_own_key() -> None:
+    owner: list[Dispatcher] = []
+    plugin = Delaying(owner)
+    dispatcher, _, _ = make(plugin, workers=1)
+    owner.append(dispatcher)
+    for conversation, number in (("a", 1), ("b", 1), ("a", 2), ("b", 2)):
+        dispatcher.submit(conversation, "lpbot_message_received", message_args(conversation,
+                                                                                number))
+    assert plugin.ran.wait(5)
+    # One worker, one queue: a2 was queued before b2, yet waits for a's delayed call.
+    assert plugin.order == ["a1", "b1", "b2"]
+    assert dispatcher.drain(5)  # stopping: the hour-long waits end now, in order
+    assert plugin.order == ["a1", "b1", "b2", "a-later", "a2"]
+    assert not [t for t in threading.enumerate() if t.name == "lpbot-timer"]
+
+
+def test_a_failing_delayed_call_is_counted_and_releases_its_key() -> None:
+    plugin = Recorder()
+    dispatcher, counters, _ = make(plugin, workers=1)
+
+    def broken() -> None:
+        raise RuntimeError("late boom")
+
+    dispatcher.call_later(0, "c", broken)
+    dispatcher.submit("c", "lpbot_message_received", message_args("c", 1))
+    wait_for(lambda: plugin.seen["c"] == [1])
+    assert counters.series(HOOK_ERRORS)[("call_later", "test_a_failing_delayed_call_is_"
+                                         "counted_and_releases_its_key.<locals>.broken")] == 1
+    assert dispatcher.drain(5)
