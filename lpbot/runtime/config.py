@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final, Self, Union, final, get_args, get_origin, get_type_hints
 
 from lpbot.errors import ConfigError
-from lpbot.runtime.jobs import JobConfig, parse_jobs
+from lpbot.runtime.job_config import JobConfig, parse_jobs
 
 __all__ = [
     "AccountSection",

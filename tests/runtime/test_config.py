@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,13 @@ def test_the_default_csds_domain_is_the_clients() -> None:
 
     config = Config.from_mapping({"account": {"id": "12345678"}}, environ={})
     assert config.account.csds_domain == DEFAULT_CSDS_DOMAIN
+
+
+def test_reading_a_config_imports_no_job_code() -> None:
+    toml = ('[sandbox]\nenabled = true\n[[jobs]]\nid = "j"\nkind = "set_ttr"\nevery = 60\n'
+            'args = { ttr_type = "URGENT" }\n')
+    code = (f"import sys, lpbot.runtime.config as c\nc.Config.from_text({toml!r})\n"
+            "print([m for m in ('lpbot.runtime.jobs', 'lpbot.runtime.bot') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code],  # noqa: S603 - our own interpreter
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
