@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 import lpbot
 from lpbot import ContentEvent
@@ -48,6 +48,9 @@ __all__ = [
     "AutoResponder",
     "Options",
     "Rule",
+    "RuleFile",
+    "RuleSpec",
+    "Settings",
     "Template",
     "lpbot_configure",
 ]
@@ -132,158 +135,110 @@ class Rule:
         return values
 
     @classmethod
-    def from_table(cls, table: Any, *, key: str, file: str | None, index: int) -> Rule:
-        """Build a rule from its TOML table; ``ConfigError`` names ``key`` and the rule."""
-        if not isinstance(table, Mapping):
-            raise lpbot.ConfigError("expected a table", path=file, key=key)
-        name = table.get("name", f"rule {index + 1}")
+    def compile(cls, spec: RuleSpec, *, key: str, file: str, index: int) -> Rule:
+        """Compile a checked rule table; ``ConfigError`` names ``key`` and the rule's name."""
+        name = spec.name if spec.name is not None else f"rule {index + 1}"
         label = f"{key} ({name})"
-        if not isinstance(name, str):
-            raise lpbot.ConfigError("expected a string", path=file, key=f"{key}.name")
-        unknown = set(table) - {"name", "keyword", "regex", "any", "reply", "ignore_case"}
-        if unknown:
-            raise lpbot.ConfigError(f"unknown key {sorted(unknown)[0]!r} in rule {name!r}",
-                                    path=file, key=label)
-        kinds = [kind for kind in ("keyword", "regex", "any") if kind in table]
+        kinds = [kind for kind in ("keyword", "regex", "any")
+                 if getattr(spec, kind) not in (None, False)]
         if len(kinds) != 1:
             raise lpbot.ConfigError("a rule needs exactly one of keyword, regex, any = true",
                                     path=file, key=label)
         kind = kinds[0]
-        value = table[kind]
-        ignore_case = table.get("ignore_case", True)
-        if not isinstance(ignore_case, bool):
-            raise lpbot.ConfigError("expected true or false", path=file,
-                                    key=f"{label}.ignore_case")
-        flags = re.IGNORECASE if ignore_case else 0
+        flags = re.IGNORECASE if spec.ignore_case else 0
         pattern: re.Pattern[str] | None = None
-        if kind == "any":
-            if value is not True:
-                raise lpbot.ConfigError("expected true", path=file, key=f"{label}.any")
-        elif not isinstance(value, str) or not value:
+        if kind == "keyword" and spec.keyword:
+            pattern = re.compile(rf"(?<!\w){re.escape(spec.keyword)}(?!\w)", flags)
+        elif kind == "regex" and spec.regex:
+            try:
+                pattern = re.compile(spec.regex, flags)
+            except re.error as exc:
+                raise lpbot.ConfigError(f"bad regex {spec.regex!r}: {exc}", path=file,
+                                        key=f"{label}.regex") from exc
+        elif kind != "any":
             raise lpbot.ConfigError("expected a non-empty string", path=file,
                                     key=f"{label}.{kind}")
-        elif kind == "keyword":
-            pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", flags)
-        else:
-            try:
-                pattern = re.compile(value, flags)
-            except re.error as exc:
-                raise lpbot.ConfigError(f"bad regex {value!r}: {exc}", path=file,
-                                        key=f"{label}.regex") from exc
-        reply = table.get("reply")
-        if not isinstance(reply, str):
-            raise lpbot.ConfigError("expected the reply text (a string)", path=file,
-                                    key=f"{label}.reply")
         allowed = [*PLACEHOLDERS, "0"]
         if pattern is not None:
             allowed += [str(i) for i in range(1, pattern.groups + 1)]
             allowed += list(pattern.groupindex)
         try:
-            template = Template.parse(reply, allowed)
+            template = Template.parse(spec.reply, allowed)
         except ValueError as exc:
             raise lpbot.ConfigError(str(exc), path=file, key=f"{label}.reply") from exc
         return cls(name=name, kind=kind, pattern=pattern, reply=template)
 
 
 # ---------------------------------------------------------------------------
-# Options
+# Options: the tables as written (checked by lpbot.PluginConfig.parse), then compiled
 # ---------------------------------------------------------------------------
 
 
-def _number(table: Mapping[str, Any], key: str, default: float, minimum: float,
-            path: str, file: str | None) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise lpbot.ConfigError(f"expected a number >= {minimum}, got {value!r}", path=file,
-                                key=f"{path}.{key}")
-    return float(value)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleSpec:
+    """One ``[[rules]]`` table as written: a ``reply`` and one of keyword, regex, any = true."""
+
+    reply: str
+    name: str | None = None
+    keyword: str | None = None
+    regex: str | None = None
+    any: bool = False
+    ignore_case: bool = True
 
 
-def _flag(table: Mapping[str, Any], key: str, default: bool, path: str,
-          file: str | None) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise lpbot.ConfigError("expected true or false", path=file, key=f"{path}.{key}")
-    return value
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The ``[plugins.auto_responder]`` table as written."""
+
+    rules: tuple[RuleSpec, ...] = ()
+    rules_file: Path | None = None
+    match: Literal["first", "all"] = "first"
+    max_replies: int = field(default=5, metadata={"min": 1})
+    cooldown: float = field(default=2.0, metadata={"min": 0})
+    read_receipt: bool = True
+    typing: bool = True
+    typing_delay: float = field(default=0.5, metadata={"min": 0})
+    typing_per_char: float = field(default=0.03, metadata={"min": 0})
+    typing_max: float = field(default=3.0, metadata={"min": 0})
+    nickname_fallback: str = "there"
+    time_format: str = "%H:%M"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleFile:
+    """A rule file (``rules_file``): only ``[[rules]]`` tables."""
+
+    rules: tuple[RuleSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
-    """The plugin's ``[plugins.auto_responder]`` table, with every rule compiled."""
+    """The plugin's settings with every rule compiled (inline rules first, then the file's)."""
 
-    rules: tuple[Rule, ...] = ()
-    match: str = "first"
-    max_replies: int = 5
-    cooldown: float = 2.0
-    read_receipt: bool = True
-    typing: bool = True
-    typing_delay: float = 0.5
-    typing_per_char: float = 0.03
-    typing_max: float = 3.0
-    nickname_fallback: str = "there"
-    time_format: str = "%H:%M"
-    rules_file: Path | None = field(default=None)
+    settings: Settings
+    rules: tuple[Rule, ...]
 
     @classmethod
-    def from_table(
-        cls, table: Mapping[str, Any], *, path: str = "plugins.auto_responder",
-        file: str | None = None, base: Path | None = None,
-    ) -> Options:
-        """Check ``table`` and compile its rules (and the rule file's, relative to ``base``)."""
-        known = {"rules", "rules_file", "match", "max_replies", "cooldown", "read_receipt",
-                 "typing", "typing_delay", "typing_per_char", "typing_max",
-                 "nickname_fallback", "time_format"}
-        for key in table:
-            if key not in known:
-                raise lpbot.ConfigError(f"unknown key (expected one of: "
-                                        f"{', '.join(sorted(known))})", path=file,
-                                        key=f"{path}.{key}")
-        inline = table.get("rules", [])
-        if not isinstance(inline, list):
-            raise lpbot.ConfigError("expected an array of tables ([[...rules]])", path=file,
-                                    key=f"{path}.rules")
-        rules = [Rule.from_table(t, key=f"{path}.rules[{i}]", file=file, index=i)
-                 for i, t in enumerate(inline)]
-        rules_file: Path | None = None
-        if "rules_file" in table:
-            if not isinstance(table["rules_file"], str):
-                raise lpbot.ConfigError("expected a path (string)", path=file,
-                                        key=f"{path}.rules_file")
-            rules_file = Path(table["rules_file"]).expanduser()
+    def from_config(cls, config: PluginConfig, *, base: Path | None = None) -> Options:
+        """Check the table, read the rule file (relative to ``base``), compile every rule."""
+        settings = config.parse(Settings)
+        rules = [Rule.compile(spec, key=f"{config.path}.rules[{i}]", file=config.file, index=i)
+                 for i, spec in enumerate(settings.rules)]
+        rules_file = settings.rules_file
+        if rules_file is not None:
             if not rules_file.is_absolute() and base is not None:
                 rules_file = base / rules_file
             rules += _rules_from_file(rules_file, start=len(rules))
         if not rules:
-            raise lpbot.ConfigError("no rules: add [[plugins.auto_responder.rules]] tables "
-                                    "or a rules_file", path=file, key=path)
-        match = table.get("match", "first")
-        if match not in ("first", "all"):
-            raise lpbot.ConfigError(f"expected 'first' or 'all', got {match!r}", path=file,
-                                    key=f"{path}.match")
-        max_replies = table.get("max_replies", 5)
-        if isinstance(max_replies, bool) or not isinstance(max_replies, int) or max_replies < 1:
-            raise lpbot.ConfigError(f"expected an integer >= 1, got {max_replies!r}",
-                                    path=file, key=f"{path}.max_replies")
-        texts = {}
-        for key, default in (("nickname_fallback", "there"), ("time_format", "%H:%M")):
-            value = table.get(key, default)
-            if not isinstance(value, str):
-                raise lpbot.ConfigError("expected a string", path=file, key=f"{path}.{key}")
-            texts[key] = value
-        return cls(
-            rules=tuple(rules), match=match, max_replies=max_replies,
-            cooldown=_number(table, "cooldown", 2.0, 0, path, file),
-            read_receipt=_flag(table, "read_receipt", True, path, file),
-            typing=_flag(table, "typing", True, path, file),
-            typing_delay=_number(table, "typing_delay", 0.5, 0, path, file),
-            typing_per_char=_number(table, "typing_per_char", 0.03, 0, path, file),
-            typing_max=_number(table, "typing_max", 3.0, 0, path, file),
-            rules_file=rules_file, **texts,
-        )
+            raise config.error("", "no rules: add [[plugins.auto_responder.rules]] tables "
+                                   "or a rules_file")
+        return cls(settings=settings, rules=tuple(rules))
 
     def delay_for(self, reply: str) -> float:
         """The human-like typing time before ``reply``: base + per character, capped."""
-        return min(self.typing_max, self.typing_delay + self.typing_per_char * len(reply))
+        settings = self.settings
+        return min(settings.typing_max,
+                   settings.typing_delay + settings.typing_per_char * len(reply))
 
 
 def _rules_from_file(path: Path, *, start: int) -> list[Rule]:
@@ -295,11 +250,9 @@ def _rules_from_file(path: Path, *, start: int) -> list[Rule]:
                                 path=str(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise lpbot.ConfigError(f"not valid TOML: {exc}", path=str(path)) from exc
-    rules = data.get("rules", [])
-    if not isinstance(rules, list) or set(data) - {"rules"}:
-        raise lpbot.ConfigError("expected only [[rules]] tables", path=str(path))
-    return [Rule.from_table(t, key=f"rules[{i}]", file=str(path), index=start + i)
-            for i, t in enumerate(rules)]
+    specs = lpbot.PluginConfig(name="auto_responder", table=data, file=str(path)).parse(RuleFile)
+    return [Rule.compile(spec, key=f"rules[{i}]", file=str(path), index=start + i)
+            for i, spec in enumerate(specs.rules)]
 
 
 # ---------------------------------------------------------------------------
@@ -312,6 +265,7 @@ class AutoResponder:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self.settings = options.settings
         self._uses_nickname = any("nickname" in rule.reply.names for rule in options.rules)
 
     def matches(self, text: str | None) -> list[tuple[Rule, dict[str, str]]]:
@@ -321,7 +275,7 @@ class AutoResponder:
             values = rule.match(text)
             if values is not None:
                 found.append((rule, values))
-                if self.options.match == "first":
+                if self.settings.match == "first":
                     break
         return found
 
@@ -333,9 +287,9 @@ class AutoResponder:
         def take(state: tuple[int, float]) -> tuple[int, float]:
             nonlocal allowed
             sent, last = state
-            if sent and now - last < self.options.cooldown:
+            if sent and now - last < self.settings.cooldown:
                 return state
-            allowed = max(0, min(wanted, self.options.max_replies - sent))
+            allowed = max(0, min(wanted, self.settings.max_replies - sent))
             return (sent + allowed, now) if allowed else state
 
         stash.update(REPLIES, take, (0, 0.0))
@@ -345,7 +299,7 @@ class AutoResponder:
         details = conversation.state
         agent_id = details.assigned_agent_id if details is not None else None
         if agent_id is None:
-            return self.options.nickname_fallback
+            return self.settings.nickname_fallback
         cached = stash.get(NICKNAME, None)
         if cached is not None and cached[0] == agent_id:
             return cached[1]
@@ -354,9 +308,9 @@ class AutoResponder:
         except (lpbot.LpError, OSError) as exc:  # refused, or the profile service unreachable
             log.warning("conversation %s: no profile of agent %s: %s", conversation.id,
                         agent_id, exc)
-            return self.options.nickname_fallback
+            return self.settings.nickname_fallback
         nickname = (profile.nickname if profile is not None else None) or \
-            self.options.nickname_fallback
+            self.settings.nickname_fallback
         stash[NICKNAME] = (agent_id, nickname)
         return nickname
 
@@ -380,12 +334,12 @@ class AutoResponder:
             log.debug("conversation %s: reply cap or cooldown reached", conversation.id)
             return
         values = {"conversation_id": conversation.id,
-                  "time": datetime.now().astimezone().strftime(self.options.time_format)}
+                  "time": datetime.now().astimezone().strftime(self.settings.time_format)}
         if self._uses_nickname:
             values["nickname"] = self._nickname(conversation, stash)
         replies = [(rule, rule.reply.render({**values, **groups}))
                    for rule, groups in found[:count]]
-        if self.options.read_receipt and message.sequence is not None:
+        if self.settings.read_receipt and message.sequence is not None:
             conversation.mark_read([message.sequence])
         self._reply(bot, conversation, replies)
 
@@ -397,7 +351,7 @@ class AutoResponder:
         conversations go on meanwhile; this conversation's next events wait for the reply.
         """
         if not replies:
-            if self.options.typing:
+            if self.settings.typing:
                 conversation.set_chat_state("ACTIVE")
             return
         (rule, reply), rest = replies[0], replies[1:]
@@ -407,7 +361,7 @@ class AutoResponder:
             log.info("conversation %s: rule %r replied", conversation.id, rule.name)
             self._reply(bot, conversation, rest)
 
-        if not self.options.typing:
+        if not self.settings.typing:
             send()
             return
         conversation.set_chat_state("COMPOSING")
@@ -418,5 +372,5 @@ class AutoResponder:
 def lpbot_configure(bot: Bot, config: PluginConfig) -> None:
     """Check the rules and register this bot's :class:`AutoResponder`."""
     base = Path(config.file).parent if config.file and not config.file.startswith("<") else None
-    options = Options.from_table(config.table, path=config.path, file=config.file, base=base)
+    options = Options.from_config(config, base=base)
     bot.plugin_manager.register(AutoResponder(options), name=f"{config.name}.instance")

@@ -25,22 +25,21 @@ import importlib
 import logging
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 import lpbot
 
 if TYPE_CHECKING:
     from lpbot import Bot, Conversation, PluginConfig
 
-__all__ = ["CsatSubmitter", "Options", "ScoreSource", "lpbot_configure"]
+__all__ = ["CsatSubmitter", "Options", "ScoreRange", "ScoreSource", "Settings", "lpbot_configure"]
 
 log = logging.getLogger(__name__)
 
 #: the close reasons the server reports (protocol.md §6.1 ``closeReason``)
 CLOSE_REASONS: Final = ("AGENT", "CONSUMER", "SYSTEM", "TIMEOUT")
-_STATUSES: Final = ("FILLED", "PARTIALLY_FILLED", "SKIPPED")
 _REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 #: per conversation: CSAT already sent in this run
@@ -72,42 +71,52 @@ class ScoreSource:
         return value
 
     @classmethod
-    def from_value(cls, value: Any, *, key: str, file: str | None) -> ScoreSource:
-        """Parse ``score``: 1-5, ``{min, max}``, or ``"pkg.mod:func"`` (imported now)."""
-        if isinstance(value, int) and not isinstance(value, bool):
+    def from_setting(cls, value: int | ScoreRange | str, config: PluginConfig) -> ScoreSource:
+        """The source a checked ``score`` setting names (a function is imported now)."""
+        if isinstance(value, int):
             if not 1 <= value <= 5:
-                raise lpbot.ConfigError(f"expected a score from 1 to 5, got {value}", path=file,
-                                        key=key)
+                raise config.error("score", f"expected a score from 1 to 5, got {value}")
             return cls(kind="fixed", low=value, high=value)
-        if isinstance(value, Mapping):
-            if set(value) != {"min", "max"}:
-                raise lpbot.ConfigError("expected { min = 1..5, max = 1..5 }", path=file, key=key)
-            low, high = value["min"], value["max"]
-            for name, bound in (("min", low), ("max", high)):
-                if isinstance(bound, bool) or not isinstance(bound, int) or not 1 <= bound <= 5:
-                    raise lpbot.ConfigError(f"expected a score from 1 to 5, got {bound!r}",
-                                            path=file, key=f"{key}.{name}")
-            if low > high:
-                raise lpbot.ConfigError(f"min ({low}) is above max ({high})", path=file, key=key)
-            return cls(kind="random", low=low, high=high)
-        if isinstance(value, str) and _REFERENCE.fullmatch(value):
-            module_name, _, attribute = value.partition(":")
-            try:
-                function = getattr(importlib.import_module(module_name), attribute)
-            except (ImportError, AttributeError) as exc:
-                raise lpbot.ConfigError(f"cannot import {value}: {exc}", path=file,
-                                        key=key) from exc
-            if not callable(function):
-                raise lpbot.ConfigError(f"{value} is not callable", path=file, key=key)
-            return cls(kind="function", function=function, reference=value)
-        raise lpbot.ConfigError("expected a score 1-5, a table { min, max }, or a function "
-                                f"reference 'package.module:function', got {value!r}",
-                                path=file, key=key)
+        if isinstance(value, ScoreRange):
+            if value.min > value.max:
+                raise config.error("score", f"min ({value.min}) is above max ({value.max})")
+            return cls(kind="random", low=value.min, high=value.max)
+        if not _REFERENCE.fullmatch(value):
+            raise config.error("score", "expected a score 1-5, a table { min, max }, or a "
+                                        f"function reference 'package.module:function', got "
+                                        f"{value!r}")
+        module_name, _, attribute = value.partition(":")
+        try:
+            function = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise config.error("score", f"cannot import {value}: {exc}") from exc
+        if not callable(function):
+            raise config.error("score", f"{value} is not callable")
+        return cls(kind="function", function=function, reference=value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoreRange:
+    """``score = { min = 3, max = 5 }``: a random score in the range, both ends included."""
+
+    min: int = field(metadata={"min": 1, "max": 5})
+    max: int = field(metadata={"min": 1, "max": 5})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The ``[plugins.csat_submitter]`` table as written."""
+
+    score: int | ScoreRange | str = 5
+    resolved: bool = True
+    status: Literal["FILLED", "PARTIALLY_FILLED", "SKIPPED"] = "FILLED"
+    closed_by: tuple[str, ...] = CLOSE_REASONS
+    unknown_reason: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
-    """The plugin's ``[plugins.csat_submitter]`` table, checked."""
+    """The plugin's ``[plugins.csat_submitter]`` table, checked, with its score source."""
 
     score: ScoreSource = field(default_factory=lambda: ScoreSource(kind="fixed"))
     resolved: bool = True
@@ -116,38 +125,17 @@ class Options:
     unknown_reason: bool = True
 
     @classmethod
-    def from_table(
-        cls, table: Mapping[str, Any], *, path: str = "plugins.csat_submitter",
-        file: str | None = None,
-    ) -> Options:
-        """Check ``table``; ``ConfigError`` names ``path.key``."""
-        known = {"score", "resolved", "status", "closed_by", "unknown_reason"}
-        for key in table:
-            if key not in known:
-                raise lpbot.ConfigError(f"unknown key (expected one of: "
-                                        f"{', '.join(sorted(known))})", path=file,
-                                        key=f"{path}.{key}")
-        score = ScoreSource.from_value(table.get("score", 5), key=f"{path}.score", file=file)
-        flags = {}
-        for key in ("resolved", "unknown_reason"):
-            value = table.get(key, True)
-            if not isinstance(value, bool):
-                raise lpbot.ConfigError("expected true or false", path=file, key=f"{path}.{key}")
-            flags[key] = value
-        status = table.get("status", "FILLED")
-        if status not in _STATUSES:
-            raise lpbot.ConfigError(f"expected one of {', '.join(_STATUSES)}, got {status!r}",
-                                    path=file, key=f"{path}.status")
-        closed_by = table.get("closed_by", list(CLOSE_REASONS))
-        if not isinstance(closed_by, list) or not all(isinstance(r, str) for r in closed_by):
-            raise lpbot.ConfigError("expected an array of close reasons", path=file,
-                                    key=f"{path}.closed_by")
-        for index, reason in enumerate(closed_by):
+    def from_config(cls, config: PluginConfig) -> Options:
+        """Check the table; ``ConfigError`` names the key path of a wrong value."""
+        settings = config.parse(Settings)
+        for index, reason in enumerate(settings.closed_by):
             if reason.upper() not in CLOSE_REASONS:  # a typo would silently rate nothing
-                raise lpbot.ConfigError(f"expected one of {', '.join(CLOSE_REASONS)}, got "
-                                        f"{reason!r}", path=file, key=f"{path}.closed_by[{index}]")
-        return cls(score=score, status=status, closed_by=tuple(r.upper() for r in closed_by),
-                   **flags)
+                raise config.error(f"closed_by[{index}]", f"expected one of "
+                                   f"{', '.join(CLOSE_REASONS)}, got {reason!r}")
+        return cls(score=ScoreSource.from_setting(settings.score, config),
+                   resolved=settings.resolved, status=settings.status,
+                   closed_by=tuple(r.upper() for r in settings.closed_by),
+                   unknown_reason=settings.unknown_reason)
 
 
 class CsatSubmitter:
@@ -206,5 +194,5 @@ class CsatSubmitter:
 @lpbot.hookimpl
 def lpbot_configure(bot: Bot, config: PluginConfig) -> None:
     """Check the config and register this bot's :class:`CsatSubmitter`."""
-    options = Options.from_table(config.table, path=config.path, file=config.file)
+    options = Options.from_config(config)
     bot.plugin_manager.register(CsatSubmitter(options), name=f"{config.name}.instance")

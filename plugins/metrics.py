@@ -26,8 +26,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any, Final
 
@@ -75,29 +75,15 @@ class Options:
 
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = 9464
+    port: int = field(default=9464, metadata={"min": 0, "max": 65535})
 
     @classmethod
-    def from_table(
-        cls, table: Mapping[str, Any], *, path: str = "plugins.metrics", file: str | None = None
-    ) -> Options:
-        """Check ``table``; ``ConfigError`` names ``path.key``."""
-        for key in table:
-            if key not in ("enabled", "host", "port"):
-                raise lpbot.ConfigError("unknown key (expected one of: enabled, host, port)",
-                                        path=file, key=f"{path}.{key}")
-        enabled = table.get("enabled", False)
-        if not isinstance(enabled, bool):
-            raise lpbot.ConfigError("expected true or false", path=file, key=f"{path}.enabled")
-        host = table.get("host", "127.0.0.1")
-        if not isinstance(host, str) or not host:
-            raise lpbot.ConfigError("expected a host name or address", path=file,
-                                    key=f"{path}.host")
-        port = table.get("port", 9464)
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise lpbot.ConfigError(f"expected a port 0-65535, got {port!r}", path=file,
-                                    key=f"{path}.port")
-        return cls(enabled=enabled, host=host, port=port)
+    def from_config(cls, config: PluginConfig) -> Options:
+        """Check the table; ``ConfigError`` names the key path of a wrong value."""
+        options = config.parse(cls)
+        if not options.host:
+            raise config.error("host", "expected a host name or address")
+        return options
 
 
 class _RuntimeCollector(Collector):
@@ -409,7 +395,7 @@ class Metrics:
 @lpbot.hookimpl
 def lpbot_configure(bot: Bot, config: PluginConfig) -> None:
     """Check the config; when enabled, register this bot's :class:`Metrics`."""
-    options = Options.from_table(config.table, path=config.path, file=config.file)
+    options = Options.from_config(config)
     if not options.enabled:
         log.info("metrics endpoint off (set %s.enabled = true)", config.path)
         return

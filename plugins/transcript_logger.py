@@ -37,10 +37,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import lpbot
 
@@ -74,8 +74,6 @@ log = logging.getLogger(__name__)
 #: a JWS compact serialization (header . payload . signature), as LivePerson's tokens are
 JWT_PATTERN: Final = lpbot.JWT_PATTERN
 MASK: Final = "***"
-_PER: Final = ("conversation", "day")
-_FSYNC: Final = ("always", "interval", "never")
 
 
 # ---------------------------------------------------------------------------
@@ -88,59 +86,24 @@ class Options:
     """The plugin's ``[plugins.transcript_logger]`` table, checked."""
 
     directory: Path | None = None
-    per: str = "conversation"
-    fsync: str = "interval"
-    fsync_interval: float = 1.0
+    per: Literal["conversation", "day"] = "conversation"
+    fsync: Literal["always", "interval", "never"] = "interval"
+    fsync_interval: float = field(default=1.0, metadata={"min": 0})
     redact: tuple[str, ...] = ()
     chat_states: bool = True
-    max_open_files: int = 64
+    max_open_files: int = field(default=64, metadata={"min": 1})
 
     @classmethod
-    def from_table(
-        cls, table: Mapping[str, Any], *, path: str = "plugins.transcript_logger",
-        file: str | None = None,
-    ) -> Options:
-        """Check ``table``; raises ``ConfigError`` naming ``path.key`` for a wrong value."""
-
-        def fail(key: str, message: str) -> lpbot.ConfigError:
-            return lpbot.ConfigError(message, path=file, key=f"{path}.{key}")
-
-        known = {"directory", "per", "fsync", "fsync_interval", "redact", "chat_states",
-                 "max_open_files"}
-        for key in table:
-            if key not in known:
-                raise fail(key, f"unknown key (expected one of: {', '.join(sorted(known))})")
-        directory = table.get("directory")
-        if directory is not None and not isinstance(directory, str):
-            raise fail("directory", "expected a path (string)")
-        per = table.get("per", "conversation")
-        if per not in _PER:
-            raise fail("per", f"expected 'conversation' or 'day', got {per!r}")
-        fsync = table.get("fsync", "interval")
-        if fsync not in _FSYNC:
-            raise fail("fsync", f"expected 'always', 'interval' or 'never', got {fsync!r}")
-        interval = table.get("fsync_interval", 1.0)
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
-            raise fail("fsync_interval", f"expected a number of seconds >= 0, got {interval!r}")
-        redact = table.get("redact", [])
-        if not isinstance(redact, list):
-            raise fail("redact", "expected an array of regular expressions")
-        for index, pattern in enumerate(redact):
-            if not isinstance(pattern, str):
-                raise fail(f"redact[{index}]", "expected a string")
+    def from_config(cls, config: PluginConfig) -> Options:
+        """Check the table; raises ``ConfigError`` naming the key path of a wrong value."""
+        options = config.parse(cls)
+        for index, pattern in enumerate(options.redact):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise fail(f"redact[{index}]", f"not a valid regular expression: {exc}") from exc
-        chat_states = table.get("chat_states", True)
-        if not isinstance(chat_states, bool):
-            raise fail("chat_states", "expected true or false")
-        max_open = table.get("max_open_files", 64)
-        if isinstance(max_open, bool) or not isinstance(max_open, int) or max_open < 1:
-            raise fail("max_open_files", f"expected an integer >= 1, got {max_open!r}")
-        return cls(directory=Path(directory).expanduser() if directory else None, per=per,
-                   fsync=fsync, fsync_interval=float(interval), redact=tuple(redact),
-                   chat_states=chat_states, max_open_files=max_open)
+                raise config.error(f"redact[{index}]",
+                                   f"not a valid regular expression: {exc}") from exc
+        return options
 
 
 # ---------------------------------------------------------------------------
@@ -506,7 +469,7 @@ def _safe_name(conversation_id: str) -> str:
 @lpbot.hookimpl
 def lpbot_configure(bot: Bot, config: PluginConfig) -> None:
     """Check the config and register this bot's :class:`TranscriptLogger`."""
-    options = Options.from_table(config.table, path=config.path, file=config.file)
+    options = Options.from_config(config)
     state_dir = Path(bot.state_dir)
     directory = options.directory
     if directory is None:

@@ -9,15 +9,27 @@ and returns frozen dataclasses. ``lpbot check-config`` runs exactly this code. S
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Final, Self, Union, final, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    Final,
+    Literal,
+    Self,
+    TypeVar,
+    Union,
+    final,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from lpbot.errors import ConfigError
 from lpbot.runtime.job_config import JobConfig, parse_jobs
@@ -38,6 +50,8 @@ __all__ = [
 
 #: what ``file`` says for the embedded default configuration
 EMBEDDED: Final = "<embedded default>"
+
+_T = TypeVar("_T")
 
 
 @final
@@ -173,7 +187,30 @@ class PluginConfig:
 
     def error(self, key: str, message: str) -> ConfigError:
         """A ``ConfigError`` for ``key`` of this table, naming the file and the full key path."""
-        return ConfigError(message, path=self.file, key=f"{self.path}.{key}" if key else self.path)
+        return ConfigError(message, path=self.file, key=_join(self.path, key))
+
+    def parse(self, options_type: type[_T]) -> _T:
+        """Check this table against the frozen dataclass ``options_type`` and build one.
+
+        The same validator as lpbot's own tables, driven by the fields' type hints: ``str``,
+        ``int``, ``float``, ``bool``, ``Path``, ``X | None``, ``Literal["a", "b"]``,
+        ``tuple[X, ...]``, ``Mapping[str, Any]``, a ``Secret`` (``{ env = "NAME" }``), and
+        nested dataclasses for sub-tables and arrays of tables (``tuple[Rule, ...]``). Field
+        metadata adds bounds: ``field(default=1, metadata={"min": 1, "max": 10})``, or
+        ``{"choices": (...)}``. Hints must be importable at run time (not only under
+        ``TYPE_CHECKING``).
+
+        Raises:
+            ConfigError: an unknown key, a missing required key, a wrong type or a value out of
+                bounds; the message names the file and the key path
+                (``bot.toml: plugins.metrics.port: must be at most 65535, got 70000``). Raised
+                from ``lpbot_configure``, it stops start-up with exit code 2.
+        """
+        if not dataclasses.is_dataclass(options_type):
+            raise TypeError(f"{options_type!r} is not a dataclass")  # a bug, not input
+        built: _T = _build(options_type, _table(self.table, self.path, self.file), self.path,
+                           self.file, os.environ)
+        return built
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,6 +327,11 @@ def _table(value: object, key: str, file: str) -> Mapping[str, Any]:
     return value
 
 
+def _join(path: str, key: str) -> str:
+    """``path.key``, or either alone when the other is empty (the top of a file)."""
+    return f"{path}.{key}" if path and key else path or key
+
+
 def _build(cls: type, table: Mapping[str, Any], path: str, file: str,
            env: Mapping[str, str]) -> Any:
     hints = get_type_hints(cls)
@@ -298,9 +340,14 @@ def _build(cls: type, table: Mapping[str, Any], path: str, file: str,
         if key not in names:
             raise ConfigError(
                 f"unknown key (expected one of: {', '.join(names)})", path=file,
-                key=f"{path}.{key}")
+                key=_join(path, key))
+    missing = [name for name, f in names.items() if name not in table
+               and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        raise ConfigError("missing required key", path=file,
+                          key=_join(path, missing[0]))
     values = {
-        key: _check_value(table[key], hints[key], f"{path}.{key}", file, env,
+        key: _check_value(table[key], hints[key], _join(path, key), file, env,
                           dict(names[key].metadata))
         for key in table
     }
@@ -335,9 +382,18 @@ def _convert(value: Any, hint: Any, key: str, file: str, env: Mapping[str, str])
                 return _convert(value, arm, key, file, env)
             except ConfigError as exc:
                 errors.append(exc)
-        raise errors[0]
+        # An arm whose shape fit (a table for a dataclass) failed deeper down: that error says most.
+        raise next((e for e in errors if e.key != key), errors[0])
     if hint is Any:
         return value
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices or type(value) not in {type(c) for c in choices}:
+            raise ConfigError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}",
+                              path=file, key=key)
+        return value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _build(hint, _table(value, key, file), key, file, env)
     if hint is Secret:
         return _secret(value, key, file, env)
     if origin is tuple:

@@ -12,16 +12,24 @@ import lpbot
 from lpbot.sandbox import AgentOptions, Sandbox
 from lpbot.sandbox.records import RecordedEvent
 from lpbot.testing.harness import BotHarness
-from lpbot_plugins.auto_responder import AutoResponder, Options, Rule, Template
+from lpbot_plugins.auto_responder import AutoResponder, Options, Rule, RuleSpec, Template
 
 PLUGIN = "lpbot_plugins.auto_responder"
 QUICK: dict[str, Any] = {"accept_delay": 0.01, "reply_delay": 0.01}
 NO_DELAY = {"typing_delay": 0, "typing_per_char": 0}
 
 
-def options(*rules: dict[str, Any], **table: Any) -> Options:
-    return Options.from_table({"rules": list(rules), **table}, path="plugins.auto_responder",
+def config(table: dict[str, Any]) -> lpbot.PluginConfig:
+    return lpbot.PluginConfig(name="auto_responder", table=table, path="plugins.auto_responder",
                               file="bot.toml")
+
+
+def options(*rules: dict[str, Any], **table: Any) -> Options:
+    return Options.from_config(config({"rules": list(rules), **table}))
+
+
+def rule(**table: Any) -> Rule:
+    return Rule.compile(RuleSpec(**table), key="k", file="bot.toml", index=0)
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -41,21 +49,26 @@ def test_a_bad_regex_in_the_rule_file_names_the_file_and_the_rule(tmp_path: Path
     rules.write_text('[[rules]]\nname = "ok"\nany = true\nreply = "hi"\n\n'
                      '[[rules]]\nname = "orders"\nregex = "[unclosed"\nreply = "x"\n')
     with pytest.raises(lpbot.ConfigError) as caught:
-        Options.from_table({"rules_file": "rules.toml"}, file="bot.toml", base=tmp_path)
+        Options.from_config(config({"rules_file": "rules.toml"}), base=tmp_path)
     assert str(caught.value).startswith(f"{rules}: rules[1] (orders).regex: bad regex")
 
 
-@pytest.mark.parametrize(("rule", "problem"), [
-    ({"name": "r", "keyword": "x", "reply": "hello {nick}"}, "unknown placeholder {nick}"),
-    ({"name": "r", "regex": "(a)", "reply": "{2}"}, "unknown placeholder {2}"),
-    ({"name": "r", "any": True, "reply": "a { b"}, "stray '{'"),
-    ({"name": "r", "keyword": "x", "regex": "y", "reply": "z"}, "exactly one of"),
-    ({"name": "r", "any": True}, "reply"),
-    ({"name": "r", "any": "yes", "reply": "z"}, "expected true"),
+@pytest.mark.parametrize(("table", "problem"), [
+    ({"name": "r", "keyword": "x", "reply": "hello {nick}"},
+     "rules[0] (r).reply: unknown placeholder {nick}"),
+    ({"name": "r", "regex": "(a)", "reply": "{2}"}, "rules[0] (r).reply: unknown placeholder {2}"),
+    ({"name": "r", "any": True, "reply": "a { b"}, "rules[0] (r).reply: stray '{'"),
+    ({"name": "r", "keyword": "x", "regex": "y", "reply": "z"},
+     "rules[0] (r): a rule needs exactly one of"),
+    ({"name": "r", "keyword": "", "reply": "z"}, "rules[0] (r).keyword: expected a non-empty"),
+    ({"name": "r", "any": True}, "rules[0].reply: missing required key"),
+    ({"name": "r", "any": "yes", "reply": "z"}, "rules[0].any: expected true or false"),
+    ({"name": "r", "any": True, "reply": "z", "anything": 1}, "rules[0].anything: unknown key"),
 ])
-def test_rule_mistakes_fail_at_start_up(rule: dict[str, Any], problem: str) -> None:
-    with pytest.raises(lpbot.ConfigError, match="rules\\[0\\] \\(r\\)") as caught:
-        options(rule)
+def test_rule_mistakes_fail_at_start_up(table: dict[str, Any], problem: str) -> None:
+    with pytest.raises(lpbot.ConfigError) as caught:
+        options(table)
+    assert str(caught.value).startswith("bot.toml: plugins.auto_responder.")
     assert problem in str(caught.value)
 
 
@@ -74,16 +87,15 @@ def test_option_mistakes_name_the_key(table: dict[str, Any], key: str) -> None:
 
 def test_no_rules_is_a_mistake() -> None:
     with pytest.raises(lpbot.ConfigError, match="no rules"):
-        Options.from_table({}, path="plugins.auto_responder")
+        Options.from_config(config({}))
 
 
 def test_keyword_regex_groups_and_placeholders() -> None:
-    keyword = Rule.from_table({"keyword": "hours", "reply": "9-17"}, key="k", file=None, index=0)
+    keyword = rule(keyword="hours", reply="9-17")
     assert keyword.match("What are your HOURS?") is not None
     assert keyword.match("no hoursless words") is None
-    regex = Rule.from_table({"regex": r"order (?P<number>\d+) (\w+)",
-                             "reply": "{{#{number}}} is {2} ({1}), {nickname}, {time}"},
-                            key="r", file=None, index=0)
+    regex = rule(regex=r"order (?P<number>\d+) (\w+)",
+                 reply="{{#{number}}} is {2} ({1}), {nickname}, {time}")
     values = regex.match("my order 42 shipped?")
     assert values is not None
     text = regex.reply.render({**values, "nickname": "Ann", "time": "09:00"})

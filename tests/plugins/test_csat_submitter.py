@@ -34,17 +34,22 @@ def not_a_score(conversation: Conversation) -> int:
 # --- score sources and options ----------------------------------------------------------------
 
 
+def source(score: Any) -> ScoreSource:
+    table = {"score": score}
+    return Options.from_config(lpbot.PluginConfig(name="csat_submitter", table=table)).score
+
+
 def test_fixed_random_and_function_scores(tmp_path: Path) -> None:
-    fixed = ScoreSource.from_value(4, key="score", file=None)
-    ranged = ScoreSource.from_value({"min": 2, "max": 4}, key="score", file=None)
+    fixed = source(4)
+    ranged = source({"min": 2, "max": 4})
     ranged = ScoreSource(kind=ranged.kind, low=ranged.low, high=ranged.high,
                          rng=random.Random(7))
-    function = ScoreSource.from_value(f"{__name__}:score_by_length", key="score", file=None)
+    function = source(f"{__name__}:score_by_length")
     conversation: Any = type("Stub", (), {"id": "abcdef"})()  # only .id is read
     assert fixed.score(conversation) == 4
     assert {ranged.score(conversation) for _ in range(200)} == {2, 3, 4}
     assert function.score(conversation) == 2
-    broken = ScoreSource.from_value(f"{__name__}:not_a_score", key="score", file=None)
+    broken = source(f"{__name__}:not_a_score")
     with pytest.raises(ValueError, match="not a score from 1 to 5"):
         broken.score(conversation)
 
@@ -52,7 +57,8 @@ def test_fixed_random_and_function_scores(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("table", "key", "problem"), [
     ({"score": 6}, "plugins.csat_submitter.score", "1 to 5"),
     ({"score": {"min": 4, "max": 2}}, "plugins.csat_submitter.score", "above max"),
-    ({"score": {"min": 0, "max": 2}}, "plugins.csat_submitter.score.min", "1 to 5"),
+    ({"score": {"min": 0, "max": 2}}, "plugins.csat_submitter.score.min", "at least 1"),
+    ({"score": {"min": 2}}, "plugins.csat_submitter.score.max", "missing required key"),
     ({"score": "no.such.module:score"}, "plugins.csat_submitter.score", "cannot import"),
     ({"score": "five"}, "plugins.csat_submitter.score", "function reference"),
     ({"status": "DONE"}, "plugins.csat_submitter.status", "FILLED"),
@@ -63,7 +69,8 @@ def test_fixed_random_and_function_scores(tmp_path: Path) -> None:
 ])
 def test_config_mistakes_name_the_key(table: dict[str, Any], key: str, problem: str) -> None:
     with pytest.raises(lpbot.ConfigError) as caught:
-        Options.from_table(table, path="plugins.csat_submitter", file="bot.toml")
+        Options.from_config(lpbot.PluginConfig(name="csat_submitter", table=table,
+                                                path="plugins.csat_submitter", file="bot.toml"))
     assert caught.value.key == key
     assert problem in str(caught.value)
 

@@ -73,12 +73,14 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 ])
 def test_config_mistakes_name_the_key(table: dict[str, Any], key: str) -> None:
     with pytest.raises(lpbot.ConfigError) as caught:
-        Options.from_table(table, path="plugins.metrics", file="bot.toml")
+        Options.from_config(lpbot.PluginConfig(name="metrics", table=table,
+                                                path="plugins.metrics", file="bot.toml"))
     assert caught.value.key == key
 
 
 def test_defaults_are_off_and_local() -> None:
-    assert Options.from_table({}) == Options(enabled=False, host="127.0.0.1", port=9464)
+    defaults = Options.from_config(lpbot.PluginConfig(name="metrics"))
+    assert defaults == Options(enabled=False, host="127.0.0.1", port=9464)
 
 
 # --- against the sandbox ----------------------------------------------------------------------

@@ -140,7 +140,8 @@ def test_values_json_would_stringify_are_masked_too(tmp_path: Path) -> None:
 ])
 def test_config_mistakes_name_the_key(table: dict[str, Any], key: str) -> None:
     with pytest.raises(lpbot.ConfigError) as caught:
-        Options.from_table(table, path="plugins.transcript_logger", file="bot.toml")
+        Options.from_config(lpbot.PluginConfig(name="transcript_logger", table=table,
+                                                path="plugins.transcript_logger", file="bot.toml"))
     assert caught.value.key == key
     assert str(caught.value).startswith(f"bot.toml: {key}: ")
 

@@ -6,11 +6,12 @@ import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from lpbot.errors import ConfigError
-from lpbot.runtime.config import Config, Secret, default_state_dir
+from lpbot.runtime.config import Config, PluginConfig, Secret, default_state_dir
 
 ACCOUNT = "\n[account]\nid = \"12345678\"\n"
 MISTAKES = [
@@ -150,3 +151,39 @@ def test_reading_a_config_imports_no_job_code() -> None:
     result = subprocess.run([sys.executable, "-c", code],  # noqa: S603 - our own interpreter
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    say: str
+    wait: float = dataclasses.field(default=1.0, metadata={"min": 0})
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PluginOptions:
+    mode: Literal["fast", "slow"] = "fast"
+    steps: tuple[Step, ...] = ()
+    port: int = dataclasses.field(default=80, metadata={"min": 1, "max": 65535})
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"mode": "medium"}, "plugins.mine.mode: expected one of 'fast', 'slow', got 'medium'"),
+    ({"steps": [{"say": "hi"}, {"wait": 1}]}, "plugins.mine.steps[1].say: missing required key"),
+    ({"steps": [{"say": "hi", "wait": -1}]},
+     "plugins.mine.steps[0].wait: must be at least 0, got -1"),
+    ({"port": 70000}, "plugins.mine.port: must be at most 65535, got 70000"),
+    ({"prot": 1}, "plugins.mine.prot: unknown key (expected one of: mode, steps, port)"),
+    ({"steps": {"say": "hi"}}, "plugins.mine.steps: expected an array, got a table"),
+])
+def test_plugin_tables_get_the_same_checks_as_lpbots_own(table: dict[str, object],
+                                                        message: str) -> None:
+    config = PluginConfig(name="mine", table=table, path="plugins.mine", file="bot.toml")
+    with pytest.raises(ConfigError) as caught:
+        config.parse(PluginOptions)
+    assert str(caught.value) == f"bot.toml: {message}"
+
+
+def test_a_plugin_table_parses_into_its_dataclass() -> None:
+    config = PluginConfig(name="mine", table={"mode": "slow", "steps": [{"say": "hi"}]},
+                          path="plugins.mine", file="bot.toml")
+    assert config.parse(PluginOptions) == PluginOptions(mode="slow", steps=(Step(say="hi"),))
