@@ -32,16 +32,25 @@ if TYPE_CHECKING:
         RichContentEvent,
         Ttr,
     )
-    from lpbot.protocol.names import JWT_PATTERN
+    from lpbot.protocol.names import (
+        JWT_PATTERN,
+        AcceptStatus,
+        ChatState,
+        ConversationState,
+        Role,
+        TTRType,
+    )
     from lpbot.runtime.bot import Bot
     from lpbot.runtime.counters import Counters
     from lpbot.runtime.scheduler import JobInfo, JobRun, Scheduler
     from lpbot.synthetic.results import RunResult, StepResult, TranscriptLine
 
 __all__ = [
+    "AcceptStatus",
     "AcceptStatusEvent",
     "AuthError",
     "Bot",
+    "ChatState",
     "ChatStateEvent",
     "Config",
     "ConfigError",
@@ -50,6 +59,7 @@ __all__ = [
     "ContentEvent",
     "Conversation",
     "ConversationDetails",
+    "ConversationState",
     "Counters",
     "JWT_PATTERN",
     "JobInfo",
@@ -64,12 +74,14 @@ __all__ = [
     "RequestRejected",
     "RequestTimeout",
     "RichContentEvent",
+    "Role",
     "RunResult",
     "Scheduler",
     "Stash",
     "StashKey",
     "StateChange",
     "StepResult",
+    "TTRType",
     "TranscriptLine",
     "Ttr",
     "hookimpl",
@@ -86,7 +98,8 @@ _LAZY = {
     "ConnectionState": "lpbot.client",
     "Conversation": "lpbot.client",
     "Counters": "lpbot.runtime.counters",
-    "JWT_PATTERN": "lpbot.protocol.names",
+    **dict.fromkeys(("JWT_PATTERN", "AcceptStatus", "ChatState", "ConversationState", "Role",
+                     "TTRType"), "lpbot.protocol.names"),
     "JobInfo": "lpbot.runtime.scheduler",
     "JobRun": "lpbot.runtime.scheduler",
     "Scheduler": "lpbot.runtime.scheduler",

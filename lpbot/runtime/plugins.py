@@ -1,10 +1,10 @@
 """Plugin discovery and the per-bot plugin manager (pluggy).
 
-Plugins come from three places, found the same way and enabled by name in ``[plugins]``:
-plugins built into lpbot (:data:`BUILTIN_PLUGINS`), the ``lpbot.plugins`` entry-point group of
-installed packages (the bundled ``lpbot_plugins`` among them), and module paths in the config's
-``[plugins.modules]``. A plugin that cannot be imported, names an unknown hook, or declares a
-hook wrapper is refused with a ``PluginError`` that names it. One manager belongs to one bot.
+Plugins come from two places, found the same way and enabled by name in ``[plugins]``: the
+``lpbot.plugins`` entry-point group of installed packages (lpbot's own bundled plugins,
+``lpbot_plugins``, among them), and module paths in the config's ``[plugins.modules]``. A
+plugin that cannot be imported, names an unknown hook, or declares a hook wrapper is refused
+with a ``PluginError`` that names it. One manager belongs to one bot.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from lpbot import hookspecs
 from lpbot.errors import PluginError
 
 __all__ = [
-    "BUILTIN_PLUGINS",
     "ENTRY_POINT_GROUP",
     "PluginManager",
     "PluginSource",
@@ -34,8 +33,6 @@ __all__ = [
 
 #: the entry-point group through which installed packages offer plugins
 ENTRY_POINT_GROUP: Final = "lpbot.plugins"
-#: plugins that are part of lpbot itself: name -> module
-BUILTIN_PLUGINS: Final[Mapping[str, str]] = {"activity": "lpbot.activity"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,7 +41,7 @@ class PluginSource:
 
     name: str
     reference: str
-    origin: str  # "builtin" | "entry point" | "config"
+    origin: str  # "entry point" | "config"
     distribution: str | None = None
 
     def load(self) -> object:
@@ -98,15 +95,11 @@ class PluginManager(pluggy.PluginManager):
 
 
 def available_plugins(modules: Mapping[str, str] | None = None) -> dict[str, PluginSource]:
-    """Every plugin lpbot can find by name: builtins, entry points, then config modules.
+    """Every plugin lpbot can find by name: entry points, then config modules.
 
-    A later source does not replace an earlier name: a config module may not shadow a
-    built-in or installed plugin.
+    A config module does not replace an installed plugin's name: it may not shadow one.
     """
-    found: dict[str, PluginSource] = {
-        name: PluginSource(name=name, reference=module, origin="builtin")
-        for name, module in BUILTIN_PLUGINS.items()
-    }
+    found: dict[str, PluginSource] = {}
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         distribution = entry.dist.name if entry.dist is not None else None
         found.setdefault(entry.name, PluginSource(name=entry.name, reference=entry.value,

@@ -167,7 +167,7 @@ def test_plugins_lists_each_plugin_with_its_hooks(
                    'enabled = ["activity"]\nmodules = { thanks = "lpbot_fixture_thanks" }\n')
     assert main(["plugins", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "activity [enabled]  (builtin: lpbot.activity)" in out
+    assert "activity [enabled]  (entry point lpbot: lpbot_plugins.activity)" in out
     assert "thanks [enabled]  (config: lpbot_fixture_thanks)" in out
     assert "    lpbot_configure, lpbot_message_received\n" in out
     # a stateful plugin registers its own object at configure time: its hooks are listed too

@@ -16,14 +16,15 @@ MODULES = {
 }
 
 
-def test_sources_are_builtins_entry_points_and_config_modules() -> None:
+def test_sources_are_entry_points_and_config_modules() -> None:
     found = available_plugins(MODULES)
-    assert found["activity"].origin == "builtin"
+    assert (found["activity"].origin, found["activity"].reference) == ("entry point",
+                                                                       "lpbot_plugins.activity")
     assert found["wrapper"].origin == "config"
     assert found["wrapper"].reference == "lpbot_fixture_wrapper"
 
 
-def test_a_config_module_may_not_shadow_a_builtin() -> None:
+def test_a_config_module_may_not_shadow_an_installed_plugin() -> None:
     with pytest.raises(PluginError, match=r"plugin 'activity': plugins\.modules\.activity"):
         available_plugins({"activity": "somewhere.else"})
 

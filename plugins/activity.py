@@ -1,25 +1,27 @@
-"""The built-in ``activity`` plugin: one readable log line per thing that happens.
+"""The ``activity`` plugin: one readable log line per thing that happens.
 
 Enabled by name (``[plugins] enabled = ["activity"]``); the embedded default turns it on, so
 ``lpbot run`` shows conversations opening, agents joining, messages both ways, CSAT and closes.
-It uses only public hooks and handles, like any plugin. Lines go to the ``lpbot.activity``
+It uses only the public ``lpbot`` API, like any plugin. Lines go to the ``lpbot.activity``
 logger at INFO, so they follow the chosen log format and pass through redaction.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from lpbot.client import Conversation
-from lpbot.errors import LpError
-from lpbot.hookspecs import hookimpl
-from lpbot.protocol.events import ContentEvent, RichContentEvent
-from lpbot.protocol.names import Role
-from lpbot.protocol.notifications import ConversationDetails, MessagingEvent, Participant, Ttr
-from lpbot.runtime.bot import Bot
-from lpbot.runtime.config import PluginConfig
-from lpbot.stash import StashKey
+from lpbot import ContentEvent, LpError, RichContentEvent, Role, StashKey, hookimpl
+
+if TYPE_CHECKING:
+    from lpbot import (
+        Conversation,
+        ConversationDetails,
+        MessagingEvent,
+        Participant,
+        PluginConfig,
+        Ttr,
+    )
 
 __all__ = [
     "lpbot_configure",
@@ -31,7 +33,8 @@ __all__ = [
     "lpbot_ttr_changed",
 ]
 
-log = logging.getLogger(__name__)
+#: the logger's name is part of the interface (log filters, tests), wherever the module lives
+log = logging.getLogger("lpbot.activity")
 
 #: agent id -> display name, per conversation
 NICKNAMES: Final = StashKey[dict[str, str]]()
@@ -44,10 +47,10 @@ def _short(conversation: Conversation) -> str:
     return conversation.id[:8]
 
 
-def _agent_name(bot: Bot, conversation: Conversation, agent_id: str | None) -> str:
+def _agent_name(conversation: Conversation, agent_id: str | None) -> str:
     if agent_id is None:
         return "agent"
-    names = bot.conversation_stash(conversation).setdefault(NICKNAMES, {})
+    names = conversation.stash.setdefault(NICKNAMES, {})
     if agent_id not in names:
         try:
             profile = conversation.agent_profile()
@@ -73,16 +76,15 @@ def lpbot_conversation_opened(conversation: Conversation) -> None:
 
 
 @hookimpl
-def lpbot_participant_joined(bot: Bot, conversation: Conversation,
-                             participant: Participant) -> None:
+def lpbot_participant_joined(conversation: Conversation, participant: Participant) -> None:
     """``[1a2b3c4d] agent Alice joined``."""
     if participant.role in _AGENTS:
         log.info("[%s] %s joined as %s", _short(conversation),
-                 _agent_name(bot, conversation, participant.id), participant.role)
+                 _agent_name(conversation, participant.id), participant.role)
 
 
 @hookimpl
-def lpbot_message_received(bot: Bot, conversation: Conversation, message: MessagingEvent) -> None:
+def lpbot_message_received(conversation: Conversation, message: MessagingEvent) -> None:
     """``[1a2b3c4d] consumer: Hello!`` and ``[1a2b3c4d] agent Alice: Hi, I'm Alice.``."""
     event = message.event
     if isinstance(event, ContentEvent):
@@ -94,7 +96,7 @@ def lpbot_message_received(bot: Bot, conversation: Conversation, message: Messag
     if len(text) > MAX_TEXT:
         text = text[:MAX_TEXT] + "..."
     who = ("consumer" if message.role == Role.CONSUMER
-           else _agent_name(bot, conversation, message.originator_id))
+           else _agent_name(conversation, message.originator_id))
     log.info("[%s] %s: %s", _short(conversation), who, text)
 
 
