@@ -320,7 +320,7 @@ class AutoResponder:
     ) -> None:
         """Answer an agent's message with the matching rules' replies, within the caps."""
         details = conversation.state
-        if str(message.role) == "CONSUMER" or (
+        if message.role == lpbot.Role.CONSUMER or (
                 details is not None and message.originator_id == details.consumer_id):
             return  # our own message, echoed back by the server
         event = message.event
@@ -328,7 +328,7 @@ class AutoResponder:
         found = self.matches(text)
         if not found:
             return
-        stash = bot.conversation_stash(conversation)
+        stash = conversation.stash
         count = self._reserve(stash, len(found))
         if count == 0:
             log.debug("conversation %s: reply cap or cooldown reached", conversation.id)
@@ -352,7 +352,7 @@ class AutoResponder:
         """
         if not replies:
             if self.settings.typing:
-                conversation.set_chat_state("ACTIVE")
+                conversation.set_chat_state(lpbot.ChatState.ACTIVE)
             return
         (rule, reply), rest = replies[0], replies[1:]
 
@@ -364,7 +364,7 @@ class AutoResponder:
         if not self.settings.typing:
             send()
             return
-        conversation.set_chat_state("COMPOSING")
+        conversation.set_chat_state(lpbot.ChatState.COMPOSING)
         bot.call_later(self.options.delay_for(reply), send, conversation)
 
 

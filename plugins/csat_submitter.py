@@ -167,7 +167,7 @@ class CsatSubmitter:
         if details is not None and details.csat is not None:
             log.debug("conversation %s already rated", conversation.id)
             return
-        stash = bot.conversation_stash(conversation)
+        stash = conversation.stash
         if stash.get(SUBMITTED, False):
             return
         stash[SUBMITTED] = True

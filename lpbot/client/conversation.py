@@ -56,8 +56,11 @@ class Conversation:
     def __init__(self, client: Client, conversation_id: str) -> None:
         self._client = client
         self.conversation_id = conversation_id
-        #: per-conversation plugin state; :meth:`Client.conversation` hands out one handle per
-        #: id, so this is the same stash every time
+        #: The conversation's plugin state: the one per-conversation stash. It lives as long as
+        #: the handle: :meth:`Client.conversation` hands out one handle per id, kept until the
+        #: conversation has been closed for ``closed_retention`` seconds (300 by default), so
+        #: late events (a CSAT after the close) still find it; then both are forgotten. It is
+        #: in memory only: a restart starts with an empty stash.
         self.stash = Stash()
 
     def __repr__(self) -> str:

@@ -156,9 +156,15 @@ class Bot:
         return conversation
 
     def conversation_stash(self, conversation: Conversation | str) -> Stash:
-        """Per-conversation plugin state (kept a while after the conversation closed)."""
-        conversation_id = conversation if isinstance(conversation, str) else conversation.id
-        return self.tracker.stash(conversation_id)
+        """The conversation's stash: the same object as ``conversation.stash``.
+
+        There is one stash per conversation; see :attr:`Conversation.stash` for its lifetime.
+        An id names a conversation of the consumer that reported it (else the first one's).
+        """
+        if isinstance(conversation, str):
+            consumer = self.tracker.activity(conversation).consumer or None
+            conversation = self.client(consumer).conversation(conversation)
+        return conversation.stash
 
     def call_later(self, delay: float, call: Callable[[], object],
                    conversation: Conversation | str) -> None:

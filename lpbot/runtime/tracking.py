@@ -3,9 +3,10 @@
 :func:`conversation_hooks` turns one conversation change into the ordered hook calls of
 ``hookspecs`` (opened, changed, participant joined/left, TTR changed, closed).
 :class:`ConversationTracker` keeps the last details and a little activity per conversation
-(who spoke last, since when the consumer waits for an agent), a per-conversation
-:class:`~lpbot.stash.Stash`, and lets jobs wait for what happens next. It is registered as an
-internal plugin whose implementations run first, so plugins see state that is up to date.
+(who spoke last, since when the consumer waits for an agent), and lets jobs wait for what
+happens next; plugins keep their own per-conversation state in ``Conversation.stash``. It is
+registered as an internal plugin whose implementations run first, so plugins see state that
+is up to date.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from lpbot.hookspecs import hookimpl
 from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
 from lpbot.runtime.counters import CONVERSATIONS
-from lpbot.stash import Stash
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Activity", "ConversationTracker", "conversation_hooks"]
 
-#: closed conversations remembered (for late CSAT changes and stashes) before the oldest go
+#: closed conversations remembered (for late CSAT changes) before the oldest go
 KEEP_CLOSED: Final = 10_000
 _AGENT_ROLES: Final = frozenset({Role.ASSIGNED_AGENT, Role.AGENT, Role.MANAGER})
 
@@ -72,11 +72,10 @@ class Activity:
     last_consumer_sequence: int = -1
     #: wall-clock time of the consumer's first message not yet answered by an agent
     waiting_since: float | None = None
-    stash: Stash = field(default_factory=Stash)
 
 
 class ConversationTracker:
-    """Per-conversation details, activity and stash of one bot; see the module docstring."""
+    """Per-conversation details and activity of one bot; see the module docstring."""
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
@@ -110,11 +109,6 @@ class ConversationTracker:
             return True, previous
 
     # --- queries ------------------------------------------------------------------------
-
-    def stash(self, conversation_id: str) -> Stash:
-        """The conversation's stash (created on first use)."""
-        with self._condition:
-            return self._activity(conversation_id, "").stash
 
     def activity(self, conversation_id: str) -> Activity:
         """The live activity record of a conversation (read its fields inside ``wait_until``)."""

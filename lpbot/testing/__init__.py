@@ -1,7 +1,9 @@
 """Public helpers for testing lpbot bots and plugins against the sandbox.
 
-``wait_until`` is the one way tests wait (no sleeps); the ``lp_sandbox`` fixture comes from
-:mod:`lpbot.testing.pytest_plugin`, registered through the ``pytest11`` entry point.
+:class:`BotHarness` runs a real bot on a sandbox and records its hook calls
+(:class:`EventRecorder`); ``wait_until`` re-checks a condition that has no event to wait on. The
+``lp_sandbox`` and ``bot`` fixtures come from :mod:`lpbot.testing.pytest_plugin`, registered
+through the ``pytest11`` entry point.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from lpbot.sandbox import AgentOptions, Sandbox
+from lpbot.testing.harness import BotHarness, EventRecorder, RecordedCall
 
-__all__ = ["FAST_AGENTS", "AgentOptions", "Sandbox", "wait_until"]
+__all__ = ["FAST_AGENTS", "AgentOptions", "BotHarness", "EventRecorder", "RecordedCall", "Sandbox",
+           "wait_until"]
 
 T = TypeVar("T")
 
@@ -26,8 +30,9 @@ def wait_until(
 ) -> T:
     """Return ``predicate()``'s first truthy value; AssertionError naming ``message`` on timeout.
 
-    The predicate is re-evaluated on a short, growing interval (a bounded wait on an Event, not a
-    sleep), so this suits conditions that have no event to wait on.
+    This polls: the predicate is re-evaluated after pauses that grow from 1 ms to 50 ms. Use it
+    for conditions that have no event to wait on; where there is one (a hook call, a sandbox
+    event), wait on that instead (``EventRecorder.wait_for``, ``Sandbox.wait_for_event``).
     """
     deadline = time.monotonic() + timeout
     pause = threading.Event()
