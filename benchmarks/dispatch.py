@@ -5,8 +5,8 @@ Run: python benchmarks/dispatch.py [COUNT]
 "raw" is websocket-client's ``recv()`` plus ``json.loads`` per frame. "bot" is a whole lpbot
 Bot: the client decodes each frame into typed objects, the reader thread enqueues it on the
 conversation's worker, the worker calls ``lpbot_message_received`` on a no-op plugin and then
-commits the sequence to the state store (group commit). The bot raises the garbage
-collector's first threshold when it starts ([bot] gc_threshold), as ``lpbot run`` does; that
+commits the sequence to the state store (group commit). The benchmark raises the garbage
+collector's first threshold at the start ([bot] gc_threshold), as ``lpbot run`` does; that
 stays for the rest of the process, and the raw loop sets off no collection either way (it frees
 each frame before reading the next); the collections of each run are printed. Rates run from
 the first message to the last; ROUNDS interleaved rounds, raw then bot in each. Printed: each
@@ -52,7 +52,8 @@ from client_receive import raw_rate
 import lpbot
 from lpbot.client.backoff import Backoff
 from lpbot.runtime.bot import Bot
-from lpbot.runtime.config import Config
+from lpbot.runtime.config import BotSection, Config
+from lpbot.runtime.daemon import raise_gc_threshold
 
 LATENCY_MESSAGES = 2_000
 #: interleaved rounds per server: the machine's speed drifts, so one pair says little
@@ -295,6 +296,7 @@ def report_collections(before: list[int]) -> None:
 
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    raise_gc_threshold(BotSection().gc_threshold)  # as `lpbot run` does at start
     print(wsaccel_status())
     before = collections()
     report("throughput, threads placed by the OS", count, *measure(count))

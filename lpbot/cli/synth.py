@@ -18,6 +18,8 @@ from types import FrameType
 from typing import Final
 
 from lpbot.errors import ConfigError
+from lpbot.runtime.config import BotSection, Config
+from lpbot.runtime.daemon import raise_gc_threshold
 from lpbot.runtime.logs import configure_logging
 from lpbot.synthetic.reports import Progress, write_json, write_junit
 from lpbot.synthetic.results import RunResult
@@ -105,13 +107,13 @@ def _run(args: argparse.Namespace) -> int:
         scenarios = [load_scenario(path) for path in args.scenarios]
         config = None
         if args.config is not None:
-            from lpbot.runtime.config import Config
-
             config = Config.load(args.config)
     except ConfigError as exc:
         print(f"lpbot synth: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
     _raise_open_files(args.concurrency * 2 + 64)  # a socket per consumer, and HTTP
+    raise_gc_threshold(config.bot.gc_threshold if config is not None
+                       else BotSection().gc_threshold)
     progress = Progress(sys.stdout, total=args.count * len(scenarios))
     stopped = threading.Event()
     current: list[Runner] = []

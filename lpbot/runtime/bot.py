@@ -9,7 +9,6 @@ returned. ``Bot.stop()`` undoes it all in the fixed order its docstring lists.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -205,7 +204,6 @@ class Bot:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.client_state_dir.mkdir(parents=True, exist_ok=True)
             register_bot(self)
-            _raise_gc_threshold(self.config.bot.gc_threshold)
             load_plugins(self.plugin_manager, self.config.plugins.enabled,
                          self.config.plugins.modules, self._extra_plugins)
             self.plugin_manager.register(self.tracker, name="lpbot.tracker")
@@ -413,17 +411,3 @@ class Bot:
         self.dispatcher.submit(f"job:{value.job_id}", hook_name,
                                {"bot": self, argument: value})
 
-
-def _raise_gc_threshold(threshold: int) -> None:
-    """Raise the collector's first threshold to ``threshold`` (never lower it; 0: leave it).
-
-    CPython starts a young collection once container allocations outnumber frees by the
-    threshold (700). The events in flight between the receive thread and a worker swing by
-    hundreds, so a bot at 25,000 messages/s ran 700-1,000 collections per 100,000 messages, and
-    the full ones they lead to walk every object in the process: 4-6 µs per message. At 10,000,
-    at most ten remain (README, "The garbage collector").
-    """
-    first, *older = gc.get_threshold()
-    if threshold > first:
-        gc.set_threshold(threshold, *older)
-        log.debug("garbage collector threshold raised from %d to %d", first, threshold)

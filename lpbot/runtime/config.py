@@ -99,8 +99,9 @@ def _at_least(minimum: float) -> dict[str, object]:
 class BotSection:
     """``[bot]``: identity of this bot, its consumers, and dispatcher sizes.
 
-    ``gc_threshold``: ``Bot.start`` raises the garbage collector's first threshold (Python's
-    700) to it, so events in flight between threads do not set off collections; 0 leaves it.
+    ``gc_threshold``: ``lpbot run`` and ``lpbot synth`` raise the garbage collector's first
+    threshold (Python's 700) to it, so events in flight between threads do not set off
+    collections; 0 leaves it. A ``Bot`` used as a library does not touch the collector.
     """
 
     name: str = "main"

@@ -1,11 +1,15 @@
-"""Bot.start raises the garbage collector's first threshold ([bot] gc_threshold)."""
+"""The daemon raises the collector's first threshold ([bot] gc_threshold); a Bot does not."""
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from lpbot.runtime.daemon import raise_gc_threshold
+from lpbot.testing.harness import DaemonProcess
 
 from .conftest import MakeHarness
 
@@ -20,20 +24,35 @@ def python_default() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("python_default")
-def test_starting_a_bot_raises_the_first_threshold(make_harness: MakeHarness) -> None:
-    with make_harness():
-        assert gc.get_threshold()[0] == 10_000
+def test_raising_the_threshold_keeps_the_older_generations() -> None:
+    older = gc.get_threshold()[1:]
+    raise_gc_threshold(10_000)
+    assert gc.get_threshold() == (10_000, *older)
 
 
 @pytest.mark.usefixtures("python_default")
-def test_a_threshold_of_0_leaves_the_collector_alone(make_harness: MakeHarness) -> None:
-    with make_harness(config={"bot": {"gc_threshold": 0}}):
+def test_a_threshold_of_0_leaves_the_collector_alone() -> None:
+    raise_gc_threshold(0)
+    assert gc.get_threshold()[0] == 700
+
+
+@pytest.mark.usefixtures("python_default")
+def test_a_higher_threshold_set_by_the_application_is_kept() -> None:
+    older = gc.get_threshold()[1:]
+    gc.set_threshold(50_000, *older)
+    raise_gc_threshold(10_000)
+    assert gc.get_threshold() == (50_000, *older)
+
+
+@pytest.mark.usefixtures("python_default")
+def test_a_bot_used_as_a_library_leaves_the_collector_alone(make_harness: MakeHarness) -> None:
+    with make_harness():
         assert gc.get_threshold()[0] == 700
 
 
-@pytest.mark.usefixtures("python_default")
-def test_a_higher_threshold_set_by_the_application_is_kept(make_harness: MakeHarness) -> None:
-    older = gc.get_threshold()[1:]
-    gc.set_threshold(50_000, *older)
-    with make_harness():
-        assert gc.get_threshold() == (50_000, *older)
+def test_the_daemon_raises_it(tmp_path: Path) -> None:
+    debug = {"LPBOT_LOGGING_LEVEL": "DEBUG"}
+    with DaemonProcess("--state-dir", str(tmp_path), env=debug) as daemon:
+        daemon.wait_for("garbage collector threshold raised from 700 to 10000")
+        daemon.send_signal()
+        assert daemon.wait(timeout=10) == 0
