@@ -1,7 +1,10 @@
 """The consumer client: one identity, one connection kept alive, conversations on top.
 
-Threads (house style §3.9), both started by :meth:`Client.connect` and joined by
-:meth:`Client.close` within one second:
+The client is composed of small parts, each with a narrow interface: the
+:class:`~lpbot.client.link.Link` (connection state), :class:`~lpbot.client.streams.Streams`
+(inbound frames, subscriptions), :class:`~lpbot.client.keepalive.Keepalive` and the
+:class:`~lpbot.client.supervisor.Supervisor` that runs them. Threads (house style §3.9), both
+started by :meth:`Client.connect` and joined by :meth:`Client.close` within one second:
 
 * ``lpbot-reader-<consumer>`` opens the socket, reads it (:meth:`Connection.run`), and when it
   ends classifies why (:func:`~lpbot.client.session.classify`), refreshes or renews the
@@ -33,10 +36,12 @@ from lpbot.client.backoff import Waiter, wait_on_event
 from lpbot.client.conversation import Conversation
 from lpbot.client.discovery import Discovery
 from lpbot.client.identity import Identity, IdentityManager
+from lpbot.client.link import Link
 from lpbot.client.options import ClientOptions, ClientStats, ConnectionState, StateChange
 from lpbot.client.profiles import AgentProfile, fetch_agent_profile
 from lpbot.client.reply import Reply
 from lpbot.client.state import StateStore
+from lpbot.client.streams import Streams
 from lpbot.client.supervisor import Supervisor
 from lpbot.errors import ConnectionClosed, RequestRejected, RequestTimeout
 from lpbot.protocol.envelope import Request
@@ -117,7 +122,8 @@ class Client:
         ssl_context = None
         if options.tls:
             ssl_context = ssl.create_default_context(cafile=options.ca_file)
-        self._supervisor = Supervisor(self, ssl_context=ssl_context, rng=self._rng)
+        self._link = Link(self._stop)
+        self._supervisor = Supervisor(self, self._link, ssl_context=ssl_context, rng=self._rng)
         self._close_lock = threading.Lock()
         self._closed = False
 
@@ -136,22 +142,22 @@ class Client:
     @property
     def consumer_id(self) -> str | None:
         """The consumer id (JWT ``sub``) once an identity was obtained."""
-        return self._supervisor.consumer_id
+        return self._link.consumer_id
 
     @property
     def identity(self) -> Identity | None:
         """The current identity (``repr`` hides the token), once connected."""
-        return self._supervisor.identity
+        return self._link.identity
 
     @property
     def state(self) -> ConnectionState:
         """The connection state now."""
-        return self._supervisor.state
+        return self._link.state
 
     @property
     def pending_requests(self) -> int:
         """Requests sent on the current socket and not answered yet."""
-        return self._supervisor.pending_requests()
+        return self._link.pending_requests()
 
     @property
     def store(self) -> StateStore | None:
@@ -164,10 +170,10 @@ class Client:
         with self._counts_lock:
             counts = dict(self._counts)
             delays = tuple(self._delays)
-        for name, value in self._supervisor.live_counts().items():
+        for name, value in self._link.live_counts().items():
             counts[name] = counts.get(name, 0) + value
         known = {name: value for name, value in counts.items() if name in _STAT_FIELDS}
-        conversations, dialogs = self._supervisor.retained()
+        conversations, dialogs = self._link.retained()
         return ClientStats(**known, retry_delays=delays, retained_conversations=conversations,
                            retained_dialogs=dialogs, retained_handles=len(self._handles))
 
@@ -267,7 +273,7 @@ class Client:
     def _request_once(self, request: Request[_T], timeout: float) -> _T:
         deadline = time.monotonic() + timeout
         while True:
-            connection = self._supervisor.wait_connected(max(0.0, deadline - time.monotonic()))
+            connection = self._link.wait_connected(max(0.0, deadline - time.monotonic()))
             try:
                 future: Reply[_T] = connection.request(request)
                 break
@@ -275,7 +281,7 @@ class Client:
                 # Nothing was sent (the socket was going away): safe to send on the next one.
                 if self._stop.is_set() or time.monotonic() >= deadline:
                     raise
-                self._supervisor.wait_replaced(connection, deadline - time.monotonic())
+                self._link.wait_replaced(connection, deadline - time.monotonic())
         self.count("requests")
         try:
             return future.result(timeout)
@@ -289,7 +295,7 @@ class Client:
 
     def conversations(self) -> list[ConversationDetails]:
         """Snapshots of the consumer's known conversations (open and recently closed)."""
-        return self._supervisor.conversations()
+        return self._link.conversations()
 
     def conversation(self, conversation_id: str) -> Conversation:
         """The handle of a conversation by id: the same object every time for one id.
@@ -325,8 +331,8 @@ class Client:
             ... # doctest: +SKIP
         """
         limit = self.options.request_timeout if timeout is None else timeout
-        self._supervisor.wait_connected(limit)
-        existing = self._supervisor.open_conversation_id()
+        self._link.wait_connected(limit)
+        existing = self._link.open_conversation_id()
         if existing is None:
             request = ConsumerRequestConversation(
                 skill_id=skill_id, campaign_id=campaign_id, engagement_id=engagement_id,
@@ -335,13 +341,13 @@ class Client:
                 existing = self.request(request, timeout=limit)
             except RequestRejected as exc:
                 # §5.3: a second request while one is open is refused; the stream has it.
-                existing = self._supervisor.open_conversation_id()
+                existing = self._link.open_conversation_id()
                 if exc.code != 400 or existing is None:
                     raise
             else:
                 log.info("conversation %s requested", existing)
         conversation = self.conversation(existing)
-        self._supervisor.wait_conversation(existing, limit)
+        self._link.wait_conversation(existing, limit)
         conversation.subscribe(timeout=limit)
         return conversation
 
@@ -372,9 +378,14 @@ class Client:
     # --- used by Conversation -----------------------------------------------------------
 
     @property
-    def supervisor(self) -> Supervisor:
-        """The connection supervisor (internal; the Conversation handle uses it)."""
-        return self._supervisor
+    def link(self) -> Link:
+        """The connection state (internal; the Conversation handle reads its details)."""
+        return self._link
+
+    @property
+    def streams(self) -> Streams:
+        """The subscriptions (internal; the Conversation handle follows through it)."""
+        return self._supervisor.streams
 
 
 class _CaFileAdapter(requests.adapters.HTTPAdapter):

@@ -89,7 +89,7 @@ class Conversation:
     @property
     def state(self) -> ConversationDetails | None:
         """The latest metadata snapshot (participants, state, TTR, CSAT ...), if reported."""
-        return self._client.supervisor.details(self.conversation_id)
+        return self._client.link.details(self.conversation_id)
 
     @property
     def is_open(self) -> bool:
@@ -122,12 +122,12 @@ class Conversation:
         """
         limit = self._client.options.request_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
-        for reply in self._client.supervisor.follow(self.conversation_id):
+        for reply in self._client.streams.follow(self.conversation_id):
             reply.wait(max(0.0, deadline - time.monotonic()))
 
     def unsubscribe(self) -> None:
         """Stop delivering this conversation's events (the protocol has no unsubscribe)."""
-        self._client.supervisor.unfollow(self.conversation_id)
+        self._client.streams.unfollow(self.conversation_id)
 
     # --- publishing ---------------------------------------------------------------------
 

@@ -1,105 +1,87 @@
-"""Subscriptions and inbound notifications: the part of the supervisor on the hot path.
+"""Subscriptions and inbound notifications: the client's hot path.
 
-:class:`Streams` is mixed into :class:`~lpbot.client.supervisor.Supervisor`. It asks the
-sans-I/O :class:`~lpbot.client.session.Session` what to do with each notification (under the
-supervisor's lock), sends the subscriptions it decides (tracked in the same step, so a caller
-of ``follow`` can wait for the server's answer), and hands events to ``on_message`` on the
-reader thread, committing each one after the callback returned when ``auto_commit`` is on.
+:class:`Streams` handles what arrives on a socket (on the reader thread): it asks the sans-I/O
+:class:`~lpbot.client.session.Session` what each notification means (under the
+:class:`~lpbot.client.link.Link`'s lock), sends the subscriptions the session decides (tracked
+in the same step, so a caller of :meth:`Streams.follow` can wait for the server's answer), and
+hands events to the client's ``on_message``, committing each one after the callback returned
+when ``auto_commit`` is on. Once the conversation stream has answered on a new socket, it marks
+the link connected and calls ``on_ready``.
+
+What it needs from the client is the small :class:`Delivery` protocol; everything else it
+reads and changes is on the link.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from lpbot.client.connection import Connection
 from lpbot.client.frames import FrameError
-from lpbot.client.options import ConnectionState
+from lpbot.client.link import Link
 from lpbot.client.reply import Reply
-from lpbot.client.session import Recovery, Session, SessionStats
+from lpbot.client.session import Recovery
 from lpbot.errors import ConnectionClosed, ProtocolError, RequestRejected
 from lpbot.protocol.codec import Inbound
 from lpbot.protocol.notifications import (
-    ConversationDetails,
+    ConversationChange,
     ExConversationChangeNotification,
     MessagingEvent,
     MessagingEventNotification,
 )
 from lpbot.protocol.requests import SubscribeMessagingEvents
 
-if TYPE_CHECKING:
-    from lpbot.client.client import Client
-    from lpbot.client.options import ClientOptions
-
-__all__ = ["Streams", "add_connection", "add_session"]
+__all__ = ["Delivery", "Streams"]
 
 log = logging.getLogger(__name__)
 
 #: what a JWT looks like; frames are logged with any such token masked
 _JWT: Final = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*")
-_SESSION_COUNTERS: Final = ("delivered", "duplicates", "gaps", "resyncs")
 
 Tracked = list[tuple[SubscribeMessagingEvents, "Reply[None]"]]
 
 
+class Delivery(Protocol):
+    """What :class:`Streams` needs from the client: where events go, counters, commits."""
+
+    @property
+    def on_message(self) -> Callable[[MessagingEvent], None] | None:
+        """Called with each messaging event, on the reader thread."""
+
+    @property
+    def on_conversation(self) -> Callable[[ConversationChange], None] | None:
+        """Called with each conversation change, on the reader thread."""
+
+    def count(self, name: str, increment: int = 1) -> None:
+        """Add to one of the client's counters."""
+
+    def commit(self, event: MessagingEvent) -> None:
+        """Persist that ``event`` was handled."""
+
+
 class Streams:
-    """Conversation views, explicit subscriptions and inbound frame handling (a mixin)."""
+    """Conversation subscriptions and inbound frame handling; see the module docstring.
 
-    # Provided by the Supervisor.
-    _client: Client
-    _options: ClientOptions
-    _stop: threading.Event
-    _lock: threading.RLock
-    _changed: threading.Condition
-    _session: Session | None
-    _conn: Connection | None
-    _connected: bool
-    _reached: bool
-    _conversations_subscribed: bool
-    _subscribing: dict[str, Reply[None]]
-    _malformed_logged: int
-    _ready: threading.Event
+    Args:
+        link: The connection state it reads and updates.
+        delivery: The client's callbacks, counters and commits.
+        auto_commit: Commit each event once ``on_message`` returned.
+        on_ready: Called (reader thread) when a socket finished its setup.
+    """
 
-    def _abort(self, conn: Connection, recovery: Recovery | str, reason: str,
-               *, graceful: bool = False) -> None:
-        raise NotImplementedError
+    def __init__(self, link: Link, delivery: Delivery, *, auto_commit: bool,
+                 on_ready: Callable[[], None]) -> None:
+        self._link = link
+        self._delivery = delivery
+        self._auto_commit = auto_commit
+        self._on_ready = on_ready
+        self._malformed_logged = 0
 
-    def _emit(self, state: ConnectionState, *, reason: str = "") -> None:
-        raise NotImplementedError
-
-    # --- conversation views -------------------------------------------------------------
-
-    def conversations(self) -> list[ConversationDetails]:
-        """Known conversations (a copy)."""
-        with self._lock:
-            return [] if self._session is None else list(self._session.conversations.values())
-
-    def details(self, conversation_id: str) -> ConversationDetails | None:
-        """The latest snapshot of one conversation, if known."""
-        with self._lock:
-            return None if self._session is None else self._session.conversations.get(
-                conversation_id)
-
-    def open_conversation_id(self) -> str | None:
-        """The consumer's OPEN conversation (the newest, if the server reports several)."""
-        with self._lock:
-            if self._session is None:
-                return None
-            found = self._session.open_conversations()
-            return found[0].conversation_id if found else None
-
-    def wait_conversation(self, conversation_id: str, timeout: float) -> bool:
-        """Wait until the conversation stream reported ``conversation_id``."""
-        with self._changed:
-            return self._changed.wait_for(
-                lambda: self._stop.is_set() or (self._session is not None and conversation_id
-                                                in self._session.conversations), timeout)
-
-    # --- explicit subscriptions ---------------------------------------------------------
+    # --- explicit subscriptions (callers' threads) ----------------------------------------
 
     def follow(self, conversation_id: str) -> list[Reply[None]]:
         """Deliver the conversation's events (subscribing its open dialogs now if needed).
@@ -107,25 +89,96 @@ class Streams:
         Returns the replies of this socket's subscriptions of those dialogs that are still
         unanswered, so a caller can wait until the server confirmed them.
         """
-        with self._lock:
-            if self._session is None:
+        link = self._link
+        with link.lock:
+            if link.session is None:
                 return []
-            conn = self._conn if self._connected else None
-            dialogs = list(self._session.dialogs_of(conversation_id))
-            requests = [r for d in dialogs if (r := self._session.follow(
+            conn = link.conn if link.connected else None
+            dialogs = list(link.session.dialogs_of(conversation_id))
+            requests = [r for d in dialogs if (r := link.session.follow(
                 d, conversation_id, subscribe=conn is not None))]
             tracked = self._track(conn, requests)
-            waiting = [f for d in dialogs if (f := self._subscribing.get(d)) is not None]
+            waiting = [f for d in dialogs if (f := link.subscribing.get(d)) is not None]
         if conn is not None:
             self._send_subscriptions(conn, tracked)
         return waiting
 
     def unfollow(self, conversation_id: str) -> None:
         """Stop delivering the conversation's events."""
-        with self._lock:
-            if self._session is not None:
-                for dialog_id in self._session.dialogs_of(conversation_id):
-                    self._session.unfollow(dialog_id)
+        link = self._link
+        with link.lock:
+            if link.session is not None:
+                for dialog_id in link.session.dialogs_of(conversation_id):
+                    link.session.unfollow(dialog_id)
+
+    # --- inbound frames (reader thread, hot path) ---------------------------------------
+
+    def on_inbound(self, inbound: Inbound) -> None:
+        """Handle one decoded notification from the current socket."""
+        kind = type(inbound)
+        if kind is MessagingEventNotification:
+            link = self._link
+            with link.lock:
+                result = link.session.on_events(inbound)  # type: ignore[union-attr, arg-type]
+                conn = link.conn
+                tracked = self._track(conn, result.requests) if result.requests else None
+            if tracked and conn is not None:
+                self._send_subscriptions(conn, tracked)
+            for event in result.deliver:
+                self._deliver(event)
+        elif kind is ExConversationChangeNotification:
+            self._on_conversations(inbound)  # type: ignore[arg-type]
+        else:
+            self._delivery.count("unknown_notifications")
+
+    def on_malformed(self, error: ProtocolError) -> None:
+        """Log a frame that could not be decoded (the first ten, then one in a thousand)."""
+        self._malformed_logged += 1
+        if self._malformed_logged <= 10 or self._malformed_logged % 1000 == 0:
+            raw = _JWT.sub("***", error.raw) if error.raw else error.raw
+            action = ("connection closed with 1002" if isinstance(error, FrameError)
+                      else "frame ignored")
+            log.warning("malformed frame, %s (%d so far): %s; raw=%r",
+                        action, self._malformed_logged, error, raw)
+        # Counted after the warning, so whoever sees the count can already read the line.
+        self._delivery.count("malformed_frames")
+
+    def _deliver(self, event: MessagingEvent) -> None:
+        callback = self._delivery.on_message
+        if callback is not None:
+            try:
+                callback(event)
+            except Exception:  # isolation boundary: user callback, counted
+                self._delivery.count("callback_errors")
+                log.exception("on_message failed for %s/%s", event.dialog_id, event.sequence)
+                return
+        if event.sequence is not None and self._auto_commit:
+            self._delivery.commit(event)
+
+    def _on_conversations(self, notification: ExConversationChangeNotification) -> None:
+        link = self._link
+        with link.lock:
+            session = link.session
+            assert session is not None  # noqa: S101 - adopted before connecting
+            result = session.on_conversations(notification)
+            conn = link.conn
+            tracked = self._track(conn, result.requests)
+            became_ready = link.conversations_subscribed and not link.reached
+        if tracked and conn is not None:
+            self._send_subscriptions(conn, tracked)
+        with link.changed:
+            link.changed.notify_all()
+        callback = self._delivery.on_conversation
+        if callback is not None:
+            for change in result.changes:
+                try:
+                    callback(change)
+                except Exception:  # isolation boundary: user callback, counted
+                    self._delivery.count("callback_errors")
+                    log.exception("on_conversation failed for %s", change.conversation_id)
+        if became_ready:
+            link.mark_connected()
+            self._on_ready()
 
     # --- subscription tracking -----------------------------------------------------
 
@@ -137,7 +190,7 @@ class Streams:
         for request in requests:
             placeholder: Reply[None] = Reply()
             if conn is not None:
-                self._subscribing[request.dialog_id] = placeholder
+                self._link.subscribing[request.dialog_id] = placeholder
             tracked.append((request, placeholder))
         return tracked
 
@@ -153,109 +206,29 @@ class Streams:
                 partial(self._messaging_answered, conn, request, placeholder))
 
     def _forget_subscription(self, dialog_id: str, placeholder: Reply[None]) -> None:
-        with self._lock:
-            if self._subscribing.get(dialog_id) is placeholder:
-                del self._subscribing[dialog_id]
+        link = self._link
+        with link.lock:
+            if link.subscribing.get(dialog_id) is placeholder:
+                del link.subscribing[dialog_id]
 
     def _messaging_answered(self, conn: Connection, request: SubscribeMessagingEvents,
                             placeholder: Reply[None], future: Reply[None]) -> None:
+        link = self._link
         self._forget_subscription(request.dialog_id, placeholder)
         error = future.exception()
         if error is None:
-            with self._lock:
-                if self._session is not None:
-                    self._session.subscription_answered(request.dialog_id)
+            with link.lock:
+                if link.session is not None:
+                    link.session.subscription_answered(request.dialog_id)
             placeholder.set_result(None)
             return
         placeholder.set_exception(error)
         if isinstance(error, RequestRejected) and (error.code == 429 or error.code >= 500):
             recovery = Recovery.RATE_LIMITED if error.code == 429 else Recovery.BACKOFF
-            self._abort(conn, recovery, f"resume of dialog {request.dialog_id} answered "
-                                        f"{error.code}")
+            link.abort(conn, recovery, f"resume of dialog {request.dialog_id} answered "
+                                       f"{error.code}")
         elif isinstance(error, RequestRejected):
             log.warning("subscription to dialog %s refused: %s", request.dialog_id, error)
-            with self._lock:
-                if self._session is not None:
-                    self._session.subscription_failed(request.dialog_id)
-
-    # --- inbound frames (reader thread, hot path) ---------------------------------------
-
-    def _on_inbound(self, inbound: Inbound) -> None:
-        kind = type(inbound)
-        if kind is MessagingEventNotification:
-            with self._lock:
-                result = self._session.on_events(inbound)  # type: ignore[union-attr, arg-type]
-                conn = self._conn
-                tracked = self._track(conn, result.requests) if result.requests else None
-            if tracked and conn is not None:
-                self._send_subscriptions(conn, tracked)
-            for event in result.deliver:
-                self._deliver(event)
-        elif kind is ExConversationChangeNotification:
-            self._on_conversations(inbound)  # type: ignore[arg-type]
-        else:
-            self._client.count("unknown_notifications")
-
-    def _deliver(self, event: MessagingEvent) -> None:
-        callback = self._client.on_message
-        if callback is not None:
-            try:
-                callback(event)
-            except Exception:  # isolation boundary: user callback, counted
-                self._client.count("callback_errors")
-                log.exception("on_message failed for %s/%s", event.dialog_id, event.sequence)
-                return
-        if event.sequence is not None and self._options.auto_commit:
-            self._client.commit(event)
-
-    def _on_conversations(self, notification: ExConversationChangeNotification) -> None:
-        with self._lock:
-            session = self._session
-            assert session is not None  # noqa: S101 - adopted before connecting
-            result = session.on_conversations(notification)
-            conn = self._conn
-            tracked = self._track(conn, result.requests)
-            became_ready = self._conversations_subscribed and not self._reached
-        if tracked and conn is not None:
-            self._send_subscriptions(conn, tracked)
-        with self._changed:
-            self._changed.notify_all()
-        callback = self._client.on_conversation
-        if callback is not None:
-            for change in result.changes:
-                try:
-                    callback(change)
-                except Exception:  # isolation boundary: user callback, counted
-                    self._client.count("callback_errors")
-                    log.exception("on_conversation failed for %s", change.conversation_id)
-        if became_ready:
-            with self._changed:
-                self._reached = True
-                self._connected = True
-                self._changed.notify_all()
-            self._emit(ConnectionState.CONNECTED, reason="subscribed and resumed")
-            self._ready.set()
-
-    def _on_malformed(self, error: ProtocolError) -> None:
-        self._malformed_logged += 1
-        if self._malformed_logged <= 10 or self._malformed_logged % 1000 == 0:
-            raw = _JWT.sub("***", error.raw) if error.raw else error.raw
-            action = ("connection closed with 1002" if isinstance(error, FrameError)
-                      else "frame ignored")
-            log.warning("malformed frame, %s (%d so far): %s; raw=%r",
-                        action, self._malformed_logged, error, raw)
-        # Counted after the warning, so whoever sees the count can already read the line.
-        self._client.count("malformed_frames")
-
-
-def add_session(counts: dict[str, int], stats: SessionStats) -> None:
-    """Add a session's counters to ``counts``."""
-    for name in _SESSION_COUNTERS:
-        counts[name] = counts.get(name, 0) + getattr(stats, name)
-
-
-def add_connection(counts: dict[str, int], conn: Connection) -> None:
-    """Add a socket's frame and unknown-event counters to ``counts``."""
-    counts["frames"] = counts.get("frames", 0) + conn.frames
-    events = sum(n for key, n in conn.decoder.unknown_types.items() if key.startswith("event:"))
-    counts["unknown_events"] = counts.get("unknown_events", 0) + events
+            with link.lock:
+                if link.session is not None:
+                    link.session.subscription_failed(request.dialog_id)
