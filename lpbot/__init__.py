@@ -19,6 +19,7 @@ from lpbot.errors import (
 from lpbot.hookspecs import hookimpl
 from lpbot.runtime.config import Config, PluginConfig
 from lpbot.stash import Stash, StashKey
+from lpbot.transcripts import read_transcript, transcript_path
 
 if TYPE_CHECKING:
     from lpbot.client import ConnectionState, Conversation, StateChange
@@ -85,6 +86,8 @@ __all__ = [
     "TranscriptLine",
     "Ttr",
     "hookimpl",
+    "read_transcript",
+    "transcript_path",
 ]
 
 # A library configures no handlers; the CLI does (house style §3.13).

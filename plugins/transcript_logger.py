@@ -36,13 +36,14 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import lpbot
+from lpbot import read_transcript, transcript_path
 
 if TYPE_CHECKING:
     from lpbot import (
@@ -149,25 +150,6 @@ def record_key(record: Mapping[str, Any]) -> tuple[object, ...] | None:
         return (kind, conversation, record.get("scenario"), record.get("run_started_at"),
                 record.get("line"))
     return None
-
-
-def read_transcript(path: Path | str) -> Iterator[dict[str, Any]]:
-    """Yield the records of a transcript file; a trailing partial line is never yielded.
-
-    A complete line that is not a JSON object is skipped with a warning.
-    """
-    data = Path(path).read_bytes()
-    lines = data.split(b"\n")
-    for number, line in enumerate(lines[:-1], start=1):  # the last piece has no newline
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            log.warning("%s:%d: not a JSON line, skipped", path, number)
-            continue
-        if isinstance(record, dict):
-            yield record
 
 
 # ---------------------------------------------------------------------------
@@ -298,8 +280,8 @@ class TranscriptLogger:
     def path_for(self, conversation_id: str) -> Path:
         """The file a conversation's next line goes to."""
         if self.options.per == "day":
-            return self.directory / f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
-        return self.directory / f"{_safe_name(conversation_id)}.jsonl"
+            return transcript_path(self.directory, day=datetime.now(UTC).date())
+        return transcript_path(self.directory, conversation_id)
 
     def write(self, record: dict[str, Any]) -> bool:
         """Redact and append ``record`` to its conversation's file; True if a line was written."""
@@ -459,11 +441,6 @@ def _now() -> str:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-
-
-def _safe_name(conversation_id: str) -> str:
-    """A file name for a conversation id (ids are UUIDs; anything else is made safe)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", conversation_id).lstrip(".") or "_"
 
 
 @lpbot.hookimpl

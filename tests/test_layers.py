@@ -19,6 +19,7 @@ LAYERS = {
     "lpbot.errors": 0,
     "lpbot.stash": 0,       # imports only the standard library, so any layer may hold a Stash
     "lpbot.wakeup": 0,      # standard library only: the daemon's and the sandbox's main thread
+    "lpbot.transcripts": 0, # standard library only: the transcript file format
     "lpbot.protocol": 1,
     "lpbot.client": 2,      # the consumer client, its backoff policy and its state store
     "lpbot": 3,             # the package itself: the public API, re-exported
@@ -34,7 +35,8 @@ RUNTIME = 3
 #: the only lpbot modules the sandbox may import
 SANDBOX_ALLOWED = ("lpbot.protocol.names", "lpbot.wakeup")
 #: runtime modules that start an in-process sandbox
-SANDBOX_USERS = ("lpbot.runtime.daemon", "lpbot.testing", "lpbot.cli.sandbox")
+SANDBOX_USERS = ("lpbot.runtime.daemon", "lpbot.runtime.sandbox_options", "lpbot.testing",
+                 "lpbot.cli.sandbox")
 #: what the bundled plugins may import from lpbot
 PLUGIN_ALLOWED = ("lpbot", "lpbot.hookspecs")
 

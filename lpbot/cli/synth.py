@@ -157,12 +157,13 @@ def _raise_open_files(needed: int) -> None:
 
 def _run_one(scenario: Scenario, config: object, args: argparse.Namespace, progress: Progress,
              current: list[Runner], stop: tuple[Wakeup, threading.Event]) -> list[RunResult]:
+    from lpbot.runtime.client_options import client_options
     from lpbot.runtime.config import Config
-    from lpbot.synthetic.target import client_options, sandbox_options, start_sandbox
+    from lpbot.synthetic.target import sandbox_options, start_sandbox
 
     sandbox = None
     if isinstance(config, Config) and not config.sandbox.enabled:
-        options = client_options(config)
+        options = client_options(config.account)
     else:
         settings = config.sandbox if isinstance(config, Config) else scenario.sandbox
         sandbox = start_sandbox(settings, agent_mode=args.agent_mode)

@@ -1,8 +1,9 @@
 """``lpbot transcript CONVERSATION_ID``: print a logged conversation readably, or as JSON.
 
-Reads what the bundled transcript logger wrote: ``<dir>/<conversation id>.jsonl`` (one file
-per conversation) or the per-day files ``<dir>/YYYY-MM-DD.jsonl`` (lines of that conversation
-only). A partial last line, left by a crash mid-write, is ignored. Scheduled synthetic scenario
+Reads what the bundled transcript logger wrote (the format is :mod:`lpbot.transcripts`):
+``<dir>/<conversation id>.jsonl`` (one file per conversation) or the per-day files
+``<dir>/YYYY-MM-DD.jsonl`` (lines of that conversation only). A partial last line, left by a
+crash mid-write, is ignored. Scheduled synthetic scenario
 runs show as what their consumer saw, then a line with the outcome.
 """
 
@@ -11,21 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from lpbot.errors import ConfigError
 from lpbot.runtime.config import Config, default_state_dir
+from lpbot.transcripts import find_records
 
-__all__ = ["configure_parser", "find_records", "format_record", "read_lines", "run"]
+__all__ = ["configure_parser", "format_record", "run"]
 
 log = logging.getLogger(__name__)
-
-_DAY_FILE = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -40,32 +39,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="read the folder from this config's [plugins.transcript_logger]")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="the state directory (default: from the config, else the user's)")
-
-
-def read_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """The complete JSON-object lines of ``path``; the trailing partial line is never read."""
-    pieces = path.read_bytes().split(b"\n")
-    for number, line in enumerate(pieces[:-1], start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            log.warning("%s:%d: not a JSON line, skipped", path, number)
-            continue
-        if isinstance(record, dict):
-            yield record
-
-
-def find_records(directory: Path, conversation_id: str) -> list[dict[str, Any]] | None:
-    """Every logged record of a conversation, in file order; None when none was found."""
-    own = directory / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', conversation_id).lstrip('.')}.jsonl"
-    if own.is_file():
-        return list(read_lines(own))
-    found: list[dict[str, Any]] = []
-    for day in sorted(p for p in directory.glob("*.jsonl") if _DAY_FILE.fullmatch(p.name)):
-        found.extend(r for r in read_lines(day) if r.get("conversation_id") == conversation_id)
-    return found or None
 
 
 def _when(record: Mapping[str, Any]) -> str:

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from lpbot.client import ClientOptions
 from lpbot.errors import ConfigError
+from lpbot.runtime.client_options import client_options
 from lpbot.runtime.config import Config
 from lpbot.synthetic.scenario import Scenario, load_scenario
-from lpbot.synthetic.target import client_options
 
 __all__ = ["WeightedScenario", "load_scenarios", "options_from_config", "options_from_host",
            "parse_scenario_list"]
@@ -65,7 +65,7 @@ def options_from_config(path: str | Path) -> ClientOptions:
     if not config.account.id:
         raise ConfigError(f"{path}: [account] has no id; for a sandbox, run `lpbot sandbox` "
                           f"and give the URL it prints as --host")
-    return client_options(config)
+    return client_options(config.account)
 
 
 def parse_scenario_list(text: str) -> list[tuple[Path, int]]:

@@ -14,16 +14,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from lpbot.client import Client, ClientOptions, Conversation, StateChange
-from lpbot.client.identity import token_provider
 from lpbot.errors import ConfigError, LpError
 from lpbot.protocol.events import AcceptStatusEvent, ChatStateEvent, ContentEvent, RichContentEvent
 from lpbot.protocol.notifications import ConversationChange, MessagingEvent
+from lpbot.runtime.client_options import client_options
 from lpbot.runtime.config import Config
 from lpbot.runtime.counters import HOOK_ERRORS, Counters
 from lpbot.runtime.dispatch import Dispatcher, log_tracer
@@ -283,22 +282,9 @@ class Bot:
     # --- internals ----------------------------------------------------------------------
 
     def _options(self, consumer: str) -> ClientOptions:
-        account = self.config.account
-        provider = None
-        if account.auth == "authenticated":
-            secret = account.brand_token
-            provider = token_provider(command=account.token_command,
-                                      function=account.token_function,
-                                      token=secret.reveal() if secret is not None else None)
-        options = ClientOptions(
-            account=account.id, csds_domain=account.csds_domain, tls=account.tls,
-            ca_file=str(account.ca_file) if account.ca_file is not None else None,
-            token_provider=provider, identity_name=consumer,
-            auth_mode="init" if account.auth_mode == "init" else "header",
-            auto_commit=False)
-        if account.client_properties is not None:
-            options = replace(options, client_properties=dict(account.client_properties))
-        return replace(options, **self._client_options) if self._client_options else options
+        # Sequences are committed by the dispatcher once the hooks ran, not by the client.
+        return client_options(self.config.account, identity_name=consumer, auto_commit=False,
+                              **self._client_options)
 
     def _configure_plugins(self) -> None:
         """Call each plugin's ``lpbot_configure`` with its own table; the first error stops."""

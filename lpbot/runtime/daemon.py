@@ -42,6 +42,7 @@ from lpbot.runtime.bot import Bot
 from lpbot.runtime.config import Config, default_state_dir
 from lpbot.runtime.counters import CONVERSATIONS
 from lpbot.runtime.logs import configure_logging
+from lpbot.runtime.sandbox_options import start_sandbox
 from lpbot.wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
     try:
         client_state_dir = None
         if config.sandbox.enabled:
-            sandbox = _start_sandbox(config)
+            sandbox = start_sandbox(config.sandbox)
             config = replace(config, account=replace(
                 config.account, id=sandbox.account, csds_domain=sandbox.csds_domain, tls=False,
                 auth="unauthenticated", token_function=None, token_command=None,
@@ -290,19 +291,6 @@ def _wait(wake: Wakeup, duration: float | None) -> None:
     """Block until ``wake`` is set or ``duration`` seconds have passed."""
     if not wake.wait(duration):
         log.info("ran for %g s: stopping", duration)
-
-
-def _start_sandbox(config: Config) -> Sandbox:
-    from lpbot.sandbox import AgentOptions, Sandbox
-
-    settings = config.sandbox
-    agents = AgentOptions(
-        count=settings.agents, mode=settings.agent_mode, rules=settings.rules,
-        accept_delay=settings.accept_delay, reply_delay=settings.reply_delay,
-        greeting=settings.greeting, receipts=settings.receipts, typing=settings.typing)
-    sandbox = Sandbox(account=settings.account, agents=agents)
-    sandbox.start()
-    return sandbox
 
 
 def raise_gc_threshold(threshold: int) -> None:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
+from lpbot.runtime.client_options import client_options
 from lpbot.runtime.jobs import get_bot
 from lpbot.synthetic.results import RunResult
 from lpbot.synthetic.runner import Runner
 from lpbot.synthetic.scenario import load_scenario
-from lpbot.synthetic.target import client_options
 
 if TYPE_CHECKING:
     from lpbot.runtime.bot import Bot
@@ -67,7 +67,7 @@ def run_scenario(
     """
     running = get_bot(bot)
     checked = load_scenario(scenario)
-    runner = Runner(checked, client_options(running.config), count=count,
+    runner = Runner(checked, client_options(running.config.account), count=count,
                     concurrency=concurrency, ramp_up=ramp_up, stop_event=running.stopping)
     results = runner.run()
     # reported from this (pooled) job thread: the runner's threads are new every run

@@ -1,46 +1,24 @@
-"""Where synthetic consumers connect: client options from a config, or an in-process sandbox.
+"""Where synthetic consumers connect: a configured account, or an in-process sandbox.
 
 Without a config ``lpbot synth`` starts a sandbox per scenario file, with the agents the file's
 ``[scenario.sandbox]`` table asks for (or ``--agent-mode``), so a sample runs on a fresh install.
-With a config, its ``[account]`` is used, or its ``[sandbox]`` when that is enabled.
+With a config, its ``[account]`` is used (:func:`lpbot.runtime.client_options.client_options`),
+or its ``[sandbox]`` when that is enabled.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from lpbot.client import ClientOptions, token_provider
-from lpbot.runtime.config import Config, SandboxSection
+from lpbot.client import ClientOptions
+from lpbot.runtime.config import SandboxSection
+from lpbot.runtime.sandbox_options import start_sandbox as start_configured_sandbox
 from lpbot.synthetic.scenario import SandboxSettings
 
 if TYPE_CHECKING:
     from lpbot.testing import Sandbox
 
-__all__ = ["client_options", "sandbox_options", "start_sandbox"]
-
-
-def client_options(config: Config) -> ClientOptions:
-    """Client options for synthetic consumers of ``config``'s ``[account]``.
-
-    With ``auth = "authenticated"`` every run asks the token source for a brand token; give a
-    ``token_function`` that returns a token for a new subject each call, or every run is the
-    same consumer (and they share one conversation).
-    """
-    account = config.account
-    provider = None
-    if account.auth == "authenticated":
-        secret = account.brand_token
-        provider = token_provider(command=account.token_command,
-                                  function=account.token_function,
-                                  token=secret.reveal() if secret is not None else None)
-    options = ClientOptions(
-        account=account.id, csds_domain=account.csds_domain, tls=account.tls,
-        ca_file=str(account.ca_file) if account.ca_file is not None else None,
-        token_provider=provider, auth_mode="init" if account.auth_mode == "init" else "header")
-    if account.client_properties is not None:
-        options = replace(options, client_properties=dict(account.client_properties))
-    return options
+__all__ = ["sandbox_options", "start_sandbox"]
 
 
 def sandbox_options(sandbox: Sandbox) -> ClientOptions:
@@ -50,18 +28,15 @@ def sandbox_options(sandbox: Sandbox) -> ClientOptions:
 
 def start_sandbox(settings: SandboxSettings | SandboxSection, *,
                   agent_mode: str | None = None) -> Sandbox:
-    """Start an in-process sandbox whose agents follow ``settings`` (``agent_mode`` overrides)."""
+    """Start an in-process sandbox whose agents follow ``settings`` (``agent_mode`` overrides).
+
+    ``settings`` is a config's ``[sandbox]`` table or a scenario file's ``[scenario.sandbox]``.
+    """
+    if isinstance(settings, SandboxSection):
+        return start_configured_sandbox(settings, mode=agent_mode)
     from lpbot.testing import AgentOptions, Sandbox
 
-    if isinstance(settings, SandboxSection):
-        agents = AgentOptions(
-            count=settings.agents, mode=agent_mode or settings.agent_mode, rules=settings.rules,
-            accept_delay=settings.accept_delay, reply_delay=settings.reply_delay,
-            greeting=settings.greeting, receipts=settings.receipts, typing=settings.typing)
-        account = settings.account
-    else:
-        agents = AgentOptions(mode=agent_mode or settings.agent_mode, rules=settings.rules,
-                              accept_delay=settings.accept_delay,
-                              reply_delay=settings.reply_delay, greeting=settings.greeting)
-        account = "sandbox"
-    return Sandbox(account=account, agents=agents).start()
+    agents = AgentOptions(mode=agent_mode or settings.agent_mode, rules=settings.rules,
+                          accept_delay=settings.accept_delay, reply_delay=settings.reply_delay,
+                          greeting=settings.greeting)
+    return Sandbox(account="sandbox", agents=agents).start()
