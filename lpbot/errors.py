@@ -1,4 +1,4 @@
-"""lpbot's exceptions, all in this module.
+"""lpbot's public exceptions: everything a user of lpbot catches is one of these.
 
 * LpError
   * ConfigError          (also ValueError)  a bad config key or value; names file and key path
@@ -9,6 +9,10 @@
     * RequestRejected                       the server answered an error; .code, .body
     * RequestTimeout     (also TimeoutError) no answer within the timeout
   * ProtocolError                           a frame we cannot make sense of; .raw (truncated)
+
+Modules may subclass these for a finer cause (``HandshakeRefused`` is a ``ConnectionClosed``
+with the HTTP status, ``FrameError`` a ``ProtocolError`` of the WebSocket framing), and keep
+private exceptions that never leave them (the sandbox's, a job's interruption).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The ``lpbot`` command line: argument parsing only; each subcommand lives in its own module.
 
 A subcommand module provides ``configure_parser(parser)`` and ``run(args) -> int`` (the exit
-code). Modules are imported only when their subcommand runs, so ``lpbot --help`` stays fast.
+code). Only the module of the subcommand given on the command line is imported (its options are
+needed to parse the rest), so ``lpbot --help`` and each subcommand load no other command's
+libraries.
 """
 
 from __future__ import annotations
@@ -26,23 +28,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the full parser, importing each subcommand's module to let it add its options."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser; only ``command``'s module is imported, to add its options."""
     parser = argparse.ArgumentParser(
         prog="lpbot", description="Bots and automations for LivePerson's consumer messaging."
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        module.configure_parser(sub.add_parser(name, help=help_text, description=help_text))
+        subparser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(module_name).configure_parser(subparser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lpbot`` command; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # The only top-level option takes no value, so the first other word names the command.
+    command = next((word for word in arguments if not word.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(arguments)
     if args.version:
         from importlib.metadata import version
 

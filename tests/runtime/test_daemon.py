@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -189,3 +191,11 @@ def test_interrupt_inside_the_bots_own_lock_does_not_deadlock(tmp_path: Path) ->
     threading.Thread(target=handler_inside_the_lock, name="test-interrupt", daemon=True).start()
     assert done.wait(timeout=10)
     assert bot.stopping.is_set()
+
+
+def test_a_command_imports_no_other_command(tmp_path: Path) -> None:
+    code = (f"import sys\nfrom lpbot.cli import main\nmain(['check-config', {str(tmp_path)!r}])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('lpbot.cli.')))")
+    result = subprocess.run([sys.executable, "-c", code],  # noqa: S603 - our own interpreter
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['lpbot.cli.check_config']"
