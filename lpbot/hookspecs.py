@@ -8,6 +8,11 @@ hook can gain arguments without breaking plugins. Hook wrappers are refused.
 thread (``lpbot-worker-<n>``): events of one conversation arrive in order, events of different
 conversations may run in parallel. An event hook that raises is logged with the plugin's name,
 counted, and skipped; the other implementations and later events still run.
+
+An event hook holds its worker, and with it every conversation sharded to that worker. To wait
+(a typing delay, a follow-up), return and let ``bot.call_later(seconds, fn, conversation)`` run
+the rest: the worker goes on with other conversations, and this conversation's later events
+wait until ``fn`` has run.
 """
 
 from __future__ import annotations
