@@ -10,7 +10,8 @@ parse (bad regex, unknown placeholder) fails at start-up with its key path and n
 Two bots answering each other must not loop forever: every conversation gets at most
 ``max_replies`` replies and waits ``cooldown`` seconds between two. The consumer's own messages,
 echoed back by the server, are never answered. Optionally the agent's message is marked READ
-and a COMPOSING state is shown for a human-like delay before the reply.
+and a COMPOSING state is shown for a human-like delay before the reply; the delay is waited out
+with ``bot.call_later``, so it holds up only its own conversation, never the worker's others.
 
 Example::
 
