@@ -160,8 +160,8 @@ class Supervisor:
             interrupt(opening)
         current = threading.current_thread()
         for thread in self._threads:
-            if thread is current:
-                continue
+            if thread is current or thread.ident is None:
+                continue  # not started: start() was interrupted (a gevent kill in Locust)
             # Give the peer most of the budget to answer the close frame, then cut the socket.
             thread.join(max(0.0, (deadline - time.monotonic()) * 0.6))
             if thread.is_alive() and conn is not None:
