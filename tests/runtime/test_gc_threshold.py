@@ -51,8 +51,9 @@ def test_a_bot_used_as_a_library_leaves_the_collector_alone(make_harness: MakeHa
 
 
 def test_the_daemon_raises_it(tmp_path: Path) -> None:
-    debug = {"LPBOT_LOGGING_LEVEL": "DEBUG"}
-    with DaemonProcess("--state-dir", str(tmp_path), env=debug) as daemon:
+    config = tmp_path / "bot.toml"
+    config.write_text("[sandbox]\nenabled = true\n[logging]\nlevel = \"DEBUG\"\n")
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path)) as daemon:
         daemon.wait_for("garbage collector threshold raised from 700 to 10000")
         daemon.send_signal()
         assert daemon.wait(timeout=10) == 0
