@@ -286,6 +286,7 @@ class Dispatcher:
         self._started = False
         self._stopping = threading.Event()
         self._discard = threading.Event()
+        self._drained = threading.Event()  # the workers are gone: nothing would run a call
         self._timers = Timers(self._fire)
 
     @property
@@ -390,8 +391,12 @@ class Dispatcher:
         (and not yet run) wait until ``call`` has run, so the key's order is kept. Several
         delayed calls of one key run in due order. ``call`` is isolated like a hook: if it
         raises, the error is logged and counted (``hook_errors{plugin="call_later"}``).
-        Once :meth:`drain` has begun, calls are due at once: shutdown does not wait them out.
+        Once :meth:`drain` has begun, calls are due at once: shutdown does not wait them out;
+        once it has ended, a call is dropped and counted (``dispatch_dropped{reason="stopping"}``).
         """
+        if self._drained.is_set():
+            self._counters.inc(DISPATCH_DROPPED, "stopping")
+            return
         shard = self._shards[shard_of(key, len(self._shards))]
         shard.hold(key)
         if not self._timers.add(delay, key, call):
@@ -418,6 +423,7 @@ class Dispatcher:
         for key, call in self._timers.stop(max(0.0, deadline - time.monotonic())):
             self._fire(key, call)  # due now, queued before the workers' stop sentinels
         if not threads:
+            self._drained.set()
             return True
         for shard in self._shards:
             shard.queue.put(_STOP)  # behind what is queued; the bound is for producers only
@@ -428,6 +434,7 @@ class Dispatcher:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         stuck = [thread.name for thread in threads if thread.is_alive()]
+        self._drained.set()
         if stuck:
             log.error("dispatcher workers still inside a hook after %.1f s: %s",
                       timeout, ", ".join(stuck))

@@ -410,3 +410,12 @@ def test_a_failing_delayed_call_is_counted_and_releases_its_key() -> None:
     assert counters.series(HOOK_ERRORS)[("call_later", "test_a_failing_delayed_call_is_"
                                          "counted_and_releases_its_key.<locals>.broken")] == 1
     assert dispatcher.drain(5)
+
+
+def test_a_delayed_call_after_the_drain_is_dropped_and_counted() -> None:
+    plugin = Recorder()
+    dispatcher, counters, _ = make(plugin, workers=1)
+    assert dispatcher.drain(5)
+    dispatcher.call_later(0, "c", lambda: plugin.seen["c"].append(99))
+    assert counters.series(DISPATCH_DROPPED)[("stopping",)] == 1
+    assert plugin.seen["c"] == []
