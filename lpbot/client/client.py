@@ -370,7 +370,7 @@ class Client:
                                    timeout=limit)
 
     def forget_conversations(self, conversation_ids: Iterable[str]) -> None:
-        """Drop the handles of conversations the session forgot (used by the supervisor)."""
+        """Drop the handles of conversations the session forgot (used by the keepalive)."""
         with self._counts_lock:
             for conversation_id in conversation_ids:
                 self._handles.pop(conversation_id, None)
