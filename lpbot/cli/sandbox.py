@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 import sys
@@ -10,8 +11,10 @@ from types import FrameType
 from typing import Final
 
 from lpbot.protocol.names import JWT_PATTERN
-from lpbot.sandbox import AgentOptions, Sandbox
+from lpbot.sandbox import AgentOptions, IdentityOptions, Sandbox
 from lpbot.sandbox.agents import DEFAULT_GREETING
+from lpbot.sandbox.identity import ANONYMOUS_LIFETIME, REFRESH_WINDOW
+from lpbot.sandbox.tokens import SIGNUP_LIFETIME
 from lpbot.wakeup import Wakeup
 
 #: what a consumer's Authorization header carries
@@ -70,13 +73,40 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--idle-close", type=float, default=None, help="agents close conversations idle this long"
     )
     server = parser.add_argument_group("server")
-    server.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds (3600)")
+    server.add_argument("--tls", action="store_true",
+                        help="serve https/wss with a certificate of a CA made at start")
+    server.add_argument("--ca-file", default=None, metavar="PATH",
+                        help="with --tls: write the CA certificate here (default: a temp file)")
+    server.add_argument("--extra-account", action="append", default=[], metavar="ACCOUNT",
+                        help="serve this account too (domain lookups of others answer 401)")
     server.add_argument("--idle-timeout", type=float, default=60.0, help="close idle sockets (60)")
     server.add_argument("--init-timeout", type=float, default=5.0, help="InitConnection deadline")
     server.add_argument(
         "--rate-limit", type=float, default=None, help="requests/s per socket before 429 (off)"
     )
-    server.add_argument("--brand-key", default="sandbox-brand-key", help="brand JWT HS256 key")
+    identity = parser.add_argument_group("identity (docs/sandbox-production.md)")
+    identity.add_argument("--token-lifetime", type=float, default=SIGNUP_LIFETIME,
+                          help="seconds a signup token lives (about 13 years, as documented)")
+    identity.add_argument("--brand-public-key", default=None, metavar="PEM",
+                          help="the brand's RS256 public key (implicit and code flow)")
+    identity.add_argument("--brand-jwks", default=None, metavar="FILE",
+                          help="the brand's public keys as a JWKS file")
+    identity.add_argument("--brand-key", dest="brand_hs256_key", default=None, metavar="SECRET",
+                          help="accept HS256 brand tokens signed with this shared key (off)")
+    identity.add_argument("--jwe-key", dest="jwe_private_key", default=None, metavar="PEM",
+                          help="RSA private key brand JWEs are encrypted to (default: made)")
+    identity.add_argument("--authenticated-lifetime", type=float, default=None,
+                          help="cap authenticated tokens (default: the brand token's exp)")
+    identity.add_argument("--connector-id", dest="anonymous_connector", default="acr0",
+                          help="the ACR0 connector id")
+    identity.add_argument("--anonymous-lifetime", type=float, default=ANONYMOUS_LIFETIME,
+                          help="seconds an ACR0 token lives (600)")
+    identity.add_argument("--refresh-window", type=float, default=REFRESH_WINDOW,
+                          help="seconds after expiry an ACR0 token may be refreshed (730 h)")
+    identity.add_argument("--oidc-token-url", default=None,
+                          help="the brand's OIDC token endpoint (default: the sandbox's own)")
+    identity.add_argument("--oidc-client-id", default="liveperson", help="code flow client id")
+    identity.add_argument("--oidc-client-secret", default=None, help="code flow client secret")
     server.add_argument("--log-level", default="INFO", help="logging level (INFO)")
 
 
@@ -99,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
             typing=not args.no_typing,
             idle_close=args.idle_close,
         )
+        # every identity option's dest is the IdentityOptions field it sets
+        identity = IdentityOptions(
+            **{f.name: getattr(args, f.name) for f in dataclasses.fields(IdentityOptions)})
     except ValueError as exc:
         print(f"lpbot sandbox: {exc}", file=sys.stderr)  # noqa: T201
         return 2
@@ -109,18 +142,25 @@ def run(args: argparse.Namespace) -> int:
             stop.set()
 
         stop.handle(on_signal)
-        sandbox = Sandbox(
-            host=args.host,
-            port=args.port,
-            ws_port=args.ws_port,
-            account=args.account,
-            agents=options,
-            token_lifetime=args.token_lifetime,
-            brand_key=args.brand_key,
-            idle_timeout=args.idle_timeout,
-            init_timeout=args.init_timeout,
-            rate_limit=args.rate_limit,
-        )
+        try:
+            sandbox = Sandbox(
+                host=args.host,
+                port=args.port,
+                ws_port=args.ws_port,
+                account=args.account,
+                accounts=args.extra_account,
+                agents=options,
+                token_lifetime=args.token_lifetime,
+                identity=identity,
+                idle_timeout=args.idle_timeout,
+                init_timeout=args.init_timeout,
+                rate_limit=args.rate_limit,
+                tls=args.tls,
+                ca_path=args.ca_file,
+            )
+        except (OSError, ValueError) as exc:  # an unreadable or wrong key file
+            print(f"lpbot sandbox: {exc}", file=sys.stderr)  # noqa: T201
+            return 2
         try:
             try:
                 sandbox.start()
@@ -128,6 +168,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"lpbot sandbox: cannot listen: {exc}", file=sys.stderr)  # noqa: T201
                 return 1
             print(sandbox.csds_url, flush=True)  # noqa: T201
+            if sandbox.ca_file is not None:
+                print(  # noqa: T201
+                    f"# TLS: trust the CA in {sandbox.ca_file} (ca_file, REQUESTS_CA_BUNDLE, "
+                    f"curl --cacert, wscat --ca)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             print(  # noqa: T201
                 f"# account {sandbox.account}; consumer WebSocket {sandbox.ws_url}; "
                 f"agent console {sandbox.http_url}/console; Ctrl-C to stop",

@@ -141,7 +141,11 @@ class AccountSection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SandboxSection:
-    """``[sandbox]``: run lpbot's sandbox in-process and connect to it instead of LivePerson."""
+    """``[sandbox]``: run lpbot's sandbox in-process and connect to it instead of LivePerson.
+
+    ``tls`` (on by default, as LivePerson is ``https``/``wss`` only) serves it with a
+    certificate of a throw-away CA that the bot's client trusts.
+    """
 
     enabled: bool = False
     account: str = "sandbox"
@@ -153,6 +157,7 @@ class SandboxSection:
     greeting: str | None = "Hi, I'm {nickname}. How can I help you?"
     receipts: bool = True
     typing: bool = True
+    tls: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -87,6 +87,7 @@ consumers = ["demo"]
 
 [sandbox]
 enabled = true
+tls = true
 agents = 3
 agent_mode = "echo"
 accept_delay = 0.3
@@ -231,7 +232,8 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
         if config.sandbox.enabled:
             sandbox = start_sandbox(config.sandbox)
             config = replace(config, account=replace(
-                config.account, id=sandbox.account, csds_domain=sandbox.csds_domain, tls=False,
+                config.account, id=sandbox.account, csds_domain=sandbox.csds_domain,
+                tls=sandbox.tls, ca_file=Path(sandbox.ca_file) if sandbox.ca_file else None,
                 auth="unauthenticated", token_function=None, token_command=None,
                 brand_token=None))
             # The in-process sandbox starts empty: identities from an earlier run mean nothing.

@@ -29,9 +29,12 @@ def agent_options(settings: SandboxSection, *, mode: str | None = None) -> Agent
 def start_sandbox(settings: SandboxSection, *, mode: str | None = None) -> Sandbox:
     """Start a sandbox on 127.0.0.1 with ``settings``' account and agents; the caller stops it.
 
+    It serves TLS unless ``settings.tls`` is off; its ``ca_file`` is what clients trust.
+
     Raises:
         OSError: it could not listen.
     """
     from lpbot.sandbox import Sandbox
 
-    return Sandbox(account=settings.account, agents=agent_options(settings, mode=mode)).start()
+    return Sandbox(account=settings.account, agents=agent_options(settings, mode=mode),
+                   tls=settings.tls).start()

@@ -6,6 +6,10 @@ WebSocket, with simulated agents and fault injection, all on 127.0.0.1 by defaul
     with Sandbox() as sandbox:
         print(sandbox.csds_url)
 
+``Sandbox(tls=True)`` serves all of it over ``https``/``wss`` with a certificate of a throw-away
+CA whose file is ``sandbox.ca_file``. Its identity service speaks every documented flow
+(:mod:`lpbot.sandbox.identity`).
+
 It imports nothing of lpbot but :mod:`lpbot.protocol.names`: its JSON handling is its own.
 """
 
@@ -13,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import replace
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -26,9 +31,11 @@ from .faults import Faults, FaultState
 from .files import FileStore
 from .handlers import Handlers
 from .http import HttpReply, HttpRequest, HttpServer, Route
+from .identity import IdentityOptions, IdentityService
 from .records import ConversationRecord, CsatSubmission, DialogRecord, RecordedEvent
 from .survey import SurveyBot
-from .tokens import TokenIssuer, sign
+from .tls import SandboxCertificates
+from .tokens import SIGNUP_LIFETIME, TokenIssuer
 from .world import World
 from .ws import WsServer
 
@@ -40,6 +47,7 @@ __all__ = [
     "CsatSubmission",
     "DialogRecord",
     "Faults",
+    "IdentityOptions",
     "RecordedEvent",
     "Sandbox",
 ]
@@ -50,8 +58,19 @@ log = logging.getLogger(__name__)
 class Sandbox:
     """A LivePerson-compatible consumer messaging server on local ports (a context manager).
 
-    ``rate_limit`` (requests per second per socket, off by default) answers requests beyond it
-    with 429, as LivePerson documents for too many concurrent requests.
+    Args:
+        account: the account it serves; ``accounts`` names more. Domain lookups (CSDS) of
+            any other account answer 401, as LivePerson's do (§1.1).
+        token_lifetime: seconds a signup token lives (documented: about 13 years).
+        brand_key: a shared HS256 key for brand tokens. HS256 is refused unless given:
+            LivePerson documents RS256 (see ``identity``).
+        identity: brand keys, JWE key, token lifetimes, ACR0 connector and OIDC settings.
+        tls: serve ``https`` and ``wss`` with a certificate of a CA made at start; clients
+            trust ``ca_file``.
+        ca_path: where to write that CA's certificate (default: a temporary file removed
+            at stop).
+        rate_limit: requests per second per socket (off by default); requests beyond it
+            are answered with 429, as LivePerson documents for too many concurrent requests.
     """
 
     def __init__(
@@ -62,18 +81,30 @@ class Sandbox:
         ws_port: int = 0,
         account: str = "sandbox",
         agents: AgentOptions = AgentOptions(),  # noqa: B008 - frozen, shared safely
-        token_lifetime: float = 3600.0,
-        brand_key: str = "sandbox-brand-key",
+        token_lifetime: float = SIGNUP_LIFETIME,
+        brand_key: str | None = None,
+        identity: IdentityOptions = IdentityOptions(),  # noqa: B008 - frozen, shared safely
         idle_timeout: float = 60.0,
         init_timeout: float = 5.0,
         rate_limit: float | None = None,
+        tls: bool = False,
+        ca_path: str | Path | None = None,
+        accounts: Collection[str] = (),
     ) -> None:
         self.account = account
+        self.accounts = frozenset((account, *accounts))
         self.host = host
-        self.brand_key = brand_key
+        self.tls = tls
         self.agent_options = agents
         self._world = World()
         self._tokens = TokenIssuer(lifetime=token_lifetime)
+        if brand_key is not None:
+            identity = replace(identity, brand_hs256_key=brand_key)
+        self.identity = IdentityService(
+            tokens=self._tokens, options=identity, base_url=lambda: self.http_url,
+            ca_file=lambda: self.ca_file)
+        self._ca_path = ca_path
+        self._certificates: SandboxCertificates | None = None
         self._files = FileStore()
         self._fault_state = FaultState()
         self._ws = WsServer(
@@ -108,15 +139,22 @@ class Sandbox:
             if self._started:
                 return self
             self._started = True
+        context = None
+        if self.tls:
+            self._certificates = SandboxCertificates(self.host, self._ca_path)
+            context = self._certificates.server_context()
+            self._ws.ssl_context = context
         self._http = HttpServer(
             host=self.host,
             port=self._http_port,
-            tokens=self._tokens,
             files=self._files,
-            brand_key=self.brand_key.encode(),
             profiles=self._profile_json,
             ws_port=lambda: self._ws.port,
+            accounts=self.accounts.__contains__,
+            ssl_context=context,
         )
+        for method, pattern, route in self.identity.routes():
+            self._http.add_route(method, pattern, route)
         self._http.add_route("GET", r"/agents/(?P<agent>[^/]+)\.svg", self._picture)
         self.console.mount(self._http.add_route)
         remote.install(self)
@@ -141,6 +179,8 @@ class Sandbox:
         if self._http is not None:
             self._http.stop()
         self._ws.stop()
+        if self._certificates is not None:
+            self._certificates.cleanup()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -172,10 +212,15 @@ class Sandbox:
         return self._ws.port
 
     @property
+    def ca_file(self) -> str | None:
+        """The CA certificate (PEM) clients trust to reach a TLS sandbox; None without TLS."""
+        return str(self._certificates.ca_file) if self._certificates is not None else None
+
+    @property
     def http_url(self) -> str:
-        """``http://HOST:PORT``: CSDS, IDP, agent profiles, files."""
+        """``http(s)://HOST:PORT``: CSDS, IDP, agent profiles, files."""
         http = self._require_http()
-        return f"http://{http.advertised_host}:{http.port}"
+        return f"{'https' if self.tls else 'http'}://{http.advertised_host}:{http.port}"
 
     @property
     def csds_domain(self) -> str:
@@ -193,7 +238,7 @@ class Sandbox:
         """The consumer WebSocket URL of the account."""
         http = self._require_http()
         return (
-            f"ws://{http.advertised_host}:{self._ws.port}"
+            f"{'wss' if self.tls else 'ws'}://{http.advertised_host}:{self._ws.port}"
             f"/ws_api/account/{self.account}/messaging/consumer?v=3"
         )
 
@@ -213,18 +258,29 @@ class Sandbox:
         return self._tokens.issue(account or self.account)
 
     def mint_brand_token(
-        self, subject: str, *, lifetime: float = 3600.0, claims: dict[str, Any] | None = None
+        self,
+        subject: str | None,
+        *,
+        lifetime: float = 3600.0,
+        claims: dict[str, Any] | None = None,
+        encrypt: bool = False,
     ) -> str:
-        """An external (brand) JWT signed with ``brand_key``, to exchange at ``/authenticate``."""
-        now = int(time.time())
-        payload: dict[str, Any] = {
-            "iss": "https://brand.example",
-            "sub": subject,
-            "iat": now,
-            "exp": int(now + lifetime),
-        }
-        payload.update(claims or {})
-        return sign(payload, self.brand_key.encode())
+        """An external (brand) JWT to exchange at ``/authenticate`` (the implicit flow, §2.2).
+
+        Signed RS256 with the brand key the sandbox plays (HS256 with ``brand_key`` if one was
+        given); ``encrypt`` wraps it in a JWE (RSA-OAEP-256) to :attr:`jwe_public_key`.
+        """
+        return self.identity.mint_brand_token(subject, lifetime=lifetime, claims=claims,
+                                              encrypt=encrypt)
+
+    def mint_auth_code(self, subject: str, *, lifetime: float = 3600.0) -> str:
+        """A one-time OAuth code of the brand the sandbox plays, for the code flow (§2.3)."""
+        return self.identity.mint_auth_code(self.mint_brand_token(subject, lifetime=lifetime))
+
+    @property
+    def jwe_public_key(self) -> str:
+        """PEM of the RSA key a brand encrypts its JWTs to (RSA-OAEP-256, §2.2)."""
+        return self.identity.jwe_public_key()
 
     # -- records ----------------------------------------------------------------------------
 

@@ -7,16 +7,15 @@ pages (the agent console) can be added with :meth:`HttpServer.add_route`.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import logging
-import math
 import re
 import selectors
 import socket
 import socketserver
+import ssl
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,9 +25,8 @@ from typing import Any
 from lpbot.protocol.names import Services
 
 from .files import FileStore
-from .tokens import TokenError, TokenIssuer, verify
 
-__all__ = ["HttpReply", "HttpRequest", "HttpServer", "Route"]
+__all__ = ["HttpReply", "HttpRequest", "HttpServer", "Route", "jsonp_callback"]
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +69,12 @@ class HttpReply:
 
 Route = Callable[[HttpRequest], HttpReply]
 _ACCOUNT = r"/(?:api|csdr)/account/(?P<account>[^/]+)"
+_TLS_HANDSHAKE_TIMEOUT = 10.0
 _CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,63}$")
 
 
-def _callback(query: Mapping[str, str]) -> str | None:
+def jsonp_callback(query: Mapping[str, str]) -> str | None:
+    """The JSONP callback name of a query (``cb`` or ``callback``), if it is a safe name."""
     value = query.get("cb") or query.get("callback")
     return value if value and _CALLBACK.match(value) else None
 
@@ -84,6 +84,26 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = False
     request_queue_size = 256  # the default 5 drops connections under a burst of signups
+    #: when set, each accepted socket does its TLS handshake on its own request thread, so a
+    #: slow or silent client never holds up the accepting thread
+    ssl_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(_TLS_HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except OSError as exc:  # ssl.SSLError included: a plain-HTTP client, an untrusting one
+            log.debug("TLS handshake with %s failed: %s", client_address, exc)
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                tls.shutdown(socket.SHUT_RDWR)
+            tls.close()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         threads: list[threading.Thread] = vars(self).setdefault("_lpbot_threads", [])
@@ -110,19 +130,19 @@ class HttpServer:
         *,
         host: str,
         port: int,
-        tokens: TokenIssuer,
         files: FileStore,
-        brand_key: bytes,
         profiles: Callable[[str], dict[str, Any] | None],
         ws_port: Callable[[], int],
+        accounts: Callable[[str], bool] = lambda account: True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.tokens = tokens
         self.files = files
-        self.brand_key = brand_key
         self.profiles = profiles
         self._ws_port = ws_port
+        self._accounts = accounts
         self.routes: list[tuple[str, re.Pattern[str], Route]] = []
         self._server = _Server((host, port), self._handler_class())
+        self._server.ssl_context = ssl_context
         self.host = host
         self.port: int = self._server.server_address[1]
         self._wake_r, self._wake_w = socket.socketpair()
@@ -172,9 +192,6 @@ class HttpServer:
         self.add_route(
             "GET", _ACCOUNT + r"/service/(?P<service>[^/]+)/baseURI\.lpCsds", self._csds_jsonp
         )
-        self.add_route("POST", _ACCOUNT + r"/signup", self._signup)
-        self.add_route("GET", _ACCOUNT + r"/signup\.jsonp", self._signup)
-        self.add_route("POST", _ACCOUNT + r"/authenticate", self._authenticate)
         self.add_route(
             "GET", _ACCOUNT + r"/configuration/le-users/users/(?P<agent>[^/]+)", self._profile
         )
@@ -196,9 +213,18 @@ class HttpServer:
     def _version_ok(request: HttpRequest) -> bool:
         return request.query.get("version") == "1.0"
 
+    def _unknown_account(self, request: HttpRequest) -> HttpReply | None:
+        """401 for an account this sandbox does not serve, as CSDS answers an invalid site."""
+        if self._accounts(request.match["account"]):
+            return None
+        return HttpReply.json(401, {"error": "unauthorized", "details": "unknown account"},
+                              callback=jsonp_callback(request.query))
+
     def _csds_all(self, request: HttpRequest) -> HttpReply:
         if not self._version_ok(request):
             return HttpReply.json(400, {"error": "version=1.0 is required"})
+        if refusal := self._unknown_account(request):
+            return refusal
         return HttpReply.json(200, {"baseURIs": self.services(request.match["account"])})
 
     def _find_service(self, request: HttpRequest) -> dict[str, str] | None:
@@ -210,52 +236,28 @@ class HttpServer:
     def _csds_one(self, request: HttpRequest) -> HttpReply:
         if not self._version_ok(request):
             return HttpReply.json(400, {"error": "version=1.0 is required"})
+        if refusal := self._unknown_account(request):
+            return refusal
         entry = self._find_service(request)
         if entry is None:
             return HttpReply.json(404, {"error": f"unknown service {request.match['service']}"})
         return HttpReply.json(200, entry)
 
     def _csds_jsonp(self, request: HttpRequest) -> HttpReply:
+        if refusal := self._unknown_account(request):
+            return refusal
         entry = self._find_service(request)
         if entry is None:
             return HttpReply.json(404, {"error": "unknown service"})
         payload = {"ResultSet": {"lpData": [{"lpServer": entry["baseURI"]}]}}
-        return HttpReply.json(200, payload, callback=_callback(request.query) or "lpCb")
-
-    def _signup(self, request: HttpRequest) -> HttpReply:
-        token = self.tokens.issue(request.match["account"])
-        return HttpReply.json(200, {"jwt": token}, callback=_callback(request.query))
-
-    def _authenticate(self, request: HttpRequest) -> HttpReply:
-        try:
-            payload = json.loads(request.body or b"{}")
-        except ValueError:
-            return HttpReply.json(400, {"error": "json_parse_error"})
-        code = payload.get("authCode") if isinstance(payload, dict) else None
-        if not isinstance(code, str) or not code:
-            return HttpReply.json(400, {"error": "authCode is required"})
-        try:
-            brand = verify(code, self.brand_key)
-        except TokenError as exc:
-            return HttpReply.json(401, {"error": "unauthorized_client", "details": str(exc)})
-        if not all(isinstance(brand.get(k), str) for k in ("iss", "sub")) or "iat" not in brand:
-            return HttpReply.json(401, {"error": "unauthorized_client", "details": "iss, sub, iat"})
-        account = request.match["account"]
-        subject = hashlib.sha256(f"{account}\n{brand['iss']}\n{brand['sub']}".encode()).hexdigest()
-        ext = {"sub": brand["sub"], "iss": brand["iss"]}
-        if "lp_sdes" in brand:
-            ext["lp_sdes"] = hashlib.sha1(  # noqa: S324 - an opaque reference, as LivePerson's
-                json.dumps(brand["lp_sdes"], sort_keys=True).encode()
-            ).hexdigest()
-        exp = min(int(brand["exp"]), math.ceil(time.time() + self.tokens.lifetime))
-        token = self.tokens.issue(account, subject=subject, extra={"lp.ext": ext}, exp=exp)
-        return HttpReply.json(200, {"jwt": token})
+        return HttpReply.json(200, payload, callback=jsonp_callback(request.query) or "lpCb")
 
     def _profile(self, request: HttpRequest) -> HttpReply:
         profile = self.profiles(urllib.parse.unquote(request.match["agent"]))
         if profile is None:
-            return HttpReply.json(404, {"error": "unknown user"}, callback=_callback(request.query))
-        return HttpReply.json(200, profile, callback=_callback(request.query))
+            return HttpReply.json(404, {"error": "unknown user"},
+                                  callback=jsonp_callback(request.query))
+        return HttpReply.json(200, profile, callback=jsonp_callback(request.query))
 
     def _temp_url_ok(self, request: HttpRequest) -> bool:
         return self.files.check(

@@ -1,95 +1,76 @@
-"""HS256 JSON Web Tokens made with the standard library, for the sandbox's identity service.
+"""The consumer tokens the sandbox's identity service issues and checks (protocol.md §2).
 
-The sandbox signs consumer tokens with a per-instance secret and checks brand (external) tokens
-with the configured brand key (protocol.md §2). Every token carries a serial number (``jti``) so
-that :meth:`TokenIssuer.expire_all` can invalidate everything issued so far in one step.
+Tokens are RS256 JWTs with a ``kid`` header, as the documented example shows (§2.1), made and
+checked with PyJWT. The RSA key is made once per process (making one costs tens of
+milliseconds); each :class:`TokenIssuer` has its own ``kid``, so a token of another sandbox is
+refused. Every token carries a serial number (``jti``) so that :meth:`TokenIssuer.expire_all` can
+invalidate everything issued so far in one step.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
-import json
 import math
 import threading
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["ISSUER", "TokenError", "TokenIssuer", "decode_unverified", "sign", "verify"]
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+__all__ = [
+    "ISSUER",
+    "SIGNUP_LIFETIME",
+    "TokenError",
+    "TokenIssuer",
+    "decode_unverified",
+    "rsa_key",
+]
 
 #: ``iss`` of every consumer token, as LivePerson's IDP writes it (protocol.md §2.1).
-ISSUER = "https://idp.liveperson.net"
+ISSUER: Final = "https://idp.liveperson.net"
+#: ``exp - iat`` of both documented signup tokens: 410,240,040 s, about 13 years (§2.1).
+SIGNUP_LIFETIME: Final = 410_240_040.0
+
+_key_lock = threading.Lock()
+_process_key: rsa.RSAPrivateKey | None = None
 
 
 class TokenError(ValueError):
     """A token is malformed, wrongly signed, expired or meant for another account."""
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def sign(claims: Mapping[str, Any], key: bytes) -> str:
-    """Encode ``claims`` as an HS256 JWT signed with ``key``."""
-    header = _b64(json.dumps({"typ": "JWT", "alg": "HS256"}, separators=(",", ":")).encode())
-    payload = _b64(json.dumps(dict(claims), separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}".encode("ascii")
-    signature = hmac.new(key, signing_input, hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64(signature)}"
+def rsa_key() -> rsa.RSAPrivateKey:
+    """The process's signing key for consumer tokens (made on first use, 2048 bits)."""
+    global _process_key
+    with _key_lock:
+        if _process_key is None:
+            _process_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return _process_key
 
 
 def decode_unverified(token: str) -> dict[str, Any]:
     """Return the claims of ``token`` without checking anything; raises TokenError if unreadable."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenError("not a JWT")
     try:
-        claims = json.loads(_unb64(parts[1]))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TokenError("unreadable JWT payload") from exc
-    if not isinstance(claims, dict):
-        raise TokenError("JWT payload is not an object")
-    return claims
-
-
-def verify(token: str, key: bytes, *, now: float | None = None) -> dict[str, Any]:
-    """Check the HS256 signature and ``exp`` of ``token``; return its claims."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenError("not a JWT")
-    try:
-        header = json.loads(_unb64(parts[0]))
-        signature = _unb64(parts[2])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TokenError("unreadable JWT") from exc
-    if not isinstance(header, dict) or header.get("alg") != "HS256":
-        raise TokenError("unsupported JWT algorithm")
-    expected = hmac.new(key, f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, signature):
-        raise TokenError("bad JWT signature")
-    claims = decode_unverified(token)
-    exp = claims.get("exp")
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
-        raise TokenError("JWT without exp")
-    if exp <= (time.time() if now is None else now):
-        raise TokenError("JWT expired")
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise TokenError(f"unreadable JWT: {exc}") from exc
     return claims
 
 
 class TokenIssuer:
-    """Issues and checks the consumer tokens of one sandbox (thread-safe)."""
+    """Issues and checks the consumer tokens of one sandbox (thread-safe).
 
-    def __init__(self, *, lifetime: float, secret: bytes | None = None) -> None:
+    Args:
+        lifetime: seconds an unauthenticated (signup) token lives; documented ~13 years.
+    """
+
+    def __init__(self, *, lifetime: float = SIGNUP_LIFETIME) -> None:
         self.lifetime = lifetime
-        self._secret = secret if secret is not None else uuid.uuid4().bytes + uuid.uuid4().bytes
+        self.kid = uuid.uuid4().hex[:12]
+        self._key = rsa_key()
         self._serials = itertools.count(1)
         self._lock = threading.Lock()
         self._min_serial = 0
@@ -104,7 +85,7 @@ class TokenIssuer:
         exp: int | None = None,
     ) -> str:
         """Mint a consumer token for ``account`` (a new consumer id unless ``subject``)."""
-        now = int(time.time())
+        now = time.time()
         life = self.lifetime if lifetime is None else lifetime
         with self._lock:
             serial = next(self._serials)
@@ -112,19 +93,40 @@ class TokenIssuer:
             "sub": subject or str(uuid.uuid4()),
             "aud": f"acc:{account}",
             "iss": ISSUER,
-            "iat": now,
-            "exp": exp if exp is not None else math.ceil(time.time() + life),
+            "iat": int(now),
+            "exp": exp if exp is not None else math.ceil(now + life),
             "jti": str(serial),
         }
         if extra:
             claims.update(extra)
-        return sign(claims, self._secret)
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
-    def check(self, token: str, account: str) -> dict[str, Any]:
-        """Return the claims of a valid, unexpired token for ``account``, else raise TokenError."""
-        claims = verify(token, self._secret)
-        if claims.get("aud") != f"acc:{account}":
-            raise TokenError("token issued for another account")
+    def check(self, token: str, account: str, *, verify_exp: bool = True) -> dict[str, Any]:
+        """Return the claims of a valid, unexpired token for ``account``, else raise TokenError.
+
+        ``verify_exp=False`` accepts an expired token (to refresh it, §2.4).
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"not a JWT: {exc}") from exc
+        if header.get("kid") != self.kid:
+            raise TokenError("token not issued by this identity service")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key.public_key(),
+                algorithms=["RS256"],
+                audience=f"acc:{account}",
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud"], "verify_exp": verify_exp},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("JWT expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise TokenError("token issued for another account") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"bad JWT: {exc}") from exc
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise TokenError("token without subject")
         self.check_serial(claims)

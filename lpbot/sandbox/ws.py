@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -88,8 +89,10 @@ class WsServer:
         idle_timeout: float,
         init_timeout: float,
         rate_limit: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.world = world
+        self.ssl_context = ssl_context
         self.handlers = handlers
         self.tokens = tokens
         self.faults = faults
@@ -153,6 +156,7 @@ class WsServer:
             self.host,
             self.port,
             process_request=self._process_request,
+            ssl=self.ssl_context,
             create_connection=SandboxConnection,
             compression=None,
             ping_interval=None,

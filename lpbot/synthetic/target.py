@@ -22,8 +22,9 @@ __all__ = ["sandbox_options", "start_sandbox"]
 
 
 def sandbox_options(sandbox: Sandbox) -> ClientOptions:
-    """Client options for consumers of a running sandbox (plain ``ws``/``http``)."""
-    return ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain, tls=False)
+    """Client options for consumers of a running sandbox (TLS, trusting its CA, if it has it)."""
+    return ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain,
+                         tls=sandbox.tls, ca_file=sandbox.ca_file)
 
 
 def start_sandbox(settings: SandboxSettings | SandboxSection, *,

@@ -152,7 +152,9 @@ class BotHarness:
                 "consumers": list(consumers),
                 "stop_timeout": 5.0,
             },
-            "account": {"id": sandbox.account, "csds_domain": sandbox.csds_domain, "tls": False},
+            "account": {"id": sandbox.account, "csds_domain": sandbox.csds_domain,
+                        "tls": sandbox.tls,
+                        **({"ca_file": sandbox.ca_file} if sandbox.ca_file else {})},
             "plugins": {"modules": modules},
         }
         for section, table in (config or {}).items():

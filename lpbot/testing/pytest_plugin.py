@@ -8,6 +8,12 @@ quick agents; it is stopped, and its threads joined, after the test. Override th
 plugins that the test module lists in ``lpbot_plugins = ["mypackage.myplugin"]`` and the config
 tables of ``lpbot_config = {"plugins": {"myplugin": {...}}}``. After the test it is stopped,
 and the harness checks that no ``lpbot-`` thread was left behind.
+
+``lp_sandbox_tls`` says whether it serves ``https``/``wss`` (its CA file is
+``lp_sandbox.ca_file``): off unless pytest runs with ``--lp-sandbox-tls``. The marker
+``lp_sandbox_tls`` runs each test that uses the sandbox both ways (or with the values given)::
+
+    pytestmark = pytest.mark.lp_sandbox_tls  # every test twice: [plain] and [tls]
 """
 
 from __future__ import annotations
@@ -22,12 +28,42 @@ import pytest
 from lpbot.sandbox import Sandbox
 from lpbot.testing import FAST_AGENTS, BotHarness
 
-__all__ = ["bot", "lp_sandbox", "lp_sandbox_options", "needs_tgkill"]
+__all__ = ["bot", "lp_sandbox", "lp_sandbox_options", "lp_sandbox_tls", "needs_tgkill",
+           "pytest_addoption", "pytest_configure", "pytest_generate_tests"]
 
 #: skip a test that signals one thread of another process (harness.signal_another_thread)
 #: where Linux's tgkill and /proc are missing
 needs_tgkill = pytest.mark.skipif(
     sys.platform != "linux", reason="signals one thread of another process with Linux's tgkill")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--lp-sandbox-tls``: every ``lp_sandbox`` serves TLS unless a test says otherwise."""
+    parser.addoption("--lp-sandbox-tls", action="store_true", default=False,
+                     help="lpbot: the lp_sandbox fixture serves https/wss (a throw-away CA)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``lp_sandbox_tls`` marker."""
+    config.addinivalue_line(
+        "markers", "lp_sandbox_tls(*values): run the test against a plain and a TLS lp_sandbox "
+        "(or only the values given)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``lp_sandbox_tls`` for tests marked ``lp_sandbox_tls`` that use the sandbox."""
+    marker = metafunc.definition.get_closest_marker("lp_sandbox_tls")
+    if marker is None or "lp_sandbox_tls" not in metafunc.fixturenames:
+        return
+    values = [bool(v) for v in marker.args] or [False, True]
+    metafunc.parametrize("lp_sandbox_tls", values,
+                         ids=["tls" if v else "plain" for v in values])
+
+
+@pytest.fixture
+def lp_sandbox_tls(request: pytest.FixtureRequest) -> bool:
+    """Whether ``lp_sandbox`` serves TLS (``--lp-sandbox-tls``); parametrize to override."""
+    return bool(request.config.getoption("--lp-sandbox-tls"))
 
 
 @pytest.fixture
@@ -37,9 +73,10 @@ def lp_sandbox_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-def lp_sandbox(lp_sandbox_options: dict[str, Any]) -> Iterator[Sandbox]:
+def lp_sandbox(lp_sandbox_options: dict[str, Any], lp_sandbox_tls: bool) -> Iterator[Sandbox]:
     """A started sandbox on 127.0.0.1, ephemeral ports; stopped and joined after the test."""
-    options = {"host": "127.0.0.1", "port": 0, "ws_port": 0, **lp_sandbox_options}
+    options = {"host": "127.0.0.1", "port": 0, "ws_port": 0, "tls": lp_sandbox_tls,
+               **lp_sandbox_options}
     with Sandbox(**options) as sandbox:
         yield sandbox
 

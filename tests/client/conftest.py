@@ -33,7 +33,8 @@ def make_client(sandbox: Sandbox, tmp_path: Path) -> Iterator[Callable[..., tupl
     def factory(state_dir: Path | None = None, **options: Any) -> tuple[Client, Recorder]:
         recorder = Recorder()
         settings = {"account": sandbox.account, "csds_domain": sandbox.csds_domain,
-                    "tls": False, "backoff": FAST_BACKOFF, "request_timeout": 5.0, **options}
+                    "tls": sandbox.tls, "ca_file": sandbox.ca_file, "backoff": FAST_BACKOFF,
+                    "request_timeout": 5.0, **options}
         client = Client(ClientOptions(**settings), state_dir=state_dir or tmp_path / "state",
                         on_message=recorder.on_message, on_state=recorder.on_state,
                         on_conversation=recorder.on_conversation)

@@ -1,6 +1,8 @@
 """A bot process for the restart tests: records agent texts to a file, then commits them.
 
-Usage: python consumer_process.py CSDS_DOMAIN ACCOUNT STATE_DIR OUT_FILE PAUSE_AFTER
+Usage: python consumer_process.py CSDS_DOMAIN ACCOUNT STATE_DIR OUT_FILE PAUSE_AFTER [CA_FILE]
+
+With CA_FILE the client speaks TLS and trusts that CA (a sandbox run with ``tls=True``).
 
 Writes ``READY <consumer> <conversation>`` to OUT_FILE.ready once connected. Each agent text is
 appended to OUT_FILE as ``<sequence> <text>`` in one ``write`` call (so a kill never leaves half
@@ -34,6 +36,7 @@ from lpbot.protocol.notifications import MessagingEvent
 
 def main() -> int:
     csds_domain, account, state_dir, out_file, pause_after = sys.argv[1:6]
+    ca_file = sys.argv[6] if len(sys.argv) > 6 else None
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,  # shown when a test fails
                         format="%(relativeCreated)6d %(threadName)s %(name)s %(message)s")
     limit = int(pause_after)
@@ -64,7 +67,8 @@ def main() -> int:
             reached.set()
 
     try:
-        options = ClientOptions(account=account, csds_domain=csds_domain, tls=False,
+        options = ClientOptions(account=account, csds_domain=csds_domain,
+                                tls=ca_file is not None, ca_file=ca_file,
                                 backoff=Backoff(jitter=0.0).scaled(0.001))
         with Client(options, state_dir=state_dir, on_message=on_message) as client:
             client.connect(timeout=10)

@@ -17,6 +17,8 @@ from lpbot.testing import wait_until
 
 from .support import FAST_BACKOFF, agent_assigned
 
+pytestmark = pytest.mark.lp_sandbox_tls  # auth: over plain and TLS
+
 
 def closed_port() -> int:
     with socket.socket() as probe:
@@ -91,9 +93,9 @@ def test_no_jwt_in_the_client_logs(sandbox, make_client, caplog):
 
 
 def test_tls_is_on_unless_configured_off(sandbox, make_client):
-    # The sandbox speaks plain HTTP: a client left at the default (https, verified) fails
-    # instead of silently downgrading.
-    client, _ = make_client(tls=True, backoff=Backoff.immediate())
+    # A client left at the default (https, verified against the system's CAs) fails: on a
+    # plain sandbox instead of silently downgrading, on a TLS one as its CA is no one's.
+    client, _ = make_client(tls=True, ca_file=None, backoff=Backoff.immediate())
     with pytest.raises(ConnectionClosed, match="CSDS"):
         client.connect(timeout=5)
 

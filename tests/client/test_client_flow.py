@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lpbot.client import ConnectionState
 from lpbot.client.discovery import Discovery
 from lpbot.protocol.names import Role
 from lpbot.testing import wait_until
 
 from .support import agent_assigned, client_threads
+
+pytestmark = pytest.mark.lp_sandbox_tls  # connect: over plain and TLS
 
 
 def test_getting_started_flow(sandbox, make_client, tmp_path):
@@ -110,8 +114,10 @@ def test_discovery_is_cached_and_tls_is_the_default(sandbox):
     import requests
 
     with requests.Session() as http:
+        http.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+        http.verify = sandbox.ca_file or True
         discovery = Discovery(sandbox.account, session=http, csds_domain=sandbox.csds_domain,
-                              tls=False)
+                              tls=sandbox.tls)
         assert discovery.host("idp") == discovery.host("asyncMessagingEnt").replace(
             str(sandbox.ws_port), str(sandbox.http_port))
         discovery.host("acCdnDomain")

@@ -14,6 +14,8 @@ from lpbot.testing import wait_until
 
 from .support import FAST_BACKOFF, agent_assigned, client_threads
 
+pytestmark = pytest.mark.lp_sandbox_tls  # faults: over plain and TLS
+
 
 def test_burst_of_500_with_50_drops_arrives_exactly_once_in_order(sandbox, make_client):
     client, recorder = make_client()

@@ -10,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lpbot.testing import wait_until
 
 from .support import agent_assigned
+
+pytestmark = pytest.mark.lp_sandbox_tls  # resume after a crash: over plain and TLS
 
 SCRIPT = Path(__file__).with_name("consumer_process.py")
 
@@ -21,7 +25,7 @@ def start(sandbox, state_dir: Path, out: Path, pause_after: int) -> subprocess.P
     Path(f"{out}.ready").unlink(missing_ok=True)
     return subprocess.Popen(  # noqa: S603 - our own script
         [sys.executable, str(SCRIPT), sandbox.csds_domain, sandbox.account, str(state_dir),
-         str(out), str(pause_after)],
+         str(out), str(pause_after), *([sandbox.ca_file] if sandbox.ca_file else [])],
         stdin=subprocess.PIPE)
 
 

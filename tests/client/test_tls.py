@@ -28,6 +28,8 @@ from lpbot.protocol.requests import GetClock
 
 from .support import agent_assigned
 
+pytestmark = pytest.mark.lp_sandbox_tls(False)  # TLS is put in front of a plain sandbox here
+
 CERTS = Path(__file__).with_name("certs")
 CA_FILE = str(CERTS / "ca.pem")
 

@@ -96,7 +96,7 @@ def test_authenticate_refuses_expired_and_foreign_brand_tokens(sandbox: Sandbox)
     url = f"{sandbox.http_url}/api/account/{sandbox.account}/authenticate"
     expired = sandbox.mint_brand_token("x", lifetime=-10)
     assert requests.post(url, json={"authCode": expired}, timeout=5).status_code == 401
-    with Sandbox(brand_key="another-key") as other:
+    with Sandbox() as other:  # another brand: its own RS256 key
         foreign = other.mint_brand_token("x")
     assert requests.post(url, json={"authCode": foreign}, timeout=5).status_code == 401
 

@@ -39,7 +39,7 @@ def test_csds_errors_and_jsonp(sandbox: Sandbox) -> None:
         == 404
     )
     jsonp = requests.get(
-        f"{sandbox.http_url}/csdr/account/a/service/idp/baseURI.lpCsds",
+        f"{sandbox.http_url}/csdr/account/{sandbox.account}/service/idp/baseURI.lpCsds",
         params={"version": "1.0", "cb": "f"},
         timeout=5,
     )
