@@ -177,8 +177,11 @@ class IdentityService:
         self._jwks = (jwt.PyJWKSet.from_json(Path(options.brand_jwks).read_text())
                       if options.brand_jwks is not None else None)
         self.client_secret = options.oidc_client_secret or secrets.token_urlsafe(24)
+        #: the wall clock ACR0 tokens are issued and their refresh window judged by (tests
+        #: turn it back to make a token that expired long ago)
+        self.clock: Callable[[], float] = time.time
         #: signs the ACR0 external tokens: its own ``kid``, so the WebSocket never accepts them
-        self._acr0 = TokenIssuer(lifetime=options.anonymous_lifetime)
+        self._acr0 = TokenIssuer(lifetime=options.anonymous_lifetime, clock=lambda: self.clock())
         self._codes: dict[str, tuple[str, float]] = {}  # code -> (id_token, expiry)
         self._lock = threading.Lock()
 
@@ -401,7 +404,7 @@ class IdentityService:
         if not isinstance(previous, str):
             raise _Refusal(400, "invalid_request", "id_token must be a string")
         claims = self._check_anonymous(previous, account, allow_expired=True)
-        if float(claims["exp"]) + self.options.refresh_window <= time.time():
+        if float(claims["exp"]) + self.options.refresh_window <= self.clock():
             raise _Refusal(401, "unauthorized_client", "the refresh window has passed")
         return HttpReply.json(200, {"token": self._anonymous_token(account, claims["sub"])})
 

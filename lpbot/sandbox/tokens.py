@@ -14,7 +14,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import jwt
@@ -65,10 +65,13 @@ class TokenIssuer:
 
     Args:
         lifetime: seconds an unauthenticated (signup) token lives; documented ~13 years.
+        clock: the wall clock ``iat`` and ``exp`` are stamped by (checks use the real time).
     """
 
-    def __init__(self, *, lifetime: float = SIGNUP_LIFETIME) -> None:
+    def __init__(self, *, lifetime: float = SIGNUP_LIFETIME,
+                 clock: Callable[[], float] = time.time) -> None:
         self.lifetime = lifetime
+        self.clock = clock
         self.kid = uuid.uuid4().hex[:12]
         self._key = rsa_key()
         self._serials = itertools.count(1)
@@ -85,7 +88,7 @@ class TokenIssuer:
         exp: int | None = None,
     ) -> str:
         """Mint a consumer token for ``account`` (a new consumer id unless ``subject``)."""
-        now = time.time()
+        now = self.clock()
         life = self.lifetime if lifetime is None else lifetime
         with self._lock:
             serial = next(self._serials)

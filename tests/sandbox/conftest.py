@@ -7,6 +7,7 @@ independent implementation written right here.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ def load_fixture(name: str) -> Frame:
 
 def signup(sandbox: Sandbox, account: str | None = None) -> str:
     url = f"{sandbox.http_url}/api/account/{account or sandbox.account}/signup"
-    reply = requests.post(url, timeout=5)
+    reply = requests.post(url, timeout=5, verify=sandbox.ca_file or True)
     assert reply.status_code == 200
     token: str = reply.json()["jwt"]
     return token
@@ -181,14 +182,23 @@ def open_consumer(
     all_headers = dict(headers or {})
     if token is not None:
         all_headers["Authorization"] = f"jwt {token}"
+    context = ssl.create_default_context(cafile=sandbox.ca_file) if sandbox.tls else None
     return Consumer(
-        connect(url or sandbox.ws_url, additional_headers=all_headers, open_timeout=5, legacy=True)
+        connect(url or sandbox.ws_url, additional_headers=all_headers, open_timeout=5,
+                legacy=True, ssl=context)
     )
 
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(agents=QUICK) as running:
+        yield running
+
+
+@pytest.fixture
+def tls_sandbox() -> Iterator[Sandbox]:
+    """A sandbox serving https and wss; clients trust ``tls_sandbox.ca_file``."""
+    with Sandbox(agents=QUICK, tls=True) as running:
         yield running
 
 
