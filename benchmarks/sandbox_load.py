@@ -6,6 +6,8 @@ on one asyncio loop (the ``websockets`` client). Loopback only; every loop is bo
 
     python benchmarks/sandbox_load.py                  # 500 consumers
     python benchmarks/sandbox_load.py --consumers 1000
+    python benchmarks/sandbox_load.py --tls            # https/wss, as LivePerson
+    python benchmarks/sandbox_load.py --compare        # plain, then TLS: ratios of one run
 
 Printed: connections held, conversations/s, messages/s routed (consumer messages plus agent
 echoes, each delivered back over the socket), and server RSS per connection.
@@ -20,8 +22,10 @@ import os
 import resource
 import selectors
 import signal
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +50,7 @@ def raise_nofile(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(needed, soft)), hard))
 
 
-def start_server(account: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(account: str, ca_file: str | None) -> tuple[subprocess.Popen[str], str]:
     args = [
         sys.executable,
         "-m",
@@ -72,6 +76,7 @@ def start_server(account: str) -> tuple[subprocess.Popen[str], str]:
         "600",
         "--log-level",
         "WARNING",
+        *(["--tls", "--ca-file", ca_file] if ca_file else []),
     ]
     server = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)  # noqa: S603
     assert server.stdout is not None
@@ -83,14 +88,16 @@ def start_server(account: str) -> tuple[subprocess.Popen[str], str]:
     return server, server.stdout.readline().strip()
 
 
-def discover(csds_url: str) -> dict[str, str]:
-    with urllib.request.urlopen(csds_url, timeout=10) as reply:  # noqa: S310 - loopback URL
+def discover(csds_url: str, context: ssl.SSLContext | None) -> dict[str, str]:
+    with urllib.request.urlopen(csds_url, timeout=10, context=context) as reply:  # noqa: S310
         return {s["service"]: s["baseURI"] for s in json.load(reply)["baseURIs"]}
 
 
-def signup(idp: str, account: str) -> str:
-    request = urllib.request.Request(f"http://{idp}/api/account/{account}/signup", method="POST")
-    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - loopback URL
+def signup(idp: str, account: str, context: ssl.SSLContext | None) -> str:
+    scheme = "https" if context else "http"
+    url = f"{scheme}://{idp}/api/account/{account}/signup"
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 - loopback URL
+    with urllib.request.urlopen(request, timeout=30, context=context) as reply:  # noqa: S310
         token: str = json.load(reply)["jwt"]
         return token
 
@@ -150,19 +157,23 @@ class Consumer:
         return agent_replies + own_echoes
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, tls: bool) -> dict[str, float]:
     raise_nofile(args.consumers * 2 + 256)
-    server, csds_url = start_server(args.account)
+    ca_dir = tempfile.TemporaryDirectory(prefix="bench-ca-")
+    ca_file = f"{ca_dir.name}/ca.pem" if tls else None
+    server, csds_url = start_server(args.account, ca_file)
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     try:
-        services = discover(csds_url)
-        ws_url = f"ws://{services['asyncMessagingEnt']}/ws_api/account/{args.account}/messaging/consumer?v=3"
+        services = discover(csds_url, context)
+        scheme = "wss" if tls else "ws"
+        ws_url = (f"{scheme}://{services['asyncMessagingEnt']}/ws_api/account/{args.account}"
+                  "/messaging/consumer?v=3")
         baseline = rss_kib(server.pid)
 
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="bench-signup") as pool:
-            tokens = list(
-                pool.map(lambda _: signup(services["idp"], args.account), range(args.consumers))
-            )
+            tokens = list(pool.map(lambda _: signup(services["idp"], args.account, context),
+                                   range(args.consumers)))
         signup_s = time.perf_counter() - started
 
         gate = asyncio.Semaphore(100)
@@ -176,6 +187,7 @@ async def run(args: argparse.Namespace) -> None:
                     compression=None,
                     open_timeout=60,
                     max_queue=64,
+                    ssl=context,
                 )
                 return Consumer(ws)
 
@@ -211,7 +223,9 @@ async def run(args: argparse.Namespace) -> None:
             ("server RSS per held connection (KiB)", f"{(held_rss - baseline) / n:.1f}"),
             ("server RSS per connection after traffic (KiB)", f"{(peak_rss - baseline) / n:.1f}"),
         ]
-        print(f"sandbox load: {n} consumers x {MESSAGES} messages, echo agents, no delays")
+        transport = "https/wss (TLS)" if tls else "plain http/ws"
+        print(f"sandbox load: {n} consumers x {MESSAGES} messages, echo agents, no delays, "
+              f"{transport}")
         print("| measure | value |")
         print("|---|---|")
         for name, value in rows:
@@ -222,6 +236,9 @@ async def run(args: argparse.Namespace) -> None:
         memory = "met" if ok_memory else "MISSED"
         rate = "met" if ok_rate else "MISSED"
         print(f"targets: 1,000 held {held}; <=150 KiB/conn {memory}; >=5,000 msg/s {rate}")
+        return {"signups/s": n / signup_s, "connections/s": n / connect_s,
+                "conversations/s": n / conversations_s, "messages/s": routed / messages_s,
+                "server RSS KiB/connection": (peak_rss - baseline) / n}
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -231,6 +248,7 @@ async def run(args: argparse.Namespace) -> None:
             code = server.wait()
         if server.stdout is not None:
             server.stdout.close()
+        ca_dir.cleanup()
         print(f"server exit code: {code}")
 
 
@@ -238,10 +256,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--consumers", type=int, default=500)
     parser.add_argument("--account", default="bench")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--tls", action="store_true", help="https/wss with the sandbox's CA")
+    mode.add_argument("--compare", action="store_true", help="plain, then TLS; print ratios")
     args = parser.parse_args()
     if not os.path.exists("/proc/self/status"):
         raise SystemExit("this benchmark reads /proc/PID/status (Linux)")
-    asyncio.run(run(args))
+    if not args.compare:
+        asyncio.run(run(args, args.tls))
+        return
+    plain = asyncio.run(run(args, False))
+    tls = asyncio.run(run(args, True))
+    print("TLS / plain, measured in this run:")
+    print("| measure | plain | TLS | TLS / plain |")
+    print("|---|---|---|---|")
+    for name, value in plain.items():
+        print(f"| {name} | {value:,.1f} | {tls[name]:,.1f} | {tls[name] / value:.2f} |")
 
 
 if __name__ == "__main__":

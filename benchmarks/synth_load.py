@@ -7,6 +7,8 @@ conversation open (so all C overlap), closes it and waits for the close.
 
     python benchmarks/synth_load.py                      # C = 200
     python benchmarks/synth_load.py --concurrency 1000
+    python benchmarks/synth_load.py --tls                # https/wss, clients trust its CA
+    python benchmarks/synth_load.py --compare            # plain, then TLS: ratios of one run
 
 Printed: conversations/s, p50/p95/p99 time to first agent reply, messages/s, peak RSS of this
 process, peak concurrent conversations, RSS per concurrent conversation, threads per consumer.
@@ -21,6 +23,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -71,11 +74,12 @@ def raise_nofile(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
 
 
-def start_sandbox() -> tuple[subprocess.Popen[str], str]:
+def start_sandbox(ca_file: str | None) -> tuple[subprocess.Popen[str], str]:
     args = [sys.executable, "-m", "lpbot", "sandbox", "--port", "0", "--account", "bench",
             "--agents", "10", "--agent-mode", "echo", "--accept-delay", "0",
             "--reply-delay", "0", "--greeting", "", "--no-receipts", "--no-typing",
-            "--idle-timeout", "600", "--log-level", "WARNING"]
+            "--idle-timeout", "600", "--log-level", "WARNING",
+            *(["--tls", "--ca-file", ca_file] if ca_file else [])]
     server = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)  # noqa: S603
     assert server.stdout is not None
     with selectors.DefaultSelector() as selector:
@@ -134,6 +138,9 @@ def main() -> None:
                                                    "(default: ramp-up + 5 + C / 50)")
     parser.add_argument("--timeout", type=float, default=60.0, help="expect steps' timeout")
     parser.add_argument("--stack-size", type=int, default=256, help="KiB per runner thread")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--tls", action="store_true", help="https/wss; clients trust its CA")
+    mode.add_argument("--compare", action="store_true", help="plain, then TLS; print ratios")
     args = parser.parse_args()
     if args.ramp_up is None:
         args.ramp_up = args.concurrency / 100
@@ -142,9 +149,28 @@ def main() -> None:
     if not os.path.exists("/proc/self/status"):
         raise SystemExit("this benchmark reads /proc/self/status (Linux)")
     raise_nofile(args.concurrency * 4 + 256)
-    server, csds_domain = start_sandbox()
+    if not args.compare:
+        measure(args, tls=args.tls)
+        return
+    plain = measure(args, tls=False)
+    tls = measure(args, tls=True)
+    print("TLS / plain, measured in this run:")
+    print("| measure | plain | TLS | TLS / plain |")
+    print("|---|---|---|---|")
+    for name, value in plain.items():
+        ratio = f"{tls[name] / value:.2f}" if value else "-"
+        print(f"| {name} | {value:,.1f} | {tls[name]:,.1f} | {ratio} |")
+
+
+def measure(args: argparse.Namespace, *, tls: bool) -> dict[str, float]:
+    """One load round against a plain or TLS sandbox; prints its report, returns key figures."""
+    print(f"-- {'https/wss (TLS)' if tls else 'plain http/ws'}")
+    ca_dir = tempfile.TemporaryDirectory(prefix="bench-ca-")
+    ca_file = f"{ca_dir.name}/ca.pem" if tls else None
+    server, csds_domain = start_sandbox(ca_file)
     try:
-        options = ClientOptions(account="bench", csds_domain=csds_domain, tls=False)
+        options = ClientOptions(account="bench", csds_domain=csds_domain, tls=tls,
+                                ca_file=ca_file)
         # warm up: one run loads every module and fills the caches the load will use
         warm = parse_scenario(SCENARIO.format(timeout=10, hold=0))
         [first] = Runner(warm, options).run()
@@ -152,7 +178,7 @@ def main() -> None:
         baseline = status_kib("VmRSS")
         with Sampler() as sampler:
             results, wall = run_load(options, args)
-        report(results, wall, baseline, sampler, args)
+        return report(results, wall, baseline, sampler, args)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -162,10 +188,11 @@ def main() -> None:
             server.wait()
         if server.stdout is not None:
             server.stdout.close()
+        ca_dir.cleanup()
 
 
 def report(results: list[RunResult], wall: float, baseline: int, sampler: Sampler,
-           args: argparse.Namespace) -> None:
+           args: argparse.Namespace) -> dict[str, float]:
     numbers = summary(results)
     responses = [r.first_response for r in results if r.first_response is not None]
     failures = [r for r in results if not r.ok]
@@ -200,6 +227,9 @@ def report(results: list[RunResult], wall: float, baseline: int, sampler: Sample
         print(f"{name:<{width}}  {value}")
     for failure in failures[:5]:
         print(f"FAILED run {failure.run}: {failure.failure}")
+    return {"conversations/s": len(results) / wall,
+            "first agent reply p50 (ms)": (percentile(responses, 0.5) or 0.0) * 1000,
+            "RSS KiB per concurrent conversation": per_conversation}
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ class Client:
         if options.tls and options.ca_file is not None and self._owns_http:
             # A session passed in keeps its own settings. Not ``session.verify``: requests lets
             # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override it, silently dropping the CA.
-            self._http.mount("https://", _CaFileAdapter(options.ca_file))
+            self._http.mount("https://", CaFileAdapter(options.ca_file))
         self.identities = IdentityManager(
             account=options.account, discovery=self.discovery, http=self._http,
             store=self._store, key=f"{options.account}/{options.identity_name}",
@@ -388,11 +388,16 @@ class Client:
         return self._supervisor.streams
 
 
-class _CaFileAdapter(requests.adapters.HTTPAdapter):
-    """Verifies HTTPS servers against ``ca_file``, whatever the environment's CA bundle is."""
+class CaFileAdapter(requests.adapters.HTTPAdapter):
+    """Verifies HTTPS servers against ``ca_file``, whatever the environment's CA bundle is.
 
-    def __init__(self, ca_file: str) -> None:
-        super().__init__()
+    Mount it on a shared session (``session.mount("https://", CaFileAdapter(path))``) that
+    clients get through ``http=``: they keep that session's settings. ``adapter_options`` go to
+    :class:`requests.adapters.HTTPAdapter` (``pool_maxsize``...).
+    """
+
+    def __init__(self, ca_file: str, **adapter_options: Any) -> None:
+        super().__init__(**adapter_options)
         self.ca_file = ca_file
 
     def send(

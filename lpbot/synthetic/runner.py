@@ -29,6 +29,7 @@ import requests
 import requests.adapters
 
 from lpbot.client import Client, ClientOptions, Conversation
+from lpbot.client.client import CaFileAdapter
 from lpbot.errors import LpError
 from lpbot.synthetic.record import RunRecord
 from lpbot.synthetic.results import RunResult, StepResult
@@ -300,9 +301,12 @@ class Runner:
         self._results: list[RunResult] = []
         self._active: set[RunRecord] = set()
         self.http = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=min(self.concurrency, 64))
+        pool = min(self.concurrency, 64)
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool)
         self.http.mount("http://", adapter)
-        self.http.mount("https://", adapter)
+        # the clients keep this shared session's settings: it must trust their CA file itself
+        self.http.mount("https://", CaFileAdapter(options.ca_file, pool_maxsize=pool)
+                        if options.tls and options.ca_file else adapter)
 
     def rng_for(self, number: int) -> random.Random:
         """The random stream of run ``number`` (reproducible with a seed)."""

@@ -13,6 +13,6 @@ SCENARIOS = ROOT / "config" / "scenarios"
 
 
 def options_for(sandbox: Sandbox) -> ClientOptions:
-    """Client options for consumers of ``sandbox`` (plain ws, quick retries)."""
-    return ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain, tls=False,
-                         backoff=Backoff.immediate())
+    """Client options for consumers of ``sandbox`` (TLS if it serves it, quick retries)."""
+    return ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain,
+                         tls=sandbox.tls, ca_file=sandbox.ca_file, backoff=Backoff.immediate())

@@ -96,6 +96,7 @@ def test_a_silent_agent_fails_the_expect_step_with_its_timeout(
     assert "consumer: Is anybody there?" in (failure.text or "")
 
 
+@pytest.mark.lp_sandbox_tls  # over TLS the runner's shared HTTP session trusts the CA file
 def test_fifty_concurrent_runs_pass_with_their_own_consumers_and_no_cross_talk(
     lp_sandbox: Sandbox,
 ) -> None:
