@@ -385,6 +385,8 @@ class IdentityManager:
                         raise AuthError("IDP answered without a token", status=status)
                     return token
                 error: Exception = AuthError(f"IDP {path} answered HTTP {status}", status=status)
+            except ConfigError:  # CSDS refused the account (401, §1.1): retrying cannot help
+                raise
             except (requests.RequestException, ValueError) as exc:
                 error = exc
             delay = http_retry_delay(status, attempt, self._backoff)

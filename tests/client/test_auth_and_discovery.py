@@ -12,7 +12,7 @@ import requests
 from lpbot.client import ConnectionState
 from lpbot.client.backoff import Backoff
 from lpbot.client.discovery import Discovery
-from lpbot.errors import ConnectionClosed
+from lpbot.errors import ConfigError, ConnectionClosed
 from lpbot.testing import wait_until
 
 from .support import FAST_BACKOFF, agent_assigned
@@ -98,6 +98,14 @@ def test_tls_is_on_unless_configured_off(sandbox, make_client):
     client, _ = make_client(tls=True, ca_file=None, backoff=Backoff.immediate())
     with pytest.raises(ConnectionClosed, match="CSDS"):
         client.connect(timeout=5)
+
+
+def test_an_unknown_account_is_a_config_error_without_retries(sandbox, make_client):
+    """CSDS answers 401 for an account it does not know (§1.1): retrying cannot help."""
+    client, _ = make_client(account="no-such-account")
+    with pytest.raises(ConfigError, match="401"):
+        client.connect(timeout=5)
+    assert client.stats.retry_delays == ()
 
 
 def test_csds_lookup_is_retried_with_the_backoff_then_fails():

@@ -46,3 +46,47 @@ def test_wait_until_returns_the_value_or_fails_with_the_message() -> None:
     assert wait_until(lambda: next(calls), timeout=5, message="values") == "done"
     with pytest.raises(AssertionError, match="the impossible"):
         wait_until(lambda: False, timeout=0.05, message="the impossible")
+
+
+def test_the_lp_sandbox_tls_marker_runs_a_test_plain_and_over_tls(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        import requests
+
+        pytestmark = pytest.mark.lp_sandbox_tls
+
+        def test_both(lp_sandbox, lp_sandbox_tls):
+            assert lp_sandbox.tls is lp_sandbox_tls
+            scheme = "https" if lp_sandbox_tls else "http"
+            assert lp_sandbox.csds_url.startswith(scheme + "://")
+            verify = lp_sandbox.ca_file or True
+            assert requests.get(lp_sandbox.csds_url, timeout=5, verify=verify).ok
+
+        @pytest.mark.lp_sandbox_tls(True)
+        def test_only_tls(lp_sandbox):
+            assert lp_sandbox.ws_url.startswith("wss://")
+
+        def test_without_the_sandbox():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*test_both?plain? PASSED*", "*test_both?tls? PASSED*",
+                                 "*test_only_tls?tls? PASSED*"])
+
+
+def test_the_lp_sandbox_tls_option_turns_tls_on_everywhere(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import requests
+
+        def test_tls(lp_sandbox):
+            assert lp_sandbox.csds_url.startswith("https://")
+            assert requests.get(lp_sandbox.csds_url, timeout=5, verify=lp_sandbox.ca_file).ok
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lp-sandbox-tls")
+    result.assert_outcomes(passed=1)
