@@ -32,6 +32,8 @@ def start_sandbox(settings: SandboxSettings | SandboxSection, *,
     """Start an in-process sandbox whose agents follow ``settings`` (``agent_mode`` overrides).
 
     ``settings`` is a config's ``[sandbox]`` table or a scenario file's ``[scenario.sandbox]``.
+    It serves TLS (unless a config's ``[sandbox] tls = false``); :func:`sandbox_options`
+    trusts its CA.
     """
     if isinstance(settings, SandboxSection):
         return start_configured_sandbox(settings, mode=agent_mode)
@@ -40,4 +42,4 @@ def start_sandbox(settings: SandboxSettings | SandboxSection, *,
     agents = AgentOptions(mode=agent_mode or settings.agent_mode, rules=settings.rules,
                           accept_delay=settings.accept_delay, reply_delay=settings.reply_delay,
                           greeting=settings.greeting)
-    return Sandbox(account="sandbox", agents=agents).start()
+    return Sandbox(account="sandbox", agents=agents, tls=True).start()  # as LivePerson
