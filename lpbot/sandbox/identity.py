@@ -38,7 +38,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from .http import HttpReply, HttpRequest, jsonp_callback
-from .tokens import TokenError, TokenIssuer
+from .tokens import LazyRsaKey, TokenError, TokenIssuer
 
 __all__ = [
     "ANONYMOUS_LIFETIME",
@@ -119,20 +119,6 @@ class _Refusal(Exception):
                                                                 if details else {})})
 
 
-class _LazyRsaKey:
-    """An RSA key pair made on first use (making one costs tens of milliseconds)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: rsa.RSAPrivateKey | None = None
-
-    def get(self) -> rsa.RSAPrivateKey:
-        with self._lock:
-            if self._key is None:
-                self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            return self._key
-
-
 def _public_pem(key: rsa.RSAPrivateKey) -> str:
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
@@ -167,9 +153,9 @@ class IdentityService:
         self.options = options
         self._base_url = base_url
         self._ca_file = ca_file
-        self._brand_key = _LazyRsaKey()  # the brand the sandbox plays (no key configured)
+        self._brand_key = LazyRsaKey()  # the brand the sandbox plays (no key configured)
         self._brand_kid = uuid.uuid4().hex[:12]
-        self._jwe_key = _LazyRsaKey()
+        self._jwe_key = LazyRsaKey()
         self._jwe_configured = (_load_private(options.jwe_private_key)
                                 if options.jwe_private_key is not None else None)
         self._public_pem = (Path(options.brand_public_key).read_text()
@@ -353,6 +339,9 @@ class IdentityService:
 
     def _oidc_authorize(self, request: HttpRequest) -> HttpReply:
         """The brand's login page, reduced to a redirect: ``login_hint`` is the user."""
+        if not self.plays_brand:
+            return HttpReply.json(404, {"error": "not_found",
+                                        "details": "the brand's key is configured: log in there"})
         redirect = request.query.get("redirect_uri", "")
         if request.query.get("response_type") != "code" or not redirect.startswith(
                 ("https://", "http://")):
@@ -445,12 +434,17 @@ class IdentityService:
         payload.update(claims or {})
         if self.options.brand_hs256_key is not None:
             token = jwt.encode(payload, self.options.brand_hs256_key.encode(), algorithm="HS256")
-        elif self._public_pem is None and self._jwks is None:
+        elif self.plays_brand:
             token = jwt.encode(payload, self._brand_key.get(), algorithm="RS256",
                                headers={"kid": self._brand_kid})
         else:
             raise ValueError("the brand's key is configured: sign with the brand's private key")
         return self.encrypt(token) if encrypt else token
+
+    @property
+    def plays_brand(self) -> bool:
+        """True when no brand key is configured: the sandbox signs brand tokens itself."""
+        return self._public_pem is None and self._jwks is None
 
     def encrypt(self, token: str) -> str:
         """Wrap ``token`` in a compact JWE to the sandbox's key, as a brand does (§2.2)."""

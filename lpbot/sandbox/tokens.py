@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 __all__ = [
     "ISSUER",
     "SIGNUP_LIFETIME",
+    "LazyRsaKey",
     "TokenError",
     "TokenIssuer",
     "decode_unverified",
@@ -34,21 +35,32 @@ ISSUER: Final = "https://idp.liveperson.net"
 #: ``exp - iat`` of both documented signup tokens: 410,240,040 s, about 13 years (§2.1).
 SIGNUP_LIFETIME: Final = 410_240_040.0
 
-_key_lock = threading.Lock()
-_process_key: rsa.RSAPrivateKey | None = None
-
 
 class TokenError(ValueError):
     """A token is malformed, wrongly signed, expired or meant for another account."""
 
 
+class LazyRsaKey:
+    """A 2048-bit RSA key made on first use (making one costs tens of milliseconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: rsa.RSAPrivateKey | None = None
+
+    def get(self) -> rsa.RSAPrivateKey:
+        """The key, made now if this is the first call (thread-safe)."""
+        with self._lock:
+            if self._key is None:
+                self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            return self._key
+
+
+_PROCESS_KEY = LazyRsaKey()
+
+
 def rsa_key() -> rsa.RSAPrivateKey:
-    """The process's signing key for consumer tokens (made on first use, 2048 bits)."""
-    global _process_key
-    with _key_lock:
-        if _process_key is None:
-            _process_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return _process_key
+    """The process's signing key for consumer tokens."""
+    return _PROCESS_KEY.get()
 
 
 def decode_unverified(token: str) -> dict[str, Any]:

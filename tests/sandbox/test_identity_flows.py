@@ -139,6 +139,11 @@ def test_rs256_against_a_configured_pem_public_key(tmp_path: Path) -> None:
         assert _authenticate(sandbox, expired).status_code == 401
         with pytest.raises(ValueError, match="brand's private key"):
             sandbox.mint_brand_token("c1")  # it cannot sign for a brand whose key it lacks
+        login = requests.get(f"{sandbox.http_url}/brand/oauth/authorize", timeout=5,
+                             verify=sandbox.ca_file, allow_redirects=False,
+                             params={"response_type": "code",
+                                     "redirect_uri": "https://liveperson.net"})
+        assert login.status_code == 404  # nor does it log people in for that brand
 
 
 def test_rs256_against_a_configured_jwks_picks_the_key_by_kid(tmp_path: Path) -> None:
