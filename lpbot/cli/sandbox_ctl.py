@@ -35,6 +35,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add ``lpbot sandbox-ctl``'s arguments."""
     parser.add_argument("--url", default=DEFAULT_URL,
                         help=f"the sandbox's HTTP base URL (default {DEFAULT_URL})")
+    parser.add_argument("--ca-file", default=None, metavar="PATH",
+                        help="for an https URL: the CA file `lpbot sandbox --tls` printed")
     parser.add_argument("action", choices=(*FAULT_ACTIONS, *CONVERSATION_ACTIONS, "conversations"),
                         help="what to do")
     parser.add_argument("arguments", nargs="*", metavar="ARG",
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     body = params.pop("body", None)
     try:
         reply = requests.request(method, path, params=params,
-                                 data=body.encode() if body is not None else None, timeout=10)
+                                 data=body.encode() if body is not None else None, timeout=10,
+                                 verify=args.ca_file or True)
     except requests.RequestException as exc:
         print(f"lpbot sandbox-ctl: cannot reach {args.url}: {exc}", file=sys.stderr)  # noqa: T201
         return 3

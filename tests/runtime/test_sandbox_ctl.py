@@ -12,16 +12,20 @@ from lpbot.client import Client, ClientOptions
 from lpbot.sandbox import Sandbox
 from lpbot.testing import wait_until
 
+pytestmark = pytest.mark.lp_sandbox_tls  # against a plain and a TLS sandbox
+
 
 def ctl(sandbox: Sandbox, *args: str) -> int:
-    return main(["sandbox-ctl", "--url", sandbox.http_url, *args])
+    trust = ["--ca-file", sandbox.ca_file] if sandbox.ca_file else []
+    return main(["sandbox-ctl", "--url", sandbox.http_url, *trust, *args])
 
 
 def test_agent_actions_and_faults_reach_the_sandbox(
     lp_sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = Client(ClientOptions(account=lp_sandbox.account, csds_domain=lp_sandbox.csds_domain,
-                                  tls=False), state_dir=tmp_path)
+                                  tls=lp_sandbox.tls, ca_file=lp_sandbox.ca_file),
+                    state_dir=tmp_path)
     try:
         client.connect(timeout=5)
         conversation = client.open_conversation()
