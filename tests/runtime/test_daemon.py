@@ -99,6 +99,8 @@ def test_max_conversations_ends_the_demo_by_itself_with_readable_lines(tmp_path:
     assert any(k.startswith("agent ") and not k.endswith("ASSIGNED_AGENT") for k in kinds)
     assert "conversation closed by CONSUMER" in kinds
     assert messages[-1].endswith("CSAT 5/5, resolved")
+    # the embedded sandbox serves TLS, as LivePerson: the demo's client trusts its CA
+    assert any(m.startswith("sandbox serving https://") for m in daemon.messages())
 
 
 def test_duration_ends_the_run_by_itself(tmp_path: Path) -> None:
