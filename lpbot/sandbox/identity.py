@@ -256,7 +256,7 @@ class IdentityService:
         key = RSAKey.import_key(self.jwe_private_key())
         try:
             plain = jwe.decrypt_compact(token, key, algorithms=list(JWE_ALGORITHMS)).plaintext
-        except JoseError as exc:
+        except (JoseError, ValueError) as exc:  # joserfc raises ValueError for bad sizes, base64
             raise _Refusal(status, "unauthorized_client", f"JWE: {exc}") from exc
         if plain is None:
             raise _Refusal(status, "unauthorized_client", "empty JWE")

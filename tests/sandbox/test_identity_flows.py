@@ -212,6 +212,33 @@ def test_jwe_with_another_algorithm_or_key_is_refused(sandbox: Sandbox, tmp_path
     assert _authenticate(sandbox, foreign).status_code == 401
 
 
+def _segment(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _segment({"alg": "RSA-OAEP-256", "enc": "A256GCM"}) + ".AAAA.AAAA.AAAA.AAAA",
+        _segment({"alg": "RSA-OAEP-256", "enc": "A256GCM"}) + "....",
+        _segment({"alg": "RSA-OAEP-256", "enc": "XXX"}) + ".a.b.c.d",
+        _segment({"alg": "RSA-OAEP-256", "enc": "A256GCM", "zip": "DEF"}) + ".AAAA.AAAA.AAAA.AAAA",
+        "a.b.c.d.e",
+    ],
+    ids=["short-iv", "empty-parts", "bad-base64", "zip", "garbage"],
+)
+def test_a_malformed_jwe_is_401_not_a_server_error(sandbox: Sandbox, token: str) -> None:
+    reply = _authenticate(sandbox, token)
+    assert reply.status_code == 401
+    assert reply.json()["details"].startswith("JWE")
+
+
+def test_a_tampered_jwe_is_refused(sandbox: Sandbox) -> None:
+    parts = sandbox.mint_brand_token("c", encrypt=True).split(".")
+    parts[3] = parts[3][:-2] + ("AA" if parts[3][-2:] != "AA" else "BB")
+    assert _authenticate(sandbox, ".".join(parts)).status_code == 401
+
+
 def test_a_configured_jwe_key_decrypts(tmp_path: Path) -> None:
     key, _ = _key_pair(tmp_path, "lp")
     private = tmp_path / "lp-private.pem"
@@ -446,4 +473,5 @@ def test_base64_of_a_token_is_not_a_token(sandbox: Sandbox) -> None:
     """Guard against a sloppy parser: the implicit flow refuses anything but a JWT or JWE."""
     garbage = base64.urlsafe_b64encode(b'{"iss":"x"}').decode()
     assert _authenticate(sandbox, garbage).status_code == 401
-    assert _authenticate(sandbox, "a.b.c.d.e").status_code == 401
+    no_kid = _segment({"alg": "RS256", "kid": ["x"]}) + "." + _segment({"iss": "x"}) + ".sig"
+    assert _authenticate(sandbox, no_kid).status_code == 401
