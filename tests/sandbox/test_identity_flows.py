@@ -20,6 +20,8 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joserfc import jwe
 from joserfc.jwk import RSAKey
 from websockets.exceptions import InvalidStatus
@@ -475,3 +477,28 @@ def test_base64_of_a_token_is_not_a_token(sandbox: Sandbox) -> None:
     assert _authenticate(sandbox, garbage).status_code == 401
     no_kid = _segment({"alg": "RS256", "kid": ["x"]}) + "." + _segment({"iss": "x"}) + ".sig"
     assert _authenticate(sandbox, no_kid).status_code == 401
+
+
+_PIECE = st.one_of(
+    st.text(max_size=40),
+    st.dictionaries(st.sampled_from(["alg", "enc", "kid", "iss", "iat", "exp", "zip"]),
+                    st.one_of(st.text(max_size=12), st.integers(), st.none()),
+                    max_size=5).map(_segment),
+)
+
+
+def test_no_token_shape_makes_the_identity_service_fail() -> None:
+    """Whatever a client sends as a token, the answer is a 4xx with a JSON error, never a 500."""
+    with Sandbox() as sandbox:
+
+        @settings(max_examples=40, deadline=None)
+        @given(pieces=st.lists(_PIECE, min_size=1, max_size=5))
+        def check(pieces: list[str]) -> None:
+            token = ".".join(pieces)
+            for reply in (_authenticate(sandbox, token),
+                          _anonymous(sandbox, json={"id_token": token}),
+                          _acr0_login(sandbox, token)):
+                assert 400 <= reply.status_code < 500, (token, reply.text)
+                assert reply.json()["error"]
+
+        check()
