@@ -79,6 +79,16 @@ def test_restarted_client_is_the_same_consumer_and_reuses_its_open_conversation(
     assert len(sandbox.conversations(consumer_id=consumer_id)) == 1
 
 
+@pytest.mark.lp_sandbox_tls(True)
+def test_the_ca_in_the_environment_is_trusted_without_ca_file(sandbox, make_client, monkeypatch):
+    # requests reads REQUESTS_CA_BUNDLE, the WebSocket's ssl context OpenSSL's SSL_CERT_FILE
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_file)
+    monkeypatch.setenv("SSL_CERT_FILE", sandbox.ca_file)
+    client, _ = make_client(ca_file=None)
+    client.connect(timeout=5)
+    assert client.state is ConnectionState.CONNECTED
+
+
 def test_init_connection_mode(sandbox, make_client):
     client, recorder = make_client(auth_mode="init")
     client.connect(timeout=5)
