@@ -9,7 +9,9 @@ the private keys never touch the disk.
 from __future__ import annotations
 
 import ipaddress
+import re
 import shutil
+import socket
 import ssl
 import tempfile
 from pathlib import Path
@@ -19,13 +21,15 @@ import trustme
 __all__ = ["SandboxCertificates"]
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_DNS_NAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
 
 
 class SandboxCertificates:
     """A CA and one server certificate for the sandbox's HTTP and WebSocket listeners.
 
     Args:
-        host: the bind host; named in the certificate too unless it is a wildcard.
+        host: the bind host, named in the certificate too; for a wildcard bind (``0.0.0.0``)
+            the machine's host name is named instead, so other machines can reach it.
         ca_path: where to write the CA certificate (PEM). By default a private temporary
             directory, removed by :meth:`cleanup`; a given path is left in place.
     """
@@ -33,8 +37,8 @@ class SandboxCertificates:
     def __init__(self, host: str, ca_path: str | Path | None = None) -> None:
         self._ca = trustme.CA(organization_name="lpbot sandbox")
         names = [*_LOOPBACK]
-        if host and host not in names and not _is_wildcard(host):
-            names.append(host)
+        extra = [socket.gethostname(), socket.getfqdn()] if _is_wildcard(host) else [host]
+        names += [n for n in dict.fromkeys(extra) if n and n not in names and _nameable(n)]
         self._cert = self._ca.issue_cert(*names)
         self._tempdir: Path | None = None
         if ca_path is None:
@@ -63,7 +67,18 @@ class SandboxCertificates:
 
 
 def _is_wildcard(host: str) -> bool:
+    if host == "":
+        return True
     try:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return False
+
+
+def _nameable(name: str) -> bool:
+    """An IP address or a DNS name a certificate can carry."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return _DNS_NAME.fullmatch(name) is not None
+    return True

@@ -6,6 +6,7 @@ A neutral client (requests, websockets, curl) checks each rule of docs/sandbox-p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ import requests
 from websockets.sync.client import connect
 
 from lpbot.sandbox import Sandbox
+from lpbot.sandbox.tls import SandboxCertificates
 
 from .conftest import load_fixture, open_consumer, signup
 
@@ -149,3 +152,43 @@ def test_lpbot_sandbox_tls_prints_the_ca_file_and_curl_cacert_trusts_it(tmp_path
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def _handshake(certificates: SandboxCertificates, server_hostname: str) -> None:
+    """A TLS handshake over a socket pair, the client checking ``server_hostname``."""
+    server_end, client_end = socket.socketpair()
+    with server_end, client_end:
+        server_end.settimeout(5)
+        client_end.settimeout(5)
+        done = threading.Event()
+
+        def serve() -> None:
+            with contextlib.suppress(OSError), certificates.server_context().wrap_socket(
+                    server_end, server_side=True) as tls:
+                tls.recv(1)
+            done.set()
+
+        thread = threading.Thread(target=serve, name="test-tls-server")
+        thread.start()
+        try:
+            with certificates.client_context().wrap_socket(
+                    client_end, server_hostname=server_hostname) as tls:
+                tls.sendall(b"x")
+        finally:
+            client_end.close()
+            thread.join(5)
+        assert done.is_set()
+
+
+@pytest.mark.parametrize(("host", "name"), [("127.0.0.1", "localhost"),
+                                            ("127.0.0.1", "127.0.0.1"),
+                                            ("0.0.0.0", socket.gethostname()),  # noqa: S104
+                                            ("sandbox.test", "sandbox.test")])
+def test_the_certificate_names_loopback_and_the_bind_host(host: str, name: str) -> None:
+    certificates = SandboxCertificates(host)
+    try:
+        _handshake(certificates, name)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _handshake(certificates, "elsewhere.example")
+    finally:
+        certificates.cleanup()
