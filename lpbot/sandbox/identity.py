@@ -124,8 +124,30 @@ def _public_pem(key: rsa.RSAPrivateKey) -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
+def _load_public(path: str | Path) -> rsa.RSAPublicKey:
+    """The brand's RS256 public key from a PEM file; ValueError if it is not one."""
+    try:
+        key = serialization.load_pem_public_key(Path(path).read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a PEM public key ({exc})") from exc
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError(f"{path}: not an RSA public key (RS256 needs one)")
+    return key
+
+
+def _load_jwks(path: str | Path) -> jwt.PyJWKSet:
+    """The brand's public keys from a JWKS file; ValueError if it is not one."""
+    try:
+        return jwt.PyJWKSet.from_json(Path(path).read_text(encoding="utf-8"))
+    except (jwt.PyJWTError, ValueError) as exc:  # ValueError: not JSON
+        raise ValueError(f"{path}: not a usable JWKS: {exc}") from exc
+
+
 def _load_private(path: str | Path) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (TypeError, ValueError) as exc:  # not PEM, or encrypted with a password
+        raise ValueError(f"{path}: not an unencrypted PEM private key ({exc})") from exc
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{path}: not an RSA private key")
     return key
@@ -158,9 +180,9 @@ class IdentityService:
         self._jwe_key = LazyRsaKey()
         self._jwe_configured = (_load_private(options.jwe_private_key)
                                 if options.jwe_private_key is not None else None)
-        self._public_pem = (Path(options.brand_public_key).read_text()
-                            if options.brand_public_key is not None else None)
-        self._jwks = (jwt.PyJWKSet.from_json(Path(options.brand_jwks).read_text())
+        self._brand_public = (_load_public(options.brand_public_key)
+                              if options.brand_public_key is not None else None)
+        self._jwks = (_load_jwks(options.brand_jwks)
                       if options.brand_jwks is not None else None)
         self.client_secret = options.oidc_client_secret or secrets.token_urlsafe(24)
         #: the wall clock ACR0 tokens are issued and their refresh window judged by (tests
@@ -241,8 +263,8 @@ class IdentityService:
         return claims
 
     def _rs256_key(self, kid: Any, status: int) -> Any:
-        if self._public_pem is not None:
-            return self._public_pem
+        if self._brand_public is not None:
+            return self._brand_public
         if self._jwks is not None:
             keys = [k for k in self._jwks.keys if kid is None or k.key_id == kid]
             if len(keys) != 1:
@@ -444,7 +466,7 @@ class IdentityService:
     @property
     def plays_brand(self) -> bool:
         """True when no brand key is configured: the sandbox signs brand tokens itself."""
-        return self._public_pem is None and self._jwks is None
+        return self._brand_public is None and self._jwks is None
 
     def encrypt(self, token: str) -> str:
         """Wrap ``token`` in a compact JWE to the sandbox's key, as a brand does (§2.2)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -502,3 +504,16 @@ def test_no_token_shape_makes_the_identity_service_fail() -> None:
                 assert reply.json()["error"]
 
         check()
+
+
+@pytest.mark.parametrize("flag", ["--brand-public-key", "--brand-jwks", "--jwe-key"])
+def test_a_bad_key_file_is_a_clear_error_at_start(tmp_path: Path, flag: str) -> None:
+    bad = tmp_path / "key.pem"
+    bad.write_text("not a key\n", encoding="utf-8")
+    done = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "lpbot", "sandbox", "--port", "0", flag, str(bad)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("lpbot sandbox: ")
+    assert str(bad) in done.stderr
+    assert "Traceback" not in done.stderr
