@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import re
 import sys
 from types import FrameType
@@ -91,8 +92,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                           help="the brand's RS256 public key (implicit and code flow)")
     identity.add_argument("--brand-jwks", default=None, metavar="FILE",
                           help="the brand's public keys as a JWKS file")
-    identity.add_argument("--brand-key", dest="brand_hs256_key", default=None, metavar="SECRET",
-                          help="accept HS256 brand tokens signed with this shared key (off)")
+    identity.add_argument("--brand-key", dest="brand_hs256_key", metavar="SECRET",
+                          default=os.environ.get("LPBOT_SANDBOX_BRAND_KEY"),
+                          help="accept HS256 brand tokens signed with this shared key (off; "
+                               "or $LPBOT_SANDBOX_BRAND_KEY, unseen by ps)")
     identity.add_argument("--jwe-key", dest="jwe_private_key", default=None, metavar="PEM",
                           help="RSA private key brand JWEs are encrypted to (default: made)")
     identity.add_argument("--authenticated-lifetime", type=float, default=None,
@@ -106,7 +109,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     identity.add_argument("--oidc-token-url", default=None,
                           help="the brand's OIDC token endpoint (default: the sandbox's own)")
     identity.add_argument("--oidc-client-id", default="liveperson", help="code flow client id")
-    identity.add_argument("--oidc-client-secret", default=None, help="code flow client secret")
+    identity.add_argument("--oidc-client-secret", metavar="SECRET",
+                          default=os.environ.get("LPBOT_SANDBOX_OIDC_CLIENT_SECRET"),
+                          help="code flow client secret (or $LPBOT_SANDBOX_OIDC_CLIENT_SECRET)")
     server.add_argument("--log-level", default="INFO", help="logging level (INFO)")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -517,3 +518,13 @@ def test_a_bad_key_file_is_a_clear_error_at_start(tmp_path: Path, flag: str) -> 
     assert done.stderr.startswith("lpbot sandbox: ")
     assert str(bad) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_hs256_key_can_come_from_the_environment() -> None:
+    """Out of the process list: the variable is read (and checked) like the flag."""
+    done = subprocess.run(
+        [sys.executable, "-m", "lpbot", "sandbox", "--port", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "LPBOT_SANDBOX_BRAND_KEY": "too short"})
+    assert done.returncode == 2
+    assert "32 bytes" in done.stderr
