@@ -12,6 +12,7 @@ close, wait for the close. The figures sit next to ``benchmarks/synth_load.py`` 
 
     python benchmarks/locust_load.py                     # C = 1000
     python benchmarks/locust_load.py --users 2000
+    python benchmarks/locust_load.py --tls               # https/wss; Locust trusts its CA
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def main() -> None:
                         help="seconds each conversation stays open (default 10)")
     parser.add_argument("--steady", type=float, default=20.0,
                         help="seconds to run once every user started (default 20)")
+    parser.add_argument("--tls", action="store_true",
+                        help="https/wss; Locust trusts the sandbox's CA through the environment")
     args = parser.parse_args()
     rate = args.spawn_rate or args.users / 10
     ramp = args.users / rate
@@ -111,13 +114,17 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from synth_load import start_sandbox
 
-    server, csds_domain = start_sandbox()
-    host = f"http://{csds_domain}/api/account/bench/service/baseURI.json?version=1.0"
     with tempfile.TemporaryDirectory() as folder:
+        ca_file = str(Path(folder, "ca.pem")) if args.tls else None
+        server, csds_domain = start_sandbox(ca_file)
+        scheme = "https" if args.tls else "http"
+        host = f"{scheme}://{csds_domain}/api/account/bench/service/baseURI.json?version=1.0"
         scenario = Path(folder, "load.toml")
         scenario.write_text(SCENARIO.format(hold=args.hold), encoding="utf-8")
         out = Path(folder, "measured.json")
         env = {**os.environ, "LPBOT_BENCH_OUT": str(out), "LPBOT_BENCH_SCENARIO": str(scenario)}
+        if ca_file:  # requests reads the first, the WebSocket's ssl context the second
+            env |= {"REQUESTS_CA_BUNDLE": ca_file, "SSL_CERT_FILE": ca_file}
         command = [sys.executable, "-m", "locust", "-f", __file__, "--headless",
                    "--only-summary", "-u", str(args.users), "-r", f"{rate:g}",
                    "-t", f"{run_time:.0f}s", "--host", host, "--stop-timeout", "0"]
