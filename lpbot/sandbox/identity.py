@@ -229,11 +229,11 @@ class IdentityService:
         code = body.get("authCode")
         if not isinstance(code, str) or not code:
             raise _Refusal(400, "invalid_request", "authCode is required")
-        brand = self.verify_brand_token(code, status=401)
+        brand = self._verify_brand_token(code, status=401)
         return HttpReply.json(200, {"jwt": self._authenticated(request.match["account"], brand,
                                                                code)})
 
-    def verify_brand_token(self, token: str, *, status: int = 401) -> dict[str, Any]:
+    def _verify_brand_token(self, token: str, *, status: int = 401) -> dict[str, Any]:
         """The claims of a valid brand token (JWE or JWS), else a refusal with ``status``."""
         if token.count(".") == 4:
             token = self._decrypt(token, status)
@@ -346,7 +346,7 @@ class IdentityService:
         id_token = answer.get("id_token") if isinstance(answer, dict) else None
         if not isinstance(id_token, str):
             raise _Refusal(400, "json_parse_error", "no id_token in the token endpoint's answer")
-        brand = self.verify_brand_token(id_token, status=400)
+        brand = self._verify_brand_token(id_token, status=400)
         account = request.match["account"]
         return HttpReply.json(200, {"jwt": self._authenticated(account, brand, id_token)})
 
