@@ -1,8 +1,10 @@
 """``lpbot check-config FILE``: validate a config without connecting anything.
 
-Runs exactly the code ``lpbot run`` runs to read the config, then checks that every enabled
-plugin exists and imports. Prints one line and exits 0 when the file is good, or the error
-(naming the file and key path, or the plugin) and exits 2.
+Runs exactly the checks ``lpbot run`` makes before it starts anything: the config
+(:meth:`Config.load`, environment overrides included), then
+:func:`lpbot.runtime.preflight.preflight` (job functions, job store driver, triggers, plugins).
+Prints one line and exits 0 when the file is good, or the error (naming the file and key path,
+or the plugin) and exits 2.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from lpbot.errors import ConfigError, PluginError
 from lpbot.runtime.config import Config
 from lpbot.runtime.daemon import EXIT_CONFIG, EXIT_OK
-from lpbot.runtime.plugins import available_plugins
+from lpbot.runtime.preflight import preflight
 
 __all__ = ["configure_parser", "run"]
 
@@ -28,12 +30,7 @@ def run(args: argparse.Namespace) -> int:
     """Check the file; returns 0 or 2."""
     try:
         config = Config.load(args.file)
-        sources = available_plugins(config.plugins.modules)
-        for name in config.plugins.enabled:
-            if name not in sources:
-                raise PluginError(name, "no such plugin (available: "
-                                        f"{', '.join(sorted(sources))})")
-            sources[name].load()
+        preflight(config)
     except (ConfigError, PluginError) as exc:
         print(f"lpbot: config error: {exc}", file=sys.stderr)  # noqa: T201 -- CLI output
         return EXIT_CONFIG

@@ -10,6 +10,8 @@ and returns frozen dataclasses. ``lpbot check-config`` runs exactly this code. S
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import re
 import tomllib
@@ -32,7 +34,7 @@ from typing import (
 )
 
 from lpbot.errors import ConfigError
-from lpbot.runtime.job_config import JobConfig, parse_jobs
+from lpbot.runtime.job_config import MAX_INTERVAL, JobConfig, parse_jobs
 
 __all__ = [
     "AccountSection",
@@ -91,8 +93,15 @@ def _choice(*values: str) -> dict[str, object]:
     return {"choices": values}
 
 
-def _at_least(minimum: float) -> dict[str, object]:
-    return {"min": minimum}
+def _between(minimum: float, maximum: float) -> dict[str, object]:
+    return {"min": minimum, "max": maximum}
+
+
+#: upper bound of every duration in seconds that lpbot waits on (an hour); longer waits are
+#: mistakes, and unbounded ones (``inf``, ``1e300``) overflow the timeouts of threads and queues
+MAX_WAIT: Final = 3600.0
+#: upper bound of thread counts: each worker is a thread started before the bot serves
+MAX_THREADS: Final = 256
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,14 +115,14 @@ class BotSection:
 
     name: str = "main"
     consumers: tuple[str, ...] = ("default",)
-    workers: int = field(default=4, metadata=_at_least(1))
-    queue_size: int = field(default=10_000, metadata=_at_least(1))
-    put_timeout: float = field(default=1.0, metadata=_at_least(0.001))
-    commit_batch: int = field(default=1000, metadata=_at_least(1))
-    commit_interval: float = field(default=0.25, metadata=_at_least(0.001))
-    stop_timeout: float = field(default=5.0, metadata=_at_least(0.1))
-    connect_timeout: float = field(default=15.0, metadata=_at_least(0.1))
-    gc_threshold: int = field(default=10_000, metadata=_at_least(0))
+    workers: int = field(default=4, metadata=_between(1, MAX_THREADS))
+    queue_size: int = field(default=10_000, metadata=_between(1, 10_000_000))
+    put_timeout: float = field(default=1.0, metadata=_between(0.001, MAX_WAIT))
+    commit_batch: int = field(default=1000, metadata=_between(1, 10_000_000))
+    commit_interval: float = field(default=0.25, metadata=_between(0.001, MAX_WAIT))
+    stop_timeout: float = field(default=5.0, metadata=_between(0.1, MAX_WAIT))
+    connect_timeout: float = field(default=15.0, metadata=_between(0.1, MAX_WAIT))
+    gc_threshold: int = field(default=10_000, metadata=_between(0, 10_000_000))
     state_dir: Path | None = None
 
 
@@ -149,11 +158,11 @@ class SandboxSection:
 
     enabled: bool = False
     account: str = "sandbox"
-    agents: int = field(default=3, metadata=_at_least(1))
+    agents: int = field(default=3, metadata=_between(1, 10_000))
     agent_mode: str = field(default="echo", metadata=_choice("echo", "rules", "silent"))
     rules: tuple[tuple[str, str], ...] = ()
-    accept_delay: float = field(default=0.3, metadata=_at_least(0))
-    reply_delay: float = field(default=0.2, metadata=_at_least(0))
+    accept_delay: float = field(default=0.3, metadata=_between(0, MAX_WAIT))
+    reply_delay: float = field(default=0.2, metadata=_between(0, MAX_WAIT))
     greeting: str | None = "Hi, I'm {nickname}. How can I help you?"
     receipts: bool = True
     typing: bool = True
@@ -175,11 +184,11 @@ class SchedulerSection:
     """``[scheduler]``: job store and the job defaults (never APScheduler's 1 s grace)."""
 
     url: str | None = None
-    misfire_grace_time: int = field(default=60, metadata=_at_least(1))
+    misfire_grace_time: int = field(default=60, metadata=_between(1, MAX_INTERVAL))
     coalesce: bool = True
-    max_instances: int = field(default=1, metadata=_at_least(1))
+    max_instances: int = field(default=1, metadata=_between(1, 1000))
     timezone: str = "UTC"
-    max_workers: int = field(default=10, metadata=_at_least(1))
+    max_workers: int = field(default=10, metadata=_between(1, MAX_THREADS))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,13 +303,8 @@ class Config:
         }
         _apply_env(sections, env)
         _check_account(sections["account"], sections["sandbox"], file)
-        logging_section: LoggingSection = sections["logging"]
-        for index, pattern in enumerate(logging_section.redact):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ConfigError(f"not a valid regular expression: {exc}", path=file,
-                                  key=f"logging.redact[{index}]") from exc
+        _check_patterns(sections["logging"], sections["sandbox"], file)
+        _check_timezone(sections["scheduler"], file)
         jobs_data = data.get("jobs", [])
         if not isinstance(jobs_data, list):
             raise ConfigError("expected an array of tables ([[jobs]])", path=file, key="jobs")
@@ -371,11 +375,18 @@ def _check_value(value: Any, hint: Any, key: str, file: str, env: Mapping[str, s
                           path=file, key=key)
     minimum = rules.get("min")
     if isinstance(minimum, int | float) and result < minimum:
-        raise ConfigError(f"must be at least {minimum}, got {value!r}", path=file, key=key)
+        raise ConfigError(f"must be at least {_plain(minimum)}, got {value!r}", path=file,
+                          key=key)
     maximum = rules.get("max")
     if isinstance(maximum, int | float) and result > maximum:
-        raise ConfigError(f"must be at most {maximum}, got {value!r}", path=file, key=key)
+        raise ConfigError(f"must be at most {_plain(maximum)}, got {value!r}", path=file,
+                          key=key)
     return result
+
+
+def _plain(number: float) -> float:
+    """``3600`` rather than ``3600.0`` in messages."""
+    return int(number) if float(number).is_integer() else number
 
 
 def _convert(value: Any, hint: Any, key: str, file: str, env: Mapping[str, str]) -> Any:
@@ -424,6 +435,8 @@ def _convert(value: Any, hint: Any, key: str, file: str, env: Mapping[str, str])
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"expected a number, got {_describe(value)}", path=file, key=key)
+        if not math.isfinite(value):
+            raise ConfigError(f"expected a finite number, got {value!r}", path=file, key=key)
         return float(value)
     if hint is str:
         return _expect(value, str, "a string", key, file)
@@ -461,6 +474,8 @@ def _secret(value: Any, key: str, file: str, env: Mapping[str, str]) -> Secret:
 
 def _apply_env(sections: dict[str, Any], env: Mapping[str, str]) -> None:
     """Replace section values from ``LPBOT_<SECTION>_<KEY>`` variables; unknown ones are errors."""
+    for variable in env:
+        _check_env_name(variable, tuple(sections))
     for section_name, section in sections.items():
         prefix = f"LPBOT_{section_name.upper()}_"
         names = {f.name.upper(): f for f in fields(section)}
@@ -479,6 +494,34 @@ def _apply_env(sections: dict[str, Any], env: Mapping[str, str]) -> None:
         if changes:
             sections[section_name] = type(section)(
                 **{f.name: changes.get(f.name, getattr(section, f.name)) for f in fields(section)})
+
+
+def _check_env_name(variable: str, sections: tuple[str, ...]) -> None:
+    """Refuse a variable meant as an override that cannot be one.
+
+    That is ``LPBOT_`` followed by a table that cannot be set from the environment (``JOBS``,
+    ``PLUGINS``), by a misspelt section (``BOTT``, ``LOG``), or a known section in lower case.
+    Other ``LPBOT_`` variables (``LPBOT_TRACE_HOOKS``) are not config and are left alone.
+    """
+    if not variable.upper().startswith("LPBOT_"):
+        return
+    rest = variable[len("LPBOT_"):]
+    head = rest.split("_", 1)[0].lower()
+    if variable != variable.upper() and head in sections:
+        raise ConfigError(f"environment variable names are upper case: {variable.upper()}",
+                          path="environment", key=variable)
+    if not variable.startswith("LPBOT_") or head in sections:
+        return
+    if head in ("jobs", "job", "plugins", "plugin"):
+        raise ConfigError("[[jobs]] and [plugins] cannot be set from the environment "
+                          "(only the keys of " + ", ".join(f"[{name}]" for name in sections)
+                          + ")", path="environment", key=variable)
+    close = [name for name in sections if len(head) >= 3 and name.startswith(head)]
+    close = close or difflib.get_close_matches(head, sections, n=1, cutoff=0.75)
+    if close:
+        raise ConfigError(f"unknown section {head!r} (did you mean "
+                          f"LPBOT_{close[0].upper()}_{rest.partition('_')[2] or '<KEY>'}?)",
+                          path="environment", key=variable)
 
 
 def _from_env_text(text: str, hint: Any) -> Any:
@@ -517,6 +560,32 @@ def _check_account(account: AccountSection, sandbox: SandboxSection, file: str) 
     if not sandbox.enabled and not account.id:
         raise ConfigError("the account id is required unless [sandbox] enabled = true",
                           path=file, key="account.id")
+
+
+def _check_patterns(logging_section: LoggingSection, sandbox: SandboxSection, file: str) -> None:
+    """Compile every regular expression now, so a bad one never surfaces at run time."""
+    patterns = [(f"logging.redact[{index}]", pattern)
+                for index, pattern in enumerate(logging_section.redact)]
+    patterns += [(f"sandbox.rules[{index}][0]", rule[0])
+                 for index, rule in enumerate(sandbox.rules)]
+    for key, pattern in patterns:
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise ConfigError(f"not a valid regular expression: {exc}", path=file,
+                              key=key) from exc
+
+
+def _check_timezone(scheduler: SchedulerSection, file: str) -> None:
+    """The scheduler's time zone must be an IANA name the system knows (``Europe/Paris``)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(scheduler.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone {scheduler.timezone!r} (expected an IANA name "
+                          "such as 'UTC' or 'Europe/Paris')", path=file,
+                          key="scheduler.timezone") from exc
 
 
 def _plugins(table: Mapping[str, Any], file: str) -> PluginsSection:

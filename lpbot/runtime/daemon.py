@@ -42,6 +42,7 @@ from lpbot.runtime.bot import Bot
 from lpbot.runtime.config import Config, default_state_dir
 from lpbot.runtime.counters import CONVERSATIONS
 from lpbot.runtime.logs import configure_logging
+from lpbot.runtime.preflight import preflight
 from lpbot.runtime.sandbox_options import start_sandbox
 from lpbot.wakeup import Wakeup
 
@@ -189,6 +190,11 @@ def run_daemon(options: RunOptions) -> int:
     if config.sandbox.enabled and config.logging.level != "DEBUG":
         logging.getLogger("websockets").setLevel("WARNING")  # the sandbox's per-socket lines
     try:
+        try:
+            preflight(config)  # what check-config checks: nothing has started yet
+        except (ConfigError, PluginError) as exc:
+            log.error("cannot start: %s", exc)
+            return EXIT_CONFIG
         with Wakeup() as wake:
             return _serve(config, options, wake)
     finally:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOB_KINDS",
+    "MAX_INTERVAL",
+    "MAX_JOB_ID",
     "Checker",
     "JobConfig",
     "OpenConversationArgs",
@@ -37,6 +39,10 @@ Checker = Callable[..., Any]
 #: the module of the built-in job functions, named here without importing it
 _JOBS: Final = "lpbot.runtime.jobs"
 _REFERENCE: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+#: longest job id: the SQLAlchemy job store keeps ids in a VARCHAR(191) column
+MAX_JOB_ID: Final = 191
+#: longest interval and grace time in seconds (366 days; rarer runs take a cron or at trigger)
+MAX_INTERVAL: Final = 31_622_400
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,7 +101,7 @@ class SetTtrArgs:
 class UrgentWhenUnansweredArgs:
     """``kind = "urgent_when_unanswered"``: set URGENT once a consumer waited this long."""
 
-    after_minutes: float = field(metadata={"min": 0})
+    after_minutes: float = field(metadata={"min": 0, "max": MAX_INTERVAL / 60})
     value: int = field(default=0, metadata={"min": 0})
     consumer: str | None = None
 
@@ -107,7 +113,7 @@ class SyntheticConversationArgs:
     consumer: str | None = None
     skill: str | None = None
     messages: tuple[str, ...] = ("Hello!",)
-    reply_timeout: float = field(default=10.0, metadata={"min": 0.1})
+    reply_timeout: float = field(default=10.0, metadata={"min": 0.1, "max": 3600})
     csat: int = field(default=5, metadata={"min": 0, "max": 5})  # 0: do not rate
     resolved: bool = True
 
@@ -148,6 +154,9 @@ def _parse_job(item: Mapping[str, Any], path: str, file: str, check: Checker) ->
         if key not in item:
             raise ConfigError("missing required key", path=file, key=f"{path}.{key}")
     job_id = check(item["id"], str, f"{path}.id", file, {})
+    if not job_id.strip() or len(job_id) > MAX_JOB_ID or not job_id.isprintable():
+        raise ConfigError(f"expected a job id of 1 to {MAX_JOB_ID} printable characters, "
+                          f"got {job_id!r}", path=file, key=f"{path}.id")
     kinds = (*JOB_KINDS, "call")
     kind = check(item["kind"], str, f"{path}.kind", file, {}, {"choices": kinds})
     args = check(item.get("args", {}), Mapping[str, Any], f"{path}.args", file, {})
@@ -170,7 +179,8 @@ def _parse_job(item: Mapping[str, Any], path: str, file: str, check: Checker) ->
     trigger_key = triggers[0]
     trigger_path = f"{path}.{trigger_key}"
     if trigger_key == "every":
-        value = check(item["every"], float, trigger_path, file, {}, {"min": 0.001})
+        value = check(item["every"], float, trigger_path, file, {},
+                      {"min": 0.001, "max": MAX_INTERVAL})
         trigger, trigger_args = "interval", {"every": value}
     elif trigger_key == "cron":
         expression = check(item["cron"], str, trigger_path, file, {})
@@ -205,7 +215,7 @@ def _parse_job(item: Mapping[str, Any], path: str, file: str, check: Checker) ->
         trigger_args=types.MappingProxyType(trigger_args),
         kwargs=types.MappingProxyType(kwargs),
         misfire_grace_time=None if grace is None else check(
-            grace, int, f"{path}.misfire_grace_time", file, {}, {"min": 1}),
+            grace, int, f"{path}.misfire_grace_time", file, {}, {"min": 1, "max": MAX_INTERVAL}),
         coalesce=None if coalesce is None else check(coalesce, bool, f"{path}.coalesce", file, {}),
         start_now=start_now,
         path=path,
