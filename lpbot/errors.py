@@ -3,8 +3,10 @@
 * LpError
   * ConfigError          (also ValueError)  a bad config key or value; names file and key path
   * PluginError                             a plugin failed to load, register or configure
+  * StateError                              the state directory or a database in it is unusable
   * AuthError                               a token was refused or could not be obtained
   * ConnectionClosed     (also ConnectionError) the socket closed; .code, .reason
+    * CertificateError                      a server's TLS certificate failed verification
   * RequestError                            a request did not succeed; .request
     * RequestRejected                       the server answered an error; .code, .body
     * RequestTimeout     (also TimeoutError) no answer within the timeout
@@ -21,6 +23,7 @@ from typing import Any
 
 __all__ = [
     "AuthError",
+    "CertificateError",
     "ConfigError",
     "ConnectionClosed",
     "LpError",
@@ -29,6 +32,7 @@ __all__ = [
     "RequestError",
     "RequestRejected",
     "RequestTimeout",
+    "StateError",
 ]
 
 
@@ -56,6 +60,18 @@ class PluginError(LpError):
         super().__init__(f"{where}: {message}")
 
 
+class StateError(LpError):
+    """The state directory or a database in it cannot be used; names the path and the cause.
+
+    A file where the directory should be, a database that is not one, a read-only disk. Fixing
+    it takes the operator, so it is never retried.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
 class AuthError(LpError):
     """A token was refused by the server or could not be obtained from the provider."""
 
@@ -73,6 +89,20 @@ class ConnectionClosed(LpError, ConnectionError):
         self.reason = reason
         detail = f" (code {code}{': ' + reason if reason else ''})" if code is not None else ""
         super().__init__(f"{message}{detail}")
+
+
+class CertificateError(ConnectionClosed):
+    """A server's TLS certificate was not trusted; never retried, as trust is configuration.
+
+    ``host`` is the server, ``reason`` OpenSSL's verdict (``self-signed certificate in
+    certificate chain``, ``Hostname mismatch...``).
+    """
+
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        super().__init__(f"the TLS certificate of {host} is not trusted ({reason}): give the CA "
+                         "that signed it as [account] ca_file, or fix the server's certificate")
+        self.reason = reason
 
 
 class RequestError(LpError):

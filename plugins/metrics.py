@@ -102,6 +102,8 @@ class _RuntimeCollector(Collector):
              ("plugin", "hook")),
             (counters.DISPATCH_DROPPED, "Events dropped by the dispatcher, by reason",
              ("reason",)),
+            (counters.COMMIT_ERRORS, "State writes that failed (sequence commits, job store), "
+             "by what failed", ("error",)),
         ):
             family = CounterMetricFamily(f"lpbot_{name}", help_text, labels=list(labels))
             for values, value in sorted(counters.series(name).items()):

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import websocket
 
+from lpbot.client.discovery import untrusted_certificate
 from lpbot.client.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
 from lpbot.client.reply import Reply
 from lpbot.errors import ConnectionClosed, ProtocolError
@@ -109,6 +110,7 @@ class Connection:
 
         Raises:
             HandshakeRefused: the server answered the upgrade with an HTTP error status.
+            CertificateError: the server's TLS certificate was not trusted.
             ConnectionClosed: the network failed or the handshake timed out.
         """
         # UTF-8 is validated by bytes.decode() in the loop below (strict), which is faster
@@ -129,6 +131,9 @@ class Connection:
             raise HandshakeRefused(exc.status_code) from exc
         except (OSError, websocket.WebSocketException) as exc:
             ws.shutdown()  # type: ignore[no-untyped-call]
+            untrusted = untrusted_certificate(exc, url)
+            if untrusted is not None:
+                raise untrusted from exc
             raise ConnectionClosed(f"cannot connect: {exc}") from exc
         finally:
             if opening is not None:

@@ -8,17 +8,19 @@ map 60 s, §1.1); a network error, 429 or 5xx is retried with the injected :clas
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import requests
 
 from lpbot.client.backoff import Backoff, Waiter, wait_on_event
-from lpbot.errors import ConfigError, ConnectionClosed
+from lpbot.errors import CertificateError, ConfigError, ConnectionClosed
 
-__all__ = ["DEFAULT_CSDS_DOMAIN", "Discovery", "http_retry_delay"]
+__all__ = ["DEFAULT_CSDS_DOMAIN", "Discovery", "http_retry_delay", "untrusted_certificate"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,28 @@ def http_retry_delay(status: int | None, attempt: int, backoff: Backoff) -> floa
         return backoff.delay(attempt)
     if status == 429:
         return backoff.rate_limited(attempt)
+    return None
+
+
+def untrusted_certificate(error: BaseException, url: str) -> CertificateError | None:
+    """A ``CertificateError`` if ``error`` was caused by certificate verification, else None.
+
+    requests, urllib3 and websocket-client each wrap ``ssl.SSLCertVerificationError`` their
+    own way; the chain of causes, contexts, ``reason`` and ``args`` is searched for it.
+    """
+    seen: set[int] = set()
+    stack: list[BaseException] = [error]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            host = urlsplit(url).netloc or url
+            return CertificateError(host, current.verify_message or str(current))
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None),
+                  *current.args)
+        stack += [item for item in linked if isinstance(item, BaseException)]
     return None
 
 
@@ -102,8 +126,10 @@ class Discovery:
                 self._fetched_at = self._clock()
             found = self._cache.get(service)
         if found is None:
-            raise ConfigError(f"CSDS has no service {service!r} for account {self.account}",
-                              key="csds_domain")
+            # An unknown account may also be answered with no services at all.
+            raise ConfigError(f"CSDS at {self.csds_domain} has no service {service!r} for "
+                              f"account {self.account!r}: check the account id and csds_domain",
+                              key="account.id")
         return found
 
     def url(self, service: str, path: str = "", *, websocket: bool = False) -> str:
@@ -128,9 +154,16 @@ class Discovery:
                     return _parse_csds(response.json())
                 error: Exception = ConnectionError(f"CSDS answered HTTP {status}")
             except (requests.RequestException, ValueError) as exc:
+                untrusted = untrusted_certificate(exc, self.csds_url())
+                if untrusted is not None:
+                    raise untrusted from exc
                 error = exc
             delay = http_retry_delay(status, attempt, self._backoff)
-            if delay is None:  # 4xx: 401 means an unknown account (§1.1); retrying cannot help
+            if status == 401:  # §1.1: "401 bad authentication (invalid site)"
+                raise ConfigError(f"CSDS does not know account {self.account!r} (HTTP 401 from "
+                                  f"{self.csds_domain}): check the account id",
+                                  key="account.id") from error
+            if delay is None:  # other 4xx: a request to fix; retrying cannot help
                 raise ConfigError(f"CSDS lookup failed: {error}", key="account") from error
             if attempt >= self._backoff.request_retries:
                 raise ConnectionClosed(f"CSDS lookup failed: {error}") from error

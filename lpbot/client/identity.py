@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 import requests
 
 from lpbot.client.backoff import Backoff, Waiter, wait_on_event
-from lpbot.client.discovery import Discovery, http_retry_delay
+from lpbot.client.discovery import Discovery, http_retry_delay, untrusted_certificate
 from lpbot.client.state import StateStore, StoredIdentity
 from lpbot.errors import AuthError, ConfigError, ConnectionClosed
 from lpbot.protocol.names import Services
@@ -372,8 +372,10 @@ class IdentityManager:
         attempt = 0
         while True:
             status: int | None = None
+            # Outside the try: discovery retries on its own, and its ConfigError (an unknown
+            # account) is a ValueError that must not be taken for a bad answer and retried.
+            url = self._discovery.url(Services.IDP, path)
             try:
-                url = self._discovery.url(Services.IDP, path)
                 response = self._http.post(url, json=body, timeout=self._timeout)
                 status = response.status_code
                 if status == 200:
@@ -388,6 +390,9 @@ class IdentityManager:
             except ConfigError:  # CSDS refused the account (401, §1.1): retrying cannot help
                 raise
             except (requests.RequestException, ValueError) as exc:
+                untrusted = untrusted_certificate(exc, url)
+                if untrusted is not None:
+                    raise untrusted from exc
                 error = exc
             delay = http_retry_delay(status, attempt, self._backoff)
             if delay is None:

@@ -14,14 +14,13 @@ itself is the supervisor's (``refresh``), because a new identity may mean a new 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from lpbot.client.link import Link
 from lpbot.client.session import Recovery
-from lpbot.errors import AuthError, ConfigError, ConnectionClosed
+from lpbot.errors import AuthError, ConfigError, ConnectionClosed, StateError
 from lpbot.protocol.requests import GetClock
 
 if TYPE_CHECKING:
@@ -118,7 +117,7 @@ class Keepalive:
         if pruned.evicted and store is not None:
             try:
                 store.forget_sequences(session.consumer_id, pruned.evicted)
-            except (ValueError, sqlite3.Error) as exc:  # closing; the rows are only clutter
+            except (ValueError, StateError) as exc:  # closing; the rows are only clutter
                 log.warning("could not delete the sequences of forgotten dialogs: %s", exc)
 
     def _refresh_ahead(self, conn: Connection) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from lpbot.errors import AuthError, ConfigError
+from lpbot.errors import AuthError, CertificateError, ConfigError
 from lpbot.protocol.names import CloseCode, ConversationState
 from lpbot.protocol.notifications import (
     ConversationChange,
@@ -115,7 +115,7 @@ def classify(
         if 400 <= http_status < 500:  # §3.5: other 4xx -> do not retry, fix the request
             return Recovery.FATAL
         return Recovery.BACKOFF
-    if isinstance(error, ConfigError):
+    if isinstance(error, ConfigError | CertificateError):  # trust is configuration, too
         return Recovery.FATAL
     if isinstance(error, AuthError):
         # The IDP refused us (4xx) or the provider failed; retrying with backoff lets a

@@ -18,19 +18,46 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-__all__ = ["DB_NAME", "StateStore", "StoredIdentity"]
+from lpbot.errors import StateError
+
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "StateStore",
+    "StoredIdentity",
+    "describe_sqlite_error",
+    "make_state_dir",
+]
 
 log = logging.getLogger(__name__)
 
 #: file name of the database inside the state directory
 DB_NAME: Final = "lpbot.sqlite3"
+#: stored in the database header (``PRAGMA user_version``); writing it at open proves the file
+#: is writable before anything depends on it
+SCHEMA_VERSION: Final = 1
 #: held while a store sets its connection up (see StateStore.__init__)
 _SETUP_LOCK: Final = threading.Lock()
+#: what an operator can do about SQLite's terse errors
+_ADVICE: Final = {
+    "file is not a database": "it is not an SQLite database: move it away (a new one is made) "
+                              "or restore it from a backup",
+    "database disk image is malformed": "it is damaged: move it away (a new one is made) or "
+                                        "restore it from a backup",
+    "readonly database": "lpbot must be able to write it: check the file's and the "
+                         "directory's permissions, attributes (lsattr) and mount",
+    "database is locked": "another process holds it: is another lpbot running on this "
+                          "state directory?",
+    "unable to open database file": "check that the directory exists and is writable",
+    "disk i/o error": "check the disk",
+    "database or disk is full": "free some space on its disk",
+}
 
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS identities (
@@ -74,15 +101,23 @@ class StateStore:
     """
 
     def __init__(self, directory: Path | str) -> None:
+        """Open (or create) the store in ``directory``.
+
+        Raises:
+            StateError: the directory cannot be made or written, or ``lpbot.sqlite3`` is not a
+                database lpbot can write (junk, damaged, read-only, locked); the message names
+                the path and what to do.
+        """
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
+        make_state_dir(self.directory)
         self._lock = threading.Lock()
-        # isolation_level=None: we open transactions ourselves, one per write.
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                             timeout=10.0)
+        with self._failing("cannot open"):
+            # isolation_level=None: we open transactions ourselves, one per write.
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                 timeout=10.0)
         try:
-            with _SETUP_LOCK:
+            with _SETUP_LOCK, self._failing("cannot use"):
                 # The WAL mode is stored in the file, so only a new file is switched. The switch
                 # needs the file to itself, and SQLite refuses it at once ("database is locked")
                 # rather than waiting out the timeout: stores opened together (a bot adding
@@ -92,10 +127,21 @@ class StateStore:
                 db.execute("PRAGMA synchronous=NORMAL")
                 for statement in _SCHEMA:
                     db.execute(statement)
+                # A write, so a read-only file fails here and not at the first commit.
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.close()
             raise
         self._db: sqlite3.Connection | None = db
+
+    @contextmanager
+    def _failing(self, action: str) -> Iterator[None]:
+        """Turn SQLite's errors into a ``StateError`` naming the database file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StateError(f"{action} the state database: {describe_sqlite_error(exc)}",
+                             path=str(self.path)) from exc
 
     def __repr__(self) -> str:
         return f"StateStore({str(self.path)!r})"
@@ -115,7 +161,7 @@ class StateStore:
 
     def load_identity(self, key: str) -> StoredIdentity | None:
         """Return the identity saved under ``key`` (e.g. ``"account/default"``), if any."""
-        with self._lock:
+        with self._lock, self._failing("cannot read"):
             row = self._conn().execute(
                 "SELECT consumer_id, token, authenticated FROM identities WHERE key = ?", (key,)
             ).fetchone()
@@ -125,7 +171,7 @@ class StateStore:
 
     def save_identity(self, key: str, identity: StoredIdentity) -> None:
         """Persist ``identity`` under ``key`` atomically (replacing any older one)."""
-        with self._lock:
+        with self._lock, self._failing("cannot save an identity in"):
             self._conn().execute(
                 "INSERT INTO identities (key, consumer_id, token, authenticated, updated) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
@@ -137,14 +183,18 @@ class StateStore:
 
     def forget_identity(self, key: str) -> None:
         """Delete the identity saved under ``key``."""
-        with self._lock:
+        with self._lock, self._failing("cannot write"):
             self._conn().execute("DELETE FROM identities WHERE key = ?", (key,))
 
     # --- sequences ----------------------------------------------------------------------
 
     def commit_sequence(self, consumer_id: str, dialog_id: str, sequence: int) -> bool:
-        """Record that ``sequence`` of ``dialog_id`` was handled; True when it moved forward."""
-        with self._lock:
+        """Record that ``sequence`` of ``dialog_id`` was handled; True when it moved forward.
+
+        Raises:
+            StateError: the write failed (read-only or full disk, damaged file...).
+        """
+        with self._lock, self._failing("cannot commit a sequence to"):
             cursor = self._conn().execute(
                 "INSERT INTO sequences (consumer_id, dialog_id, sequence, updated) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT(consumer_id, dialog_id) DO UPDATE SET "
@@ -156,7 +206,7 @@ class StateStore:
 
     def last_sequence(self, consumer_id: str, dialog_id: str) -> int | None:
         """The last committed sequence of ``dialog_id``, or ``None`` when none was."""
-        with self._lock:
+        with self._lock, self._failing("cannot read"):
             row = self._conn().execute(
                 "SELECT sequence FROM sequences WHERE consumer_id = ? AND dialog_id = ?",
                 (consumer_id, dialog_id),
@@ -165,7 +215,7 @@ class StateStore:
 
     def sequences(self, consumer_id: str) -> dict[str, int]:
         """Every dialog's last committed sequence for ``consumer_id``."""
-        with self._lock:
+        with self._lock, self._failing("cannot read"):
             rows = self._conn().execute(
                 "SELECT dialog_id, sequence FROM sequences WHERE consumer_id = ?", (consumer_id,)
             ).fetchall()
@@ -178,7 +228,7 @@ class StateStore:
         dialog it has no sequence for, so nothing is delivered again.
         """
         rows = [(consumer_id, dialog_id) for dialog_id in dialog_ids]
-        with self._lock:
+        with self._lock, self._failing("cannot write"):
             db = self._conn()
             db.execute("BEGIN")
             try:
@@ -210,3 +260,23 @@ class StateStore:
         except sqlite3.Error as exc:  # another process may hold the WAL; closing still works
             log.debug("checkpoint at close failed: %s", exc)
         db.close()
+
+
+def make_state_dir(directory: Path) -> None:
+    """Create ``directory`` (and its parents) unless it exists; raises ``StateError``."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise StateError("the state directory is a file, not a directory: move it away or "
+                         "choose another --state-dir", path=str(directory)) from exc
+    except OSError as exc:
+        raise StateError(f"cannot create the state directory: {exc.strerror or exc}",
+                         path=str(directory)) from exc
+
+
+def describe_sqlite_error(error: sqlite3.Error) -> str:
+    """SQLite's message, and what an operator can do about it."""
+    message = str(error)
+    lowered = message.lower()
+    advice = next((text for cause, text in _ADVICE.items() if cause in lowered), None)
+    return f"{message} ({advice})" if advice else message

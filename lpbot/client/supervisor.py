@@ -38,7 +38,7 @@ from lpbot.client.options import ConnectionState, StateChange
 from lpbot.client.reply import Reply
 from lpbot.client.session import Recovery, classify
 from lpbot.client.streams import Delivery, Streams
-from lpbot.errors import AuthError, ConfigError, ConnectionClosed, RequestRejected
+from lpbot.errors import AuthError, CertificateError, ConfigError, ConnectionClosed, RequestRejected
 from lpbot.protocol.codec import encode_client_properties
 from lpbot.protocol.names import Services as ServiceNames
 from lpbot.protocol.requests import InitConnection
@@ -216,7 +216,7 @@ class Supervisor:
                     elif recovery is Recovery.RENEW_IDENTITY:
                         self._adopt(self._client.identities.renew())
                         self._client.count("identity_renewals")
-                except ConfigError as exc:
+                except (ConfigError, CertificateError) as exc:
                     self._fail(exc)
                     return
                 except (AuthError, ConnectionClosed) as exc:

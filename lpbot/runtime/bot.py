@@ -24,7 +24,7 @@ from lpbot.protocol.events import AcceptStatusEvent, ChatStateEvent, ContentEven
 from lpbot.protocol.notifications import ConversationChange, MessagingEvent
 from lpbot.runtime.client_options import client_options
 from lpbot.runtime.config import Config
-from lpbot.runtime.counters import HOOK_ERRORS, Counters
+from lpbot.runtime.counters import COMMIT_ERRORS, HOOK_ERRORS, Counters
 from lpbot.runtime.dispatch import Dispatcher, log_tracer
 from lpbot.runtime.jobs import register_bot, unregister_bot
 from lpbot.runtime.plugins import PluginManager, load_plugins
@@ -271,6 +271,10 @@ class Bot:
             log.warning("hook errors while running: %s", ", ".join(
                 f"plugin {plugin!r} in {hook}: {count:g}"
                 for (plugin, hook), count in sorted(errors.items())))
+        failed = self.counters.series(COMMIT_ERRORS)
+        if failed:
+            log.error("state could not be saved while running (%s): check the state directory",
+                      ", ".join(f"{what}: {count:g}" for (what,), count in sorted(failed.items())))
         leftover = [t.name for t in threading.enumerate()
                     if t.name.startswith("lpbot-") and not t.name.startswith(_NOT_OURS)
                     and t.is_alive() and t is not threading.current_thread()]

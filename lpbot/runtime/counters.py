@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 __all__ = [
+    "COMMIT_ERRORS",
     "CONVERSATIONS",
     "DEFAULT_BUCKETS",
     "DISPATCH_BLOCKED",
@@ -42,6 +43,8 @@ DISPATCH_LATENCY: Final = "dispatch_latency_seconds"
 JOBS: Final = "jobs"
 #: (event,): conversations "opened" and "closed", as the bot saw them
 CONVERSATIONS: Final = "conversations"
+#: (error type,): handled events whose sequence could not be committed (they come again)
+COMMIT_ERRORS: Final = "commit_errors"
 
 #: upper bounds in seconds, like Prometheus' defaults but finer below 10 ms
 DEFAULT_BUCKETS: Final = (
@@ -117,6 +120,7 @@ class Counters:
     DISPATCH_LATENCY: ClassVar = DISPATCH_LATENCY
     JOBS: ClassVar = JOBS
     CONVERSATIONS: ClassVar = CONVERSATIONS
+    COMMIT_ERRORS: ClassVar = COMMIT_ERRORS
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -7,9 +7,11 @@ nothing forks, and the exit code says how it ended:
 code  meaning
 ====  ========================================================================
 0     stopped cleanly (signal, ``--duration`` or ``--max-conversations``)
-1     an internal error (an lpbot thread died, or an unexpected exception)
-2     a config or plugin error: nothing was started (the message names the key or plugin)
-3     could not connect at start-up (discovery, identity or socket)
+1     an error while running: an lpbot thread died, an unexpected exception, or handled
+      events could not be committed to the state directory (counted in ``commit_errors``)
+2     a config, plugin or state-directory error: nothing was started (the message names the
+      key, the plugin, or the path)
+3     could not connect at start-up (discovery, identity, socket, or an untrusted certificate)
 4     stopped, but not within the stop deadline (a thread was left behind)
 130   a second SIGTERM/SIGINT during shutdown: immediate exit
 ====  ========================================================================
@@ -36,11 +38,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Final
 
-from lpbot.errors import ConfigError, LpError, PluginError
+from lpbot.client.state import make_state_dir
+from lpbot.errors import ConfigError, LpError, PluginError, StateError
 from lpbot.hookspecs import hookimpl
 from lpbot.runtime.bot import Bot
 from lpbot.runtime.config import Config, default_state_dir
-from lpbot.runtime.counters import CONVERSATIONS
+from lpbot.runtime.counters import COMMIT_ERRORS, CONVERSATIONS
 from lpbot.runtime.logs import configure_logging
 from lpbot.runtime.preflight import preflight
 from lpbot.runtime.sandbox_options import start_sandbox
@@ -203,7 +206,11 @@ def run_daemon(options: RunOptions) -> int:
 
 def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
     state_dir = options.state_dir or config.bot.state_dir or default_state_dir()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        make_state_dir(state_dir)
+    except StateError as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_CONFIG
     stopping = threading.Event()
     failures: list[BaseException] = []
 
@@ -257,7 +264,7 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
         try:
             with wake.watching():
                 bot.start()
-        except (ConfigError, PluginError) as exc:
+        except (ConfigError, PluginError, StateError) as exc:
             log.error("cannot start: %s", exc)
             code = EXIT_CONFIG
             return code
@@ -277,6 +284,8 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
         stopping.set()
         with wake.watching():
             clean = bot.stop()
+        if bot.counters.total(COMMIT_ERRORS):
+            failures.append(StateError("state could not be saved while running"))
         code = EXIT_ERROR if failures else EXIT_OK if clean else EXIT_UNCLEAN
         return code
     except Exception:  # isolation boundary: report, stop what started, exit 1

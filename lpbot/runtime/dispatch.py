@@ -55,8 +55,9 @@ from typing import Any, Final, cast
 
 import pluggy
 
-from lpbot.errors import PluginError
+from lpbot.errors import LpError, PluginError
 from lpbot.runtime.counters import (
+    COMMIT_ERRORS,
     DISPATCH_BLOCKED,
     DISPATCH_DROPPED,
     DISPATCH_LATENCY,
@@ -288,6 +289,7 @@ class Dispatcher:
         self._discard = threading.Event()
         self._drained = threading.Event()  # the workers are gone: nothing would run a call
         self._timers = Timers(self._fire)
+        self._commit_failed = False
 
     @property
     def workers(self) -> int:
@@ -549,18 +551,24 @@ class Dispatcher:
             self._counters.inc(HOOK_ERRORS, "call_later", name)
             log.exception("delayed call %r for %s failed", due.call, due.key)
 
-    @classmethod
-    def _run_afters(cls, pending: dict[Hashable, Callable[[], object]]) -> None:
+    def _run_afters(self, pending: dict[Hashable, Callable[[], object]]) -> None:
         for after in pending.values():
-            cls._run_after(after)
+            self._run_after(after)
         pending.clear()
 
-    @staticmethod
-    def _run_after(after: Callable[[], object]) -> None:
+    def _run_after(self, after: Callable[[], object]) -> None:
         try:
             after()
-        except Exception:  # isolation boundary: a failed commit
-            log.exception("could not commit after a hook call")
+        except Exception as exc:  # isolation boundary: a failed commit is counted, not fatal
+            self._counters.inc(COMMIT_ERRORS, type(exc).__name__)
+            with self._lock:
+                first, self._commit_failed = not self._commit_failed, True
+            if first:  # one line, not one per event: the count says how many
+                log.error("could not commit a handled event (it will be delivered again after "
+                          "a restart; later failures are only counted in %s): %s",
+                          COMMIT_ERRORS, exc, exc_info=not isinstance(exc, LpError))
+            else:
+                log.debug("could not commit a handled event: %s", exc)
 
     @staticmethod
     def _trace(tracer: Tracer, hook_name: str, kwargs: Mapping[str, Any]) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as clock_time
@@ -31,8 +33,11 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
-from lpbot.runtime.counters import JOBS, Counters
+from lpbot.client.state import describe_sqlite_error
+from lpbot.errors import StateError
+from lpbot.runtime.counters import COMMIT_ERRORS, JOBS, Counters
 
 if TYPE_CHECKING:
     from apscheduler.events import JobEvent
@@ -44,6 +49,8 @@ __all__ = ["JobInfo", "JobRun", "Scheduler", "check_plain_data"]
 log = logging.getLogger(__name__)
 
 _REFERENCE: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+#: seconds before the scheduler looks at its job store again after the store failed
+STORE_RETRY: Final = 10.0
 _PLAIN: Final = (str, int, float, bool, type(None), datetime, date, clock_time)
 
 #: called with (hook name, JobInfo or JobRun) for every job outcome, on the thread that saw it
@@ -96,12 +103,42 @@ def check_plain_data(value: object, where: str = "kwargs") -> None:
                     f"a restart), got {type(value).__name__}")
 
 
+class _ReportedByLpbot(logging.Filter):
+    """Drops APScheduler's own warning about a skipped run: :class:`Scheduler` logs it once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith('Execution of job "%s" skipped')
+
+
+_REPORTED_BY_LPBOT: Final = _ReportedByLpbot()
+
+
 class _BackgroundScheduler(BackgroundScheduler):  # type: ignore[misc]
-    """APScheduler's background scheduler with its thread named like lpbot's others."""
+    """APScheduler's background scheduler: its thread named like lpbot's, and store errors kept.
+
+    APScheduler lets an error of the job store while it updates a job's next run time escape
+    its thread, which then dies; here it is reported through ``on_store_error`` and the loop
+    tries again after ``STORE_RETRY`` seconds.
+    """
+
+    on_store_error: Callable[[Exception], None] | None = None
 
     def start(self, *args: Any, **kwargs: Any) -> None:
         super().start(*args, **kwargs)
         self._thread.name = "lpbot-scheduler"
+
+    def _process_jobs(self) -> float | None:
+        from apscheduler.schedulers.base import STATE_STOPPED
+
+        if self.state == STATE_STOPPED:  # woken by shutdown(): its executors are gone
+            return None
+        try:
+            wait: float | None = super()._process_jobs()
+        except SQLAlchemyError as exc:
+            if self.on_store_error is not None:
+                self.on_store_error(exc)
+            return STORE_RETRY
+        return wait
 
 
 class Scheduler:
@@ -149,6 +186,11 @@ class Scheduler:
             timezone=timezone,
             daemon=True,  # a safety net only: shutdown() joins it
         )
+        self.scheduler.on_store_error = self._on_store_error
+        self._store_failed = False
+        apscheduler_log = logging.getLogger("apscheduler.scheduler")
+        if _REPORTED_BY_LPBOT not in apscheduler_log.filters:
+            apscheduler_log.addFilter(_REPORTED_BY_LPBOT)
         self.scheduler.add_listener(
             self._on_event,
             EVENT_JOB_ADDED | EVENT_JOB_MODIFIED | EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED
@@ -163,10 +205,37 @@ class Scheduler:
         return bool(self.scheduler.state != STATE_STOPPED)
 
     def start(self, *, paused: bool = False) -> None:
-        """Open the job store and start the scheduler thread (``paused``: run nothing yet)."""
-        self.scheduler.start(paused=paused)
-        for job in self.scheduler.get_jobs():
-            self._remember(job)
+        """Open the job store and start the scheduler thread (``paused``: run nothing yet).
+
+        Raises:
+            StateError: the job store cannot be used (not a database, read-only, unreachable).
+        """
+        with self._store_errors():
+            self.scheduler.start(paused=paused)
+            for job in self.scheduler.get_jobs():
+                self._remember(job)
+
+    def _on_store_error(self, error: Exception) -> None:
+        """The job store failed on the scheduler's thread: count it, log the first one."""
+        self._counters.inc(COMMIT_ERRORS, "job store")
+        first, self._store_failed = not self._store_failed, True
+        (log.error if first else log.debug)(
+            "the job store failed; the scheduler tries again every %g s (later failures are "
+            "only counted in %s): %s", STORE_RETRY, COMMIT_ERRORS, _first_line(error))
+
+    @contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """Turn the job store's database errors into a ``StateError`` naming the store."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            url = make_url(self.url)
+            where = (url.database or self.url) if url.get_backend_name() == "sqlite" else (
+                url.render_as_string(hide_password=True))
+            raise StateError(f"cannot use the job store: {_first_line(exc)}",
+                             path=where) from exc
 
     def resume(self) -> None:
         """Start running due jobs (after a paused start)."""
@@ -203,8 +272,9 @@ class Scheduler:
                             f"'module:function' so the stored job survives a restart; got {func!r}")
         plain = dict(kwargs or {})
         check_plain_data(plain, f"job {id!r} kwargs")
-        job = self.scheduler.add_job(func, trigger, id=id, name=name or id, kwargs=plain,
-                                     replace_existing=replace_existing, **options)
+        with self._store_errors():
+            job = self.scheduler.add_job(func, trigger, id=id, name=name or id, kwargs=plain,
+                                         replace_existing=replace_existing, **options)
         return self._remember(job)
 
     def ensure_job(
@@ -222,7 +292,8 @@ class Scheduler:
         a run that fell due while the bot was down runs, or is reported missed); a changed one
         is replaced.
         """
-        existing = self.scheduler.get_job(id)
+        with self._store_errors():
+            existing = self.scheduler.get_job(id)
         plain = dict(kwargs or {})
         if (existing is not None and existing.func_ref == func and dict(existing.kwargs) == plain
                 and _trigger_text(existing.trigger) == _trigger_text(trigger)
@@ -331,6 +402,14 @@ class Scheduler:
             self._listener(hook_name, value)
         except Exception:  # isolation boundary: keep the loop alive
             log.exception("could not deliver %s for job %s", hook_name, value.job_id)
+
+
+def _first_line(error: Exception) -> str:
+    """What went wrong with the job store, without SQLAlchemy's statement and parameters."""
+    cause = getattr(error, "orig", None) or error
+    if isinstance(cause, sqlite3.Error):
+        return describe_sqlite_error(cause)
+    return str(cause).splitlines()[0]
 
 
 def _trigger_text(trigger: BaseTrigger) -> str:

@@ -1,0 +1,112 @@
+"""A wrong account or an untrusted certificate ends ``lpbot run`` at once with one clear line.
+
+Neither is retried: an account CSDS does not know (HTTP 401 per protocol.md §1.1, or an answer
+without the services) is a config error, exit 2; a certificate that fails verification is a
+trust problem, exit 3. Both used to be retried for many seconds and then reported as an
+unreachable IDP or CSDS.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from lpbot.testing.harness import DaemonProcess
+
+CERTS = Path(__file__).resolve().parents[1] / "client" / "certs"
+
+
+class ScriptedCsds:
+    """A CSDS that answers every lookup with ``status`` and ``body``, over TLS if asked."""
+
+    def __init__(self, status: int, body: object, *, tls: bool = False) -> None:
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.requests += 1
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(CERTS / "server.pem", CERTS / "server.key")
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.domain = f"127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="test-csds")
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def csds(request: pytest.FixtureRequest) -> Iterator[ScriptedCsds]:
+    status, body, tls = request.param
+    server = ScriptedCsds(status, body, tls=tls)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def run(tmp_path: Path, csds: ScriptedCsds, *, tls: bool) -> tuple[int, list[str]]:
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[account]\nid = "99999999"\ncsds_domain = "{csds.domain}"\n'
+                      f'tls = {str(tls).lower()}\n', encoding="utf-8")
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path / "state")) as daemon:
+        code = daemon.wait(timeout=20)  # the old retries took about 30 s
+    return code, daemon.messages()
+
+
+UNKNOWN_ACCOUNT = {
+    "csds 401": ((401, {"error": "invalid site"}, False),
+                 "CSDS does not know account '99999999' (HTTP 401"),
+    "no services": ((200, {"baseURIs": []}, False),
+                    "has no service 'idp' for account '99999999': check the account id"),
+}
+
+
+@pytest.mark.parametrize(("csds", "expected"), UNKNOWN_ACCOUNT.values(), indirect=["csds"],
+                         ids=list(UNKNOWN_ACCOUNT))
+def test_an_unknown_account_is_a_config_error_at_once(
+    tmp_path: Path, csds: ScriptedCsds, expected: str
+) -> None:
+    code, messages = run(tmp_path, csds, tls=False)
+    assert code == 2, messages
+    failures = [m for m in messages if expected in m]
+    assert len(failures) == 1, messages
+    assert failures[0].startswith("cannot start: account.id: ")
+    assert csds.requests == 1  # asked once, never retried
+    assert not any("retry" in m or "Traceback" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("csds", [(200, {"baseURIs": []}, True)], indirect=True)
+def test_an_untrusted_certificate_is_not_retried(tmp_path: Path, csds: ScriptedCsds) -> None:
+    code, messages = run(tmp_path, csds, tls=True)
+    assert code == 3, messages
+    failures = [m for m in messages if "is not trusted" in m]
+    assert len(failures) == 1, messages
+    assert failures[0] == (
+        f"cannot connect: the TLS certificate of {csds.domain} is not trusted (unable to get "
+        "local issuer certificate): give the CA that signed it as [account] ca_file, or fix the "
+        "server's certificate")
+    assert csds.requests == 0
+    assert not any("retry" in m or "Traceback" in m for m in messages), messages
