@@ -34,13 +34,13 @@ if TYPE_CHECKING:
         Ttr,
     )
     from lpbot.protocol.names import (
-        JWT_PATTERN,
         AcceptStatus,
         ChatState,
         ConversationState,
         Role,
         TTRType,
     )
+    from lpbot.redaction import JWT_PATTERN, Redactor
     from lpbot.runtime.bot import Bot
     from lpbot.runtime.counters import Counters
     from lpbot.runtime.scheduler import JobInfo, JobRun, Scheduler
@@ -71,6 +71,7 @@ __all__ = [
     "PluginConfig",
     "PluginError",
     "ProtocolError",
+    "Redactor",
     "RequestError",
     "RequestRejected",
     "RequestTimeout",
@@ -101,8 +102,10 @@ _LAZY = {
     "ConnectionState": "lpbot.client",
     "Conversation": "lpbot.client",
     "Counters": "lpbot.runtime.counters",
-    **dict.fromkeys(("JWT_PATTERN", "AcceptStatus", "ChatState", "ConversationState", "Role",
-                     "TTRType"), "lpbot.protocol.names"),
+    **dict.fromkeys(("AcceptStatus", "ChatState", "ConversationState", "Role", "TTRType"),
+                    "lpbot.protocol.names"),
+    "JWT_PATTERN": "lpbot.redaction",
+    "Redactor": "lpbot.redaction",
     "JobInfo": "lpbot.runtime.scheduler",
     "JobRun": "lpbot.runtime.scheduler",
     "Scheduler": "lpbot.runtime.scheduler",

@@ -59,7 +59,6 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "JWT_PATTERN",
     "FileClosedError",
     "Options",
     "Redactor",
@@ -72,9 +71,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: a JWS compact serialization (header . payload . signature), as LivePerson's tokens are
-JWT_PATTERN: Final = lpbot.JWT_PATTERN
-MASK: Final = "***"
 
 
 # ---------------------------------------------------------------------------
@@ -116,12 +112,14 @@ class Redactor:
     """Masks JWTs and configured patterns in every string of a JSON-like value."""
 
     def __init__(self, patterns: tuple[str, ...] = ()) -> None:
-        self._pattern = re.compile("|".join([JWT_PATTERN, *(f"(?:{p})" for p in patterns)]))
+        # lpbot's redaction: JWTs by their structure, then the configured patterns; a message
+        # that merely says "authorization: ..." is the consumer's text and is kept
+        self._text = lpbot.Redactor(patterns, authorization=False)
 
     def __call__(self, value: Any) -> Any:
         """A copy of ``value`` with secrets in strings (not keys) replaced by ``***``."""
         if isinstance(value, str):
-            return self._pattern.sub(MASK, value)
+            return self._text(value)
         if isinstance(value, Mapping):
             return {key: self(item) for key, item in value.items()}
         if isinstance(value, list | tuple):

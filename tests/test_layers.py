@@ -20,6 +20,7 @@ LAYERS = {
     "lpbot.stash": 0,       # imports only the standard library, so any layer may hold a Stash
     "lpbot.wakeup": 0,      # standard library only: the daemon's and the sandbox's main thread
     "lpbot.transcripts": 0, # standard library only: the transcript file format
+    "lpbot.redaction": 0,   # standard library only: what a secret looks like, for every layer
     "lpbot.protocol": 1,
     "lpbot.client": 2,      # the consumer client, its backoff policy and its state store
     "lpbot": 3,             # the package itself: the public API, re-exported

@@ -6,29 +6,24 @@ import argparse
 import dataclasses
 import logging
 import os
-import re
 import sys
 from types import FrameType
-from typing import Final
 
-from lpbot.protocol.names import JWT_PATTERN
+from lpbot.redaction import mask_jwts
 from lpbot.sandbox import AgentOptions, IdentityOptions, Sandbox
 from lpbot.sandbox.agents import DEFAULT_GREETING
 from lpbot.sandbox.identity import ANONYMOUS_LIFETIME, REFRESH_WINDOW
 from lpbot.sandbox.tokens import SIGNUP_LIFETIME
 from lpbot.wakeup import Wakeup
 
-#: what a consumer's Authorization header carries
-_JWT: Final = re.compile(JWT_PATTERN)
-
 
 class MaskTokens(logging.Filter):
-    """Replace anything shaped like a JWT in a record's message by ``***``."""
+    """Replace every JWT (a consumer's Authorization header) in a record's message by ``***``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask the record in place; never drop it."""
         message = record.getMessage()
-        masked = _JWT.sub("***", message)
+        masked = mask_jwts(message)
         if masked != message:
             record.msg, record.args = masked, None
         return True

@@ -55,7 +55,10 @@ def untrusted_certificate(error: BaseException, url: str) -> CertificateError | 
         seen.add(id(current))
         if isinstance(current, ssl.SSLCertVerificationError):
             host = urlsplit(url).netloc or url
-            return CertificateError(host, current.verify_message or str(current))
+            reason = current.verify_message or str(current)
+            if current.reason:  # OpenSSL's code, what people search for
+                reason = f"{current.reason}: {reason}"
+            return CertificateError(host, reason)
         linked = (current.__cause__, current.__context__, getattr(current, "reason", None),
                   *current.args)
         stack += [item for item in linked if isinstance(item, BaseException)]

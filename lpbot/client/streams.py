@@ -15,10 +15,9 @@ reads and changes is on the link.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Final, Protocol
+from typing import Protocol
 
 from lpbot.client.connection import Connection
 from lpbot.client.frames import FrameError
@@ -34,13 +33,12 @@ from lpbot.protocol.notifications import (
     MessagingEventNotification,
 )
 from lpbot.protocol.requests import SubscribeMessagingEvents
+from lpbot.redaction import mask_jwts
 
 __all__ = ["Delivery", "Streams"]
 
 log = logging.getLogger(__name__)
 
-#: what a JWT looks like; frames are logged with any such token masked
-_JWT: Final = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*")
 
 Tracked = list[tuple[SubscribeMessagingEvents, "Reply[None]"]]
 
@@ -135,7 +133,7 @@ class Streams:
         """Log a frame that could not be decoded (the first ten, then one in a thousand)."""
         self._malformed_logged += 1
         if self._malformed_logged <= 10 or self._malformed_logged % 1000 == 0:
-            raw = _JWT.sub("***", error.raw) if error.raw else error.raw
+            raw = mask_jwts(error.raw) if error.raw else error.raw
             action = ("connection closed with 1002" if isinstance(error, FrameError)
                       else "frame ignored")
             log.warning("malformed frame, %s (%d so far): %s; raw=%r",

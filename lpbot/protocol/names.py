@@ -11,7 +11,6 @@ from enum import StrEnum
 from typing import Final
 
 __all__ = [
-    "JWT_PATTERN",
     "AcceptStatus",
     "ChatState",
     "CloseCode",
@@ -27,9 +26,6 @@ __all__ = [
 ]
 
 
-#: what a JWT (header.payload.signature, base64url) looks like: the consumer's credential, which
-#: logs and transcripts mask wherever it appears
-JWT_PATTERN: Final = r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
 
 class Kind(StrEnum):
     """Envelope kinds (§4.1)."""

@@ -3,35 +3,27 @@
 The library itself only adds a ``NullHandler``; :func:`configure_logging` is called by the CLI.
 Every handler it installs carries a :class:`RedactingFilter`, which masks JWTs,
 ``Authorization`` values, configured patterns and known secret values in the message, its
-arguments, and any traceback, before any formatter sees the record.
+arguments, and any traceback, before any formatter sees the record; what a secret looks like is
+:mod:`lpbot.redaction`'s to say.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Final, TextIO
+from typing import TextIO
 
-from lpbot.protocol.names import JWT_PATTERN
+from lpbot.redaction import Redactor
 
 __all__ = [
-    "AUTHORIZATION_PATTERN",
-    "JWT_PATTERN",
     "HumanFormatter",
     "JsonLinesFormatter",
     "RedactingFilter",
     "configure_logging",
 ]
-
-#: the value of an Authorization header or field, in headers, JSON, or key=value text
-AUTHORIZATION_PATTERN: Final = (
-    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|jwt|basic)\s+)?[^\s\"',;}]+"
-)
-MASK: Final = "***"
 
 
 class RedactingFilter(logging.Filter):
@@ -44,14 +36,9 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, patterns: Iterable[str] = (), secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        extra = [*patterns, *(re.escape(secret) for secret in secrets if secret)]
-        self._authorization = re.compile(AUTHORIZATION_PATTERN)
-        self._others = re.compile("|".join([JWT_PATTERN, *(f"(?:{p})" for p in extra)]))
-
-    def redact(self, text: str) -> str:
-        """``text`` with every secret replaced by ``***``."""
-        text = self._authorization.sub(lambda m: m.group(1) + MASK, text)
-        return self._others.sub(MASK, text)
+        self.redact = Redactor(patterns, secrets)
+        """``redact(text)``: ``text`` with every secret replaced by ``***`` (see
+        :mod:`lpbot.redaction`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact ``record`` in place: the message with its arguments merged, then the traceback."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import selectors
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from lpbot.cli import main
-from lpbot.runtime.logs import JWT_PATTERN
+from lpbot.redaction import find_jwts
 from lpbot.testing.harness import signal_another_thread
 from lpbot.testing.pytest_plugin import needs_tgkill
 
@@ -85,7 +84,7 @@ def test_debug_logs_never_show_a_token(tmp_path: Path) -> None:
                  cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Authorization" in done.stderr  # the handshake was logged, with its token masked
-    assert not re.search(JWT_PATTERN, done.stderr)
+    assert not find_jwts(done.stderr)
 
 
 @needs_tgkill
@@ -97,7 +96,8 @@ def test_sigterm_on_a_thread_other_than_main_interrupts_the_runs(tmp_path: Path)
                         '[[steps]]\nexpect_message = { contains = "never", timeout = 600 }\n',
                         encoding="utf-8")
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "lpbot", "synth", str(scenario), "--log-level", "INFO"],
+        [sys.executable, "-m", "lpbot", "synth", str(scenario), "--log-level", "INFO",
+         "--json", str(tmp_path / "report.json")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None
@@ -111,8 +111,13 @@ def test_sigterm_on_a_thread_other_than_main_interrupts_the_runs(tmp_path: Path)
                 assert line, "lpbot synth ended before requesting a conversation"
         signal_another_thread(process.pid, signal.SIGTERM)
         out, _ = process.communicate(timeout=10)
-        assert process.returncode == 1
-        assert "interrupted: the runner was stopped" in out
+        assert process.returncode == 130  # interrupted, which is not failed (1)
+        assert "INTERRUPTED long-wait run 1: steps[1] expect_message: interrupted: the runner " \
+            "was stopped" in out
+        assert "FAILED" not in out
+        report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+        assert [run["status"] for run in report["runs"]] == ["interrupted"]
+        assert report["summary"]["failed"] == 0
     finally:
         if process.poll() is None:
             process.kill()
