@@ -1,7 +1,8 @@
 """``lpbot synth``: run scenario files with many synthetic consumers and report how they went.
 
-Exit codes: 0 every run passed, 1 a step failed (or the run was interrupted), 2 a scenario or
-config file is wrong (nothing connected), 3 the in-process sandbox could not start.
+Exit codes: 0 every run passed, 1 a step failed, 2 a scenario or config file is wrong (nothing
+connected), 3 the in-process sandbox could not start, 130 interrupted by SIGINT or SIGTERM before
+every run ended (and none failed before that; the reports call those runs ``interrupted``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_CONFIG: Final = 2
 EXIT_SANDBOX: Final = 3
+EXIT_INTERRUPTED: Final = 130
 
 
 def _at_least(minimum: int) -> type[int]:
@@ -143,8 +145,11 @@ def _run(args: argparse.Namespace) -> int:
         write_junit(args.junit, results)
     if args.json is not None:
         write_json(args.json, results)
-    ok = results and all(result.ok for result in results) and not stopped.is_set()
-    return EXIT_OK if ok else EXIT_FAILED
+    if any(result.status == "failed" for result in results):
+        return EXIT_FAILED
+    if stopped.is_set():
+        return EXIT_INTERRUPTED
+    return EXIT_OK if results else EXIT_FAILED
 
 
 def _raise_open_files(needed: int) -> None:

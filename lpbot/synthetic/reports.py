@@ -1,7 +1,8 @@
 """Reports of scenario runs: JUnit XML for CI, JSON with every step's timing, live progress.
 
 JUnit: one ``<testsuite>`` per scenario, one ``<testcase>`` per run; a failed run has a
-``<failure>`` naming the step, its message and the transcript's tail. JSON: every run with every
+``<failure>`` naming the step, its message and the transcript's tail, and a run that a signal
+interrupted is ``<skipped>`` (it neither passed nor failed). JSON: every run with every
 step's start, duration and outcome, the transcript, and a summary. Progress: on a terminal one
 line rewritten in place (runs done/failed, p50/p95 first-response time); elsewhere a plain line
 per finished run.
@@ -23,6 +24,8 @@ __all__ = ["Progress", "junit_xml", "json_report", "summary", "write_json", "wri
 
 #: transcript lines shown in a JUnit failure
 TAIL_LINES = 12
+#: how the progress lines show a run that did not pass
+_LABELS = {"failed": "FAILED", "interrupted": "INTERRUPTED"}
 
 
 def _iso(at: float) -> str:
@@ -36,8 +39,9 @@ def summary(results: Sequence[RunResult]) -> dict[str, Any]:
     end = max((r.started_at + r.duration for r in results), default=0.0)
     return {
         "runs": len(results),
-        "passed": sum(1 for r in results if r.ok),
-        "failed": sum(1 for r in results if not r.ok),
+        "passed": sum(1 for r in results if r.status == "passed"),
+        "failed": sum(1 for r in results if r.status == "failed"),
+        "interrupted": sum(1 for r in results if r.status == "interrupted"),
         "wall_time": round(max(0.0, end - start), 6),
         "messages": sum(r.messages for r in results),
         "first_response_p50": percentile(responses, 0.50),
@@ -54,7 +58,8 @@ def summary(results: Sequence[RunResult]) -> dict[str, Any]:
 def junit_xml(results: Sequence[RunResult]) -> str:
     """The JUnit XML document for ``results``: a suite per scenario, a case per run."""
     suites = ET.Element("testsuites", name="lpbot synth", tests=str(len(results)),
-                        failures=str(sum(1 for r in results if not r.ok)),
+                        failures=str(sum(1 for r in results if r.status == "failed")),
+                        skipped=str(sum(1 for r in results if r.status == "interrupted")),
                         time=f"{sum(r.duration for r in results):.3f}")
     by_scenario: dict[str, list[RunResult]] = {}
     for result in results:
@@ -62,7 +67,8 @@ def junit_xml(results: Sequence[RunResult]) -> str:
     for name, runs in by_scenario.items():
         suite = ET.SubElement(
             suites, "testsuite", name=name, tests=str(len(runs)),
-            failures=str(sum(1 for r in runs if not r.ok)), errors="0", skipped="0",
+            failures=str(sum(1 for r in runs if r.status == "failed")), errors="0",
+            skipped=str(sum(1 for r in runs if r.status == "interrupted")),
             time=f"{sum(r.duration for r in runs):.3f}",
             timestamp=_iso(min(r.started_at for r in runs)))
         properties = ET.SubElement(suite, "properties")
@@ -79,7 +85,9 @@ def _testcase(result: RunResult) -> ET.Element:
     steps = "\n".join(
         f"{step.name}: {'ok' if step.ok else 'FAILED'} in {step.duration * 1000:.1f} ms"
         for step in result.steps)
-    if not result.ok:
+    if result.interrupted:
+        ET.SubElement(case, "skipped", message=result.failure or "interrupted")
+    elif not result.ok:
         failure = ET.SubElement(case, "failure", message=result.failure or "failed",
                                 type="ScenarioStepFailed")
         tail = "\n".join(result.transcript_tail(TAIL_LINES)) or "(empty transcript)"
@@ -116,6 +124,7 @@ def _run_json(result: RunResult) -> dict[str, Any]:
         "file": result.file,
         "run": result.run,
         "ok": result.ok,
+        "status": result.status,
         "failure": result.failure,
         "consumer_id": result.consumer_id,
         "conversation_id": result.conversation_id,
@@ -159,11 +168,14 @@ class Progress:
         self._lock = threading.Lock()
         self._done = 0
         self._failed = 0
+        self._interrupted = 0
         self._responses: list[float] = []
 
     def line(self) -> str:
         """The live line: runs done/failed and p50/p95 first-response time so far."""
-        return (f"runs {self._done}/{self._total} done, {self._failed} failed; first response "
+        interrupted = f", {self._interrupted} interrupted" if self._interrupted else ""
+        return (f"runs {self._done}/{self._total} done, {self._failed} failed{interrupted}; "
+                "first response "
                 f"p50 {_ms(percentile(self._responses, 0.5))} "
                 f"p95 {_ms(percentile(self._responses, 0.95))}")
 
@@ -171,13 +183,14 @@ class Progress:
         """Record a finished run and show it."""
         with self._lock:
             self._done += 1
-            self._failed += 0 if result.ok else 1
+            self._failed += result.status == "failed"
+            self._interrupted += result.status == "interrupted"
             if result.first_response is not None:
                 self._responses.append(result.first_response)
             if self._tty:
                 self._stream.write("\r\x1b[2K" + self.line())
             else:
-                outcome = "ok" if result.ok else f"FAILED {result.failure}"
+                outcome = "ok" if result.ok else f"{_LABELS[result.status]} {result.failure}"
                 self._stream.write(
                     f"{result.scenario} run {result.run} ({self._done}/{self._total}): "
                     f"{outcome}; {result.duration:.3f} s, first response "
@@ -191,7 +204,7 @@ class Progress:
                 self._stream.write("\n")
             for result in results:
                 if not result.ok:
-                    self._stream.write(f"FAILED {result.scenario} run {result.run}: "
-                                       f"{result.failure}\n")
+                    self._stream.write(f"{_LABELS[result.status]} {result.scenario} run "
+                                       f"{result.run}: {result.failure}\n")
             self._stream.write(self.line() + "\n")
             self._stream.flush()

@@ -9,8 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final, Literal
 
-__all__ = ["RunResult", "StepResult", "TranscriptLine", "percentile"]
+__all__ = ["INTERRUPTED", "RunResult", "StepResult", "TranscriptLine", "percentile"]
+
+#: how the runner begins the error of a step, or of a run, that its stop cut short
+INTERRUPTED: Final = "interrupted:"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +77,23 @@ class RunResult:
     def ok(self) -> bool:
         """True when every step passed and nothing outside the steps failed."""
         return self.error is None and all(step.ok for step in self.steps)
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the run did not pass because the runner was stopped, not because it failed.
+
+        A step that failed before the stop makes the run failed, not interrupted.
+        """
+        step = self.failed_step
+        error = step.error if step is not None else self.error
+        return error is not None and error.startswith(INTERRUPTED)
+
+    @property
+    def status(self) -> Literal["passed", "failed", "interrupted"]:
+        """``passed``, ``failed``, or ``interrupted`` (stopped by a signal before it ended)."""
+        if self.ok:
+            return "passed"
+        return "interrupted" if self.interrupted else "failed"
 
     @property
     def failed_step(self) -> StepResult | None:

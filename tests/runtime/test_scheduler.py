@@ -162,3 +162,25 @@ def test_threads_are_named_and_shutdown_is_idempotent(store: str) -> None:
     assert not running.running
     assert not [t for t in threading.enumerate()
                 if t.name.startswith(("lpbot-scheduler", "lpbot-job"))]
+
+
+def test_a_skipped_run_is_logged_once(
+    store: str, outcomes: Outcomes, caplog: pytest.LogCaptureFixture
+) -> None:
+    import lpbot_fixture_jobs
+
+    gate = lpbot_fixture_jobs.GATES.setdefault("skipped-once", threading.Event())
+    running = Scheduler(url=store, listener=outcomes, max_instances=1)
+    running.start()
+    try:
+        running.add_job("lpbot_fixture_jobs:hold", IntervalTrigger(seconds=0.05),
+                        id="overlapping", kwargs={"name": "skipped-once"})
+        wait_for(lambda: outcomes.of("lpbot_job_missed"), what="a run skipped (max instances)")
+    finally:
+        gate.set()
+        assert running.shutdown(5)
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert skipped, "the skipped run was not logged"
+    assert {r.name for r in skipped} == {"lpbot.scheduler"}, [
+        (r.name, r.getMessage()) for r in skipped]  # not APScheduler's own line as well
+    assert len(skipped) == len(outcomes.of("lpbot_job_missed"))

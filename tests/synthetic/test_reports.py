@@ -120,3 +120,45 @@ def test_progress_prints_plain_lines_elsewhere() -> None:
     assert "\r" not in stream.getvalue()
     assert lines[0] == "shop run 1 (1/2): ok; 3.000 s, first response 250 ms"
     assert lines[1].startswith("shop run 2 (2/2): FAILED steps[1] expect_message: ")
+
+
+def interrupted(run: int) -> RunResult:
+    return RunResult(
+        scenario="shop", file="shop.toml", run=run, started_at=T0, duration=1.0,
+        steps=(step(0, "open_conversation"),
+               step(1, "expect_message", ok=False, error="interrupted: the runner was stopped")),
+        consumer_id="ci", conversation_id="convi")
+
+
+def test_an_interrupted_run_is_reported_as_interrupted_not_failed(tmp_path: Path) -> None:
+    results = [passed(1, 0.2), failed(2), interrupted(3)]
+    assert [r.status for r in results] == ["passed", "failed", "interrupted"]
+    write_junit(tmp_path / "junit.xml", results)
+    root = ET.parse(tmp_path / "junit.xml").getroot()  # noqa: S314 - our own report
+    assert (root.get("failures"), root.get("skipped")) == ("1", "1")
+    [suite] = root.findall("testsuite")
+    assert (suite.get("failures"), suite.get("skipped")) == ("1", "1")
+    case = suite.findall("testcase")[2]
+    assert case.find("failure") is None
+    skipped = case.find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == "steps[1] expect_message: interrupted: the runner was stopped"
+    report = json_report(results)
+    assert [run["status"] for run in report["runs"]] == ["passed", "failed", "interrupted"]
+    assert (report["summary"]["failed"], report["summary"]["interrupted"]) == (1, 1)
+    out = io.StringIO()
+    progress = Progress(out, total=3, tty=False)
+    for result in results:
+        progress(result)
+    progress.finish(results)
+    text = out.getvalue()
+    assert "shop run 3 (3/3): INTERRUPTED steps[1] expect_message: interrupted" in text
+    assert "runs 3/3 done, 1 failed, 1 interrupted;" in text
+
+
+def test_a_step_that_failed_before_the_stop_keeps_the_run_failed() -> None:
+    run = RunResult(
+        scenario="shop", file="shop.toml", run=1, started_at=T0, duration=1.0,
+        steps=(step(0, "say", ok=False, error="ConnectionClosed: gone"),),
+        error="interrupted: the runner was stopped before steps[1] say")
+    assert run.status == "failed"
