@@ -1,7 +1,8 @@
 """Redaction: masks JWTs, ``Authorization`` values, configured patterns and secret values.
 
-The one place that decides what a secret looks like, for log handlers (:mod:`lpbot.logs`), the
-client's malformed-frame reports, the transcript logger and the sandbox's own log lines.
+The one place that decides what a secret looks like, for log handlers
+(:mod:`lpbot.runtime.logs`), the client's malformed-frame reports, the transcript logger and
+``lpbot sandbox``'s log lines.
 
 A JWT is found by its structure, not by its first characters: a run of base64url segments
 joined by dots (three for a signed token, five for an encrypted one) whose first segment
@@ -142,9 +143,12 @@ class Redactor:
 
     def __init__(self, patterns: Iterable[str] = (), secrets: Iterable[str] = (), *,
                  authorization: bool = True) -> None:
-        extra = [*(f"(?:{pattern})" for pattern in patterns),
-                 *(re.escape(secret) for secret in secrets if secret)]
-        self._others = re.compile("|".join(extra)) if extra else None
+        # Each pattern on its own: joined into one alternation, a pattern with inline global
+        # flags ("(?i)card") would no longer compile, though it is valid by itself.
+        self._patterns = [re.compile(pattern) for pattern in patterns]
+        secrets = [re.escape(secret) for secret in secrets if secret]
+        if secrets:
+            self._patterns.append(re.compile("|".join(secrets)))
         self._authorization = authorization
 
     def __call__(self, text: str) -> str:
@@ -152,6 +156,6 @@ class Redactor:
         if self._authorization:
             text = _AUTHORIZATION.sub(lambda match: match.group(1) + MASK, text)
         text = mask_jwts(text)
-        if self._others is not None:
-            text = self._others.sub(MASK, text)
+        for pattern in self._patterns:
+            text = pattern.sub(MASK, text)
         return text

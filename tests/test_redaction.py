@@ -134,6 +134,13 @@ def test_one_redactor_for_text_masks_authorization_patterns_and_secrets() -> Non
     assert Redactor(authorization=False)("authorization: kept") == "authorization: kept"
 
 
+def test_a_pattern_with_inline_flags_works_beside_others() -> None:
+    # Found by the config fuzz: joined into one alternation, "(?i)..." no longer compiled and
+    # `lpbot run` died at start on a [logging] redact that check-config had accepted.
+    redact = Redactor(["(?i)card=\\d+", "(?s)pin=.."], ["hunter2"])
+    assert redact("CARD=4111 pin=12 hunter2") == "*** *** ***"
+
+
 def test_the_client_masks_tokens_in_malformed_frames(
     lp_sandbox: Sandbox, tmp_path: object, caplog: pytest.LogCaptureFixture
 ) -> None:
