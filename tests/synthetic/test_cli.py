@@ -112,8 +112,9 @@ def test_sigterm_on_a_thread_other_than_main_interrupts_the_runs(tmp_path: Path)
         signal_another_thread(process.pid, signal.SIGTERM)
         out, _ = process.communicate(timeout=10)
         assert process.returncode == 130  # interrupted, which is not failed (1)
-        assert "INTERRUPTED long-wait run 1: steps[1] expect_message: interrupted: the runner " \
-            "was stopped" in out
+        # the signal lands while the step waits, or just before it began: interrupted either way
+        assert "INTERRUPTED long-wait run 1: " in out
+        assert "interrupted: the runner was stopped" in out
         assert "FAILED" not in out
         report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
         assert [run["status"] for run in report["runs"]] == ["interrupted"]
