@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from lpbot.sandbox import Sandbox
 from lpbot.testing.harness import DaemonProcess
+
+from .test_state_dir import external
 
 CERTS = Path(__file__).resolve().parents[1] / "client" / "certs"
 
@@ -109,4 +112,19 @@ def test_an_untrusted_certificate_is_not_retried(tmp_path: Path, csds: ScriptedC
         "(CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate): give the CA that "
         "signed it as [account] ca_file, or fix the server's certificate")
     assert csds.requests == 0
+    assert not any("retry" in m or "Traceback" in m for m in messages), messages
+
+
+@pytest.mark.lp_sandbox_tls
+def test_an_account_the_sandbox_does_not_serve_is_a_config_error_at_once(
+    lp_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    config = external(lp_sandbox, tmp_path / "bot.toml", account="no-such-account")
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path / "state")) as daemon:
+        code = daemon.wait(timeout=20)
+    messages = daemon.messages()
+    assert code == 2, messages
+    failures = [m for m in messages if "CSDS does not know account 'no-such-account' (HTTP 401"
+                in m]
+    assert len(failures) == 1, messages
     assert not any("retry" in m or "Traceback" in m for m in messages), messages

@@ -29,10 +29,11 @@ SANDBOX_JOB = (
     'args = { consumer = "demo", messages = ["Hello"], csat = 0 }\n')
 
 
-def external(sandbox: Sandbox, path: Path) -> Path:
+def external(sandbox: Sandbox, path: Path, account: str | None = None) -> Path:
     """A config that connects to ``sandbox`` as to LivePerson: the state directory is used."""
-    path.write_text(f'[account]\nid = "{sandbox.account}"\ncsds_domain = "{sandbox.csds_domain}"\n'
-                    'tls = false\n', encoding="utf-8")
+    trust = f'tls = true\nca_file = "{sandbox.ca_file}"\n' if sandbox.tls else "tls = false\n"
+    path.write_text(f'[account]\nid = "{account or sandbox.account}"\n'
+                    f'csds_domain = "{sandbox.csds_domain}"\n{trust}', encoding="utf-8")
     return path
 
 
