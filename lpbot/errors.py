@@ -94,13 +94,15 @@ class ConnectionClosed(LpError, ConnectionError):
 class CertificateError(ConnectionClosed):
     """A server's TLS certificate was not trusted; never retried, as trust is configuration.
 
-    ``host`` is the server, ``reason`` OpenSSL's verdict (``self-signed certificate in
-    certificate chain``, ``Hostname mismatch...``).
+    ``host`` is the server (``service`` names it: ``CSDS``, ``IDP``...), ``reason`` OpenSSL's
+    verdict (``self-signed certificate in certificate chain``, ``Hostname mismatch...``).
     """
 
-    def __init__(self, host: str, reason: str) -> None:
+    def __init__(self, host: str, reason: str, *, service: str | None = None) -> None:
         self.host = host
-        super().__init__(f"the TLS certificate of {host} is not trusted ({reason}): give the CA "
+        self.service = service
+        where = f"{service} at {host}" if service else host
+        super().__init__(f"the TLS certificate of {where} is not trusted ({reason}): give the CA "
                          "that signed it as [account] ca_file, or fix the server's certificate")
         self.reason = reason
 

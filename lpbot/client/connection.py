@@ -131,7 +131,7 @@ class Connection:
             raise HandshakeRefused(exc.status_code) from exc
         except (OSError, websocket.WebSocketException) as exc:
             ws.shutdown()  # type: ignore[no-untyped-call]
-            untrusted = untrusted_certificate(exc, url)
+            untrusted = untrusted_certificate(exc, url, service="the messaging socket")
             if untrusted is not None:
                 raise untrusted from exc
             raise ConnectionClosed(f"cannot connect: {exc}") from exc

@@ -40,7 +40,8 @@ def http_retry_delay(status: int | None, attempt: int, backoff: Backoff) -> floa
     return None
 
 
-def untrusted_certificate(error: BaseException, url: str) -> CertificateError | None:
+def untrusted_certificate(error: BaseException, url: str, *,
+                          service: str | None = None) -> CertificateError | None:
     """A ``CertificateError`` if ``error`` was caused by certificate verification, else None.
 
     requests, urllib3 and websocket-client each wrap ``ssl.SSLCertVerificationError`` their
@@ -58,7 +59,7 @@ def untrusted_certificate(error: BaseException, url: str) -> CertificateError | 
             reason = current.verify_message or str(current)
             if current.reason:  # OpenSSL's code, what people search for
                 reason = f"{current.reason}: {reason}"
-            return CertificateError(host, reason)
+            return CertificateError(host, reason, service=service)
         linked = (current.__cause__, current.__context__, getattr(current, "reason", None),
                   *current.args)
         stack += [item for item in linked if isinstance(item, BaseException)]
@@ -157,7 +158,7 @@ class Discovery:
                     return _parse_csds(response.json())
                 error: Exception = ConnectionError(f"CSDS answered HTTP {status}")
             except (requests.RequestException, ValueError) as exc:
-                untrusted = untrusted_certificate(exc, self.csds_url())
+                untrusted = untrusted_certificate(exc, self.csds_url(), service="CSDS")
                 if untrusted is not None:
                     raise untrusted from exc
                 error = exc

@@ -390,7 +390,7 @@ class IdentityManager:
             except ConfigError:  # CSDS refused the account (401, §1.1): retrying cannot help
                 raise
             except (requests.RequestException, ValueError) as exc:
-                untrusted = untrusted_certificate(exc, url)
+                untrusted = untrusted_certificate(exc, url, service="IDP")
                 if untrusted is not None:
                     raise untrusted from exc
                 error = exc

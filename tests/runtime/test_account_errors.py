@@ -108,7 +108,7 @@ def test_an_untrusted_certificate_is_not_retried(tmp_path: Path, csds: ScriptedC
     failures = [m for m in messages if "is not trusted" in m]
     assert len(failures) == 1, messages
     assert failures[0] == (
-        f"cannot connect: the TLS certificate of {csds.domain} is not trusted "
+        f"cannot connect: the TLS certificate of CSDS at {csds.domain} is not trusted "
         "(CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate): give the CA that "
         "signed it as [account] ca_file, or fix the server's certificate")
     assert csds.requests == 0
