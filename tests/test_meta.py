@@ -6,7 +6,6 @@ import ast
 import importlib
 import inspect
 import pkgutil
-import re
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,14 @@ import lpbot
 from lpbot import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-THANKS = ROOT / "tests" / "plugins" / "fixtures" / "lpbot_fixture_thanks.py"
+HOOK_REFERENCE = ROOT / "docs" / "hooks.md"
 
 HOOKS = sorted(name for name, value in vars(hookspecs).items()
                if name.startswith("lpbot_") and inspect.isfunction(value))
 
 
 def signature_text(name: str) -> str:
-    """How the README's hook reference writes a hook: ``lpbot_x(arg, ...)``."""
+    """How the hook reference (docs/hooks.md) writes a hook: ``lpbot_x(arg, ...)``."""
     parameters = inspect.signature(getattr(hookspecs, name)).parameters
     return f"{name}({', '.join(parameters)})"
 
@@ -35,8 +33,8 @@ def test_every_hook_is_in_hookspecs_all() -> None:
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hooks_documented(hook: str) -> None:
-    assert signature_text(hook) in README.read_text(encoding="utf-8"), (
-        f"README.md's hook reference does not show {signature_text(hook)}")
+    assert signature_text(hook) in HOOK_REFERENCE.read_text(encoding="utf-8"), (
+        f"docs/hooks.md does not show {signature_text(hook)}")
 
 
 def test_hooks_tested() -> None:
@@ -71,12 +69,3 @@ def test_public_api_is_sorted_and_importable() -> None:
     for name in lpbot.__all__:
         assert getattr(lpbot, name) is not None
 
-
-def test_readme_writing_a_plugin_example_is_the_tested_plugin() -> None:
-    text = README.read_text(encoding="utf-8")
-    section = re.search(r"^## Writing a plugin\n(.*?)(?=^## )", text, re.M | re.S)
-    assert section, "README.md has no '## Writing a plugin' section"
-    blocks = re.findall(r"```python\n(.*?)```", section.group(1), re.S)
-    assert THANKS.read_text(encoding="utf-8") in blocks, (
-        "the README's plugin example must be tests/plugins/fixtures/lpbot_fixture_thanks.py, "
-        "which tests/runtime/test_readme_example.py runs")
