@@ -6,11 +6,14 @@ The rules the pages are written to (docs/contributing.md says them to writers):
   function it defines is then called as a test, given ``lp_sandbox`` (a started sandbox with quick
   agents) and ``tmp_path`` by parameter name.
 * A ```` ```python title="pkg/module.py" ```` block is a file: it is written to that path in the
-  page's working folder (which is on ``sys.path``) and imported.
+  page's working folder (which is on ``sys.path``) and imported. When the title names a file of
+  the repository (``config/locustfile.py``), the block must be part of that file instead (whose
+  own tests run it).
 * A ```` ```toml title="name.toml" ```` block is written to that path too. Every TOML block is
   checked: a scenario (a ``[scenario]`` table or ``[[steps]]``) by the scenario loader, anything
   else by ``lpbot check-config``. A block without ``[account]`` or ``[sandbox]`` is a fragment,
-  checked as part of a config whose sandbox runs in-process. A file the page shows as wrong has
+  checked as part of a config whose sandbox runs in-process and whose plugins with a table are
+  enabled. A file the page shows as wrong has
   a name that starts with ``broken``: its check must fail.
 * In a ```` ```console ```` block every ``$ command`` line runs in bash, in the page's working
   folder, and what it prints (stdout and stderr) must be the lines that follow it, up to the next
@@ -105,9 +108,18 @@ def _run_tests(example: Example) -> None:
                 value(**kwargs)
 
 
+def _quoted(example: Example, title: str) -> str | None:
+    """A block titled with a file of the repository must be taken from that file."""
+    if example.parsed in (ROOT / title).read_text(encoding="utf-8"):
+        return None
+    return f"this block is not part of {title}: the page and the file have drifted apart"
+
+
 def evaluate_python(example: Example) -> str | None:
     """Run a Python block, or write and import a Python file."""
     title = example.region.lexemes.get("title")
+    if title and (ROOT / title).is_file():
+        return _quoted(example, title)
     if title:
         path = _write(example, title)
         module = ".".join(path.relative_to(_folder(example)).with_suffix("").parts)
@@ -143,11 +155,23 @@ def _check_config(path: Path) -> str | None:
     return None
 
 
+def _fragment_base(data: dict[str, Any], text: str) -> str:
+    """What a config fragment lacks to be a whole config: a sandbox, its plugins enabled."""
+    base = "" if {"account", "sandbox"} & data.keys() else "[sandbox]\nenabled = true\n\n"
+    plugins = data.get("plugins", {})
+    if plugins and "enabled" not in plugins and not re.search(r"^\[plugins\]", text, re.M):
+        tables = [name for name in plugins if name != "modules"]
+        base += f"[plugins]\nenabled = {tables!r}\n\n"
+    return base
+
+
 def evaluate_toml(example: Example) -> str | None:
     """Check a TOML block: a scenario with the scenario loader, a config with check-config."""
     text: str = example.parsed
     title = example.region.lexemes.get("title")
     data = tomllib.loads(text)  # a block that is not TOML fails here, with the line
+    if title and (ROOT / title).is_file():
+        return _quoted(example, title)  # a block that is not TOML fails here, with the line
     if "scenario" in data or "steps" in data:
         from lpbot.synthetic.scenario import parse_scenario
 
@@ -163,8 +187,7 @@ def evaluate_toml(example: Example) -> str | None:
         failure = _check_config(_write(example, title))
     else:
         path = _folder(example) / "fragment.toml"
-        base = "" if {"account", "sandbox"} & data.keys() else "[sandbox]\nenabled = true\n\n"
-        path.write_text(base + text, encoding="utf-8")
+        path.write_text(_fragment_base(data, text) + text, encoding="utf-8")
         failure = _check_config(path)
     if Path(title or "").name.startswith("broken"):
         return None if failure else f"{title} is shown as wrong, but passes its check"
