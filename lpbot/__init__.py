@@ -17,7 +17,6 @@ from lpbot.errors import (
     RequestTimeout,
 )
 from lpbot.hookspecs import hookimpl
-from lpbot.runtime.config import Config, PluginConfig
 from lpbot.stash import Stash, StashKey
 from lpbot.transcripts import read_transcript, transcript_path
 
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     )
     from lpbot.redaction import JWT_PATTERN, Redactor
     from lpbot.runtime.bot import Bot
+    from lpbot.runtime.config import Config, PluginConfig
     from lpbot.runtime.counters import Counters
     from lpbot.runtime.scheduler import JobInfo, JobRun, Scheduler
     from lpbot.synthetic.results import RunResult, StepResult, TranscriptLine
@@ -101,6 +101,7 @@ _LAZY = {
     "Bot": "lpbot.runtime.bot",
     "ConnectionState": "lpbot.client",
     "Conversation": "lpbot.client",
+    "Config": "lpbot.runtime.config",
     "Counters": "lpbot.runtime.counters",
     **dict.fromkeys(("AcceptStatus", "ChatState", "ConversationState", "Role", "TTRType"),
                     "lpbot.protocol.names"),
@@ -108,6 +109,7 @@ _LAZY = {
     "Redactor": "lpbot.redaction",
     "JobInfo": "lpbot.runtime.scheduler",
     "JobRun": "lpbot.runtime.scheduler",
+    "PluginConfig": "lpbot.runtime.config",
     "Scheduler": "lpbot.runtime.scheduler",
     "StateChange": "lpbot.client",
     **dict.fromkeys(("RunResult", "StepResult", "TranscriptLine"), "lpbot.synthetic.results"),

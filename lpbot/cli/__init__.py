@@ -3,7 +3,7 @@
 A subcommand module provides ``configure_parser(parser)`` and ``run(args) -> int`` (the exit
 code). Only the module of the subcommand given on the command line is imported (its options are
 needed to parse the rest), so ``lpbot --help`` and each subcommand load no other command's
-libraries.
+libraries. Every help text names the documentation page of its topic.
 """
 
 from __future__ import annotations
@@ -12,43 +12,85 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
 
 __all__ = ["main"]
 
-#: subcommand -> (module implementing it, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "sandbox": ("lpbot.cli.sandbox", "serve the local LivePerson-compatible sandbox"),
-    "sandbox-ctl": ("lpbot.cli.sandbox_ctl",
-                    "inject faults into a running sandbox and drive its agents"),
-    "run": ("lpbot.cli.run", "run the bot in the foreground until SIGTERM/SIGINT"),
-    "plugins": ("lpbot.cli.plugins", "list the plugins lpbot finds and the hooks of each"),
-    "check-config": ("lpbot.cli.check_config", "validate a config file without connecting"),
-    "transcript": ("lpbot.cli.transcript", "print a logged conversation (or --format json)"),
-    "synth": ("lpbot.cli.synth", "run synthetic conversations from scenario files"),
+#: where the documentation lives, for the help texts
+DOCS: Final = "docs/ in the source tree, or `mkdocs serve` in a clone"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A subcommand: the module implementing it, its one-line help, and its docs page."""
+
+    module: str
+    help: str
+    page: str
+    title: str
+
+
+COMMANDS: Final[dict[str, Command]] = {
+    "sandbox": Command("lpbot.cli.sandbox", "serve the local LivePerson-compatible sandbox",
+                       "sandbox.md", "The sandbox and its console"),
+    "sandbox-ctl": Command("lpbot.cli.sandbox_ctl",
+                           "inject faults into a running sandbox and drive its agents",
+                           "faults.md", "Fault injection"),
+    "run": Command("lpbot.cli.run", "run the bot in the foreground until SIGTERM/SIGINT",
+                   "daemon.md", "Running as a daemon"),
+    "plugins": Command("lpbot.cli.plugins", "list the plugins lpbot finds and the hooks of each",
+                       "plugins.md", "Writing plugins"),
+    "check-config": Command("lpbot.cli.check_config", "validate a config file without connecting",
+                            "configuration.md", "Configuration reference"),
+    "transcript": Command("lpbot.cli.transcript",
+                          "print a logged conversation (or --format json)",
+                          "bundled-plugins.md", "Bundled plugins"),
+    "synth": Command("lpbot.cli.synth", "run synthetic conversations from scenario files",
+                     "synthetic.md", "Synthetic conversations"),
 }
 
 
+def _docs_line(page: str, title: str) -> str:
+    return f'documentation: "{title}", docs/{page} ({DOCS})'
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The subcommand in ``argv``: its first word that is not an option of ``lpbot`` itself.
+
+    The only top-level option takes no value, so the first other word names the command.
+    """
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """Build the parser; only ``command``'s module is imported, to add its options."""
+    """Build the parser, with the options of ``command`` only (of every command for ``"*"``).
+
+    A subcommand's module is imported only to add its options, so ``lpbot --help`` imports none
+    of them (nor the sockets, HTTP, scheduler and sandbox libraries they need) and answers at
+    once; ``tests/test_cli_help.py`` counts what it imports.
+    """
     parser = argparse.ArgumentParser(
-        prog="lpbot", description="Bots and automations for LivePerson's consumer messaging."
-    )
+        prog="lpbot", description="Bots and automations for LivePerson's consumer messaging.",
+        epilog=f"{_docs_line('index.md', 'lpbot')}. Each command's --help names its page.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
-        subparser = sub.add_parser(name, help=help_text, description=help_text)
-        if name == command:
-            importlib.import_module(module_name).configure_parser(subparser)
+    for name, spec in COMMANDS.items():
+        subparser = sub.add_parser(name, help=spec.help, description=spec.help,
+                                   epilog=_docs_line(spec.page, spec.title))
+        if command in (name, "*"):
+            importlib.import_module(spec.module).configure_parser(subparser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lpbot`` command; returns the process exit code."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    # The only top-level option takes no value, so the first other word names the command.
-    command = next((word for word in arguments if not word.startswith("-")), None)
-    parser = build_parser(command)
-    args = parser.parse_args(arguments)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_named(words))
+    args = parser.parse_args(words)
     if args.version:
         from importlib.metadata import version
 
@@ -57,8 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    module_name, _ = COMMANDS[args.command]
-    code: int = importlib.import_module(module_name).run(args)
+    code: int = importlib.import_module(COMMANDS[args.command].module).run(args)
     return code
 
 
