@@ -3,8 +3,8 @@
 The rules the pages are written to (docs/contributing.md says them to writers):
 
 * A ```` ```python ```` block runs, in page order, in one namespace per page. A ``test_*``
-  function it defines is then called as a test, given ``lp_sandbox`` (a started sandbox with quick
-  agents) and ``tmp_path`` by parameter name.
+  function it defines is then called as a test, with the pytest fixtures its parameters name
+  (``lp_sandbox``, ``tmp_path``...).
 * A ```` ```python title="pkg/module.py" ```` block is a file: it is written to that path in the
   page's working folder (which is on ``sys.path``) and imported. When the title names a file of
   the repository (``config/locustfile.py``), the block must be part of that file instead (whose
@@ -37,10 +37,11 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sybil import Document, Example, Region, Sybil
 from sybil.evaluators.python import PythonEvaluator
 from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
@@ -81,31 +82,21 @@ def _write(example: Example, title: str) -> Path:
 # --- python ------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _fixture(name: str, folder: Path) -> Iterator[object]:
-    """The few pytest fixtures a test in the docs may ask for."""
-    if name == "tmp_path":
-        yield Path(tempfile.mkdtemp(dir=folder, prefix="tmp_path-"))
-    elif name == "lp_sandbox":
-        from lpbot.sandbox import Sandbox
-        from lpbot.testing import FAST_AGENTS
-
-        with Sandbox(host="127.0.0.1", port=0, ws_port=0, agents=FAST_AGENTS) as sandbox:
-            yield sandbox
-    else:
-        raise LookupError(f"a test in the docs asks for fixture {name!r}, which they do not give")
-
-
 def _run_tests(example: Example) -> None:
-    """Call every ``test_*`` function the page defined and has not run yet."""
+    """Call every ``test_*`` function the page defined and has not run yet, with its fixtures."""
+    request: pytest.FixtureRequest = example.namespace["docs_request"]
     ran: set[str] = example.namespace.setdefault("__docs_tests_run__", set())
     for name, value in list(example.namespace.items()):
         if name.startswith("test_") and inspect.isfunction(value) and name not in ran:
             ran.add(name)
-            with contextlib.ExitStack() as stack:
-                kwargs = {parameter: stack.enter_context(_fixture(parameter, _folder(example)))
-                          for parameter in inspect.signature(value).parameters}
-                value(**kwargs)
+            value(**{parameter: request.getfixturevalue(parameter)
+                     for parameter in inspect.signature(value).parameters})
+
+
+@pytest.fixture
+def docs_request(request: pytest.FixtureRequest) -> pytest.FixtureRequest:
+    """The pytest request of one example of the docs, to give its tests their fixtures."""
+    return request
 
 
 def _quoted(example: Example, title: str) -> str | None:
@@ -273,4 +264,5 @@ pytest_collect_file = Sybil(
     patterns=["README.md", "docs/*.md"],
     setup=setup,
     teardown=teardown,
+    fixtures=["docs_request"],
 ).pytest()
