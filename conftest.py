@@ -10,10 +10,10 @@ The rules the pages are written to (docs/contributing.md says them to writers):
   the repository (``config/locustfile.py``), the block must be part of that file instead (whose
   own tests run it).
 * A ```` ```toml title="name.toml" ```` block is written to that path too. Every TOML block is
-  checked: a scenario (a ``[scenario]`` table or ``[[steps]]``) by the scenario loader, anything
-  else by ``lpbot check-config``. A block without ``[account]`` or ``[sandbox]`` is a fragment,
-  checked as part of a config whose sandbox runs in-process and whose plugins with a table are
-  enabled. A file the page shows as wrong has
+  checked: a scenario (a ``[scenario]`` table or ``[[steps]]``) by the scenario loader (the
+  loaders of such files are in ``TOML_KINDS``), anything else by ``lpbot check-config``. A block
+  without ``[account]`` or ``[sandbox]`` is a fragment, checked as part of a config whose sandbox
+  runs in-process and whose plugins with a table are enabled. A file the page shows as wrong has
   a name that starts with ``broken``: its check must fail.
 * In a ```` ```console ```` block every ``$ command`` line runs in bash, in the page's working
   folder, and what it prints (stdout and stderr) must be the lines that follow it, up to the next
@@ -60,6 +60,9 @@ COMMAND_ENV = {
     "COLUMNS": "100",
     "NO_COLOR": "1",
 }
+
+#: seconds a command of a transcript may take
+COMMAND_TIMEOUT = 60
 
 #: secrets the example configs read from the environment
 EXAMPLE_SECRETS = {"LP_BRAND_JWT": "dummy"}
@@ -156,22 +159,33 @@ def _fragment_base(data: dict[str, Any], text: str) -> str:
     return base
 
 
+def _check_scenario(text: str, file: str) -> str | None:
+    from lpbot.synthetic.scenario import parse_scenario
+
+    try:
+        parse_scenario(text, file=file)
+    except ConfigError as exc:
+        return f"scenario {file}: {exc}"
+    return None
+
+
+#: TOML files that are not configs, by a top-level key, and the loader that checks them
+TOML_KINDS: dict[str, Callable[[str, str], str | None]] = {
+    "scenario": _check_scenario,
+    "steps": _check_scenario,
+}
+
+
 def evaluate_toml(example: Example) -> str | None:
     """Check a TOML block: a scenario with the scenario loader, a config with check-config."""
     text: str = example.parsed
     title = example.region.lexemes.get("title")
     data = tomllib.loads(text)  # a block that is not TOML fails here, with the line
     if title and (ROOT / title).is_file():
-        return _quoted(example, title)  # a block that is not TOML fails here, with the line
-    if "scenario" in data or "steps" in data:
-        from lpbot.synthetic.scenario import parse_scenario
-
-        try:
-            parse_scenario(text, file=title or "<docs>")
-        except ConfigError as exc:
-            failure: str | None = f"scenario {title or '<docs>'}: {exc}"
-        else:
-            failure = None
+        return _quoted(example, title)
+    kinds = [kind for kind in TOML_KINDS if kind in data]
+    if kinds:
+        failure = TOML_KINDS[kinds[0]](text, title or "<docs>")
         if title:
             _write(example, title)
     elif title:
@@ -207,10 +221,14 @@ def evaluate_console(example: Example) -> str | None:
     """Run each command of a transcript and compare what it prints with the page."""
     checker = doctest.OutputChecker()
     for command, expected in _commands(example.parsed):
-        done = subprocess.run(  # noqa: S603 -- the docs' own commands, in a scratch folder
-            ["/bin/bash", "-c", command], cwd=_folder(example), env=COMMAND_ENV,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, timeout=120, check=False)
+        try:
+            done = subprocess.run(  # noqa: S603 -- the docs' own commands, in a scratch folder
+                ["/bin/bash", "-c", command], cwd=_folder(example), env=COMMAND_ENV,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True, timeout=COMMAND_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            return (f"$ {command}\ndid not finish within {COMMAND_TIMEOUT} s: a command that "
+                    "serves until it is stopped belongs in a ```sh block, which is not run")
         if not checker.check_output(expected, done.stdout, doctest.ELLIPSIS):
             return f"$ {command}\nexpected:\n{expected}got:\n{done.stdout}"
     return None
