@@ -317,7 +317,7 @@ def raise_gc_threshold(threshold: int) -> None:
     threshold (700). The events in flight between the receive thread and a worker swing by
     hundreds, so a bot at 25,000 messages/s ran 700-1,000 collections per 100,000 messages, and
     the full ones they lead to walk every object in the process: 4-6 µs per message. At 10,000,
-    at most ten remain (README, "The garbage collector").
+    at most ten remain (docs/internals.md, "The garbage collector").
     """
     first, *older = gc.get_threshold()
     if threshold > first:
