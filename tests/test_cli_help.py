@@ -52,7 +52,7 @@ def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def _named_page(text: str) -> str:
-    found = re.search(r"docs/([\w-]+\.md)", text)
+    found = re.search(r'documentation: "[^"]*", docs/([\w-]+\.md)', " ".join(text.split()))
     assert found, f"the help names no docs page:\n{text}"
     return found.group(1)
 
