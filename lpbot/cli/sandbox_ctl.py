@@ -5,6 +5,7 @@ break things on purpose without curl::
 
     lpbot sandbox-ctl drop_all code=4401
     lpbot sandbox-ctl say CONVERSATION_ID text=hello
+    lpbot sandbox-ctl invite CONVERSATION_ID kind=video
     lpbot sandbox-ctl conversations
 
 Prints the sandbox's JSON answer; exit 0 when it accepted the action, 1 when it refused it
@@ -26,7 +27,8 @@ __all__ = ["CONVERSATION_ACTIONS", "FAULT_ACTIONS", "configure_parser", "run"]
 FAULT_ACTIONS: Final = ("drop_all", "expire_tokens", "reject_next", "reject_handshakes",
                         "delay_responses", "send_malformed", "send_unknown_notification", "reset")
 #: actions on one conversation: ``POST /_sandbox/conversations/<id>/<action>``
-CONVERSATION_ACTIONS: Final = ("accept", "say", "typing", "transfer", "close")
+CONVERSATION_ACTIONS: Final = ("accept", "say", "typing", "transfer", "close", "invite",
+                                "session_state")
 #: the HTTP port ``lpbot sandbox`` serves by default
 DEFAULT_URL: Final = "http://127.0.0.1:8383"
 

@@ -99,11 +99,16 @@ class Conversation:
 
     @property
     def dialog_id(self) -> str:
-        """Where messages go: an open non-MAIN dialog (a survey) if any, else the MAIN one."""
+        """Where messages go: an open non-MAIN messaging dialog (a survey) if any, else MAIN.
+
+        A CoBrowse, voice or video dialog (channel ``COBROWSE``, §6.1 Example D) takes no
+        messages, so it is never chosen.
+        """
         details = self.state
         if details is not None:
             for dialog in details.dialogs:
-                if dialog.is_open and dialog.dialog_id != self.conversation_id:
+                if (dialog.is_open and dialog.dialog_id != self.conversation_id
+                        and dialog.channel_type in (None, "MESSAGING")):
                     return dialog.dialog_id
         return self.conversation_id
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final, NamedTuple
 
 from lpbot.errors import AuthError, CertificateError, ConfigError
-from lpbot.protocol.names import CloseCode, ConversationState
+from lpbot.protocol.names import CloseCode, ConversationState, Role
 from lpbot.protocol.notifications import (
     ConversationChange,
     ConversationDetails,
@@ -270,7 +270,10 @@ class Session:
             list[SubscribeMessagingEvents]):
         requests: list[SubscribeMessagingEvents] = []
         open_ids = set(details.open_dialog_ids)
-        dialog_ids = [d.dialog_id for d in details.dialogs] or [conversation_id]
+        # Only dialogs that carry messages: a CoBrowse, voice or video dialog (§6.1 Example D)
+        # has no events to follow.
+        dialog_ids = [d.dialog_id for d in details.dialogs
+                      if d.channel_type in (None, "MESSAGING")] or [conversation_id]
         for dialog_id in dialog_ids:
             dialog = self._dialogs.get(dialog_id)
             is_open = dialog_id in open_ids
@@ -357,6 +360,8 @@ class Session:
             if dialog_id in self._muted:
                 self.stats.muted += 1
                 continue
+            if event.role is None or event.conversation_id is None:
+                event = self._complete(event, dialog)
             sequence = event.sequence
             if sequence is None:  # chat state (§5.8.5): unsequenced, delivered as it comes
                 deliver.append(event)
@@ -379,6 +384,46 @@ class Session:
             deliver.append(event)
         self.stats.delivered += len(deliver)
         return result
+
+    def _complete(self, event: MessagingEvent, dialog: _Dialog | None) -> MessagingEvent:
+        """Fill in what a documented shape leaves out: the conversation and the role.
+
+        protocol.md §6.2's first example and the older single-event body (§6.3) carry neither
+        ``conversationId`` nor ``originatorMetadata``: the conversation is the dialog's, and the
+        originator's role is the one the conversation's participants give it (the dialog's own
+        participants first, since one agent can be ASSIGNED_AGENT and READER at once, §6.1
+        Example C).
+        """
+        conversation_id = event.conversation_id
+        if conversation_id is None:
+            conversation_id = dialog.conversation_id if dialog is not None else None
+            if conversation_id is None and event.dialog_id in self.conversations:
+                conversation_id = event.dialog_id  # the MAIN dialog's id is the conversation's
+        role = event.role
+        originator = event.originator_id
+        if role is None and originator is not None:
+            if originator == self.consumer_id:
+                role = Role.CONSUMER
+            else:
+                role = self._participant_role(conversation_id, event.dialog_id, originator)
+        if role is event.role and conversation_id == event.conversation_id:
+            return event
+        return replace(event, role=role, conversation_id=conversation_id)
+
+    def _participant_role(self, conversation_id: str | None, dialog_id: str,
+                          originator: str) -> Role | str | None:
+        details = self.conversations.get(conversation_id) if conversation_id else None
+        if details is None:
+            return None
+        for dialog in details.dialogs:
+            if dialog.dialog_id == dialog_id:
+                for participant in dialog.participants:
+                    if participant.id == originator and participant.role:
+                        return participant.role
+        for participant in details.participants:
+            if participant.id == originator and participant.role:
+                return participant.role
+        return None
 
     def _accept_gap(self, dialog_id: str, dialog: _Dialog, result: EventsResult) -> bool:
         expected = resume_from(dialog.last_seen)
@@ -483,8 +528,15 @@ class Session:
         return {d: resume_from(s.last_seen) for d, s in self._dialogs.items()}
 
     def open_conversations(self) -> list[ConversationDetails]:
-        """Known conversations whose state is OPEN, most recently started first."""
-        found = [c for c in self.conversations.values() if c.state == ConversationState.OPEN]
+        """The consumer's open conversations, most recently started first.
+
+        protocol.md §7.2: with multi-dialog, ``state`` is the MAIN dialog's and ``stage`` the
+        container's; a conversation whose survey still runs (state CLOSE, stage OPEN) is still
+        the consumer's one open conversation, and the server refuses a new one meanwhile.
+        Without ``stage`` (no multi-dialog), ``state`` decides.
+        """
+        found = [c for c in self.conversations.values()
+                 if (c.stage if c.stage is not None else c.state) == ConversationState.OPEN]
         return sorted(found, key=lambda c: c.start_ts or 0, reverse=True)
 
     def dialogs_of(self, conversation_id: str) -> Iterable[str]:

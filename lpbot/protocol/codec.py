@@ -134,6 +134,11 @@ class Decoder:
             if kind == "resp":
                 return Response.from_wire(frame)
             if kind is None:
+                # protocol.md §4.1 calls ``kind`` optional, and the API reference's examples of
+                # two responses leave it out (§5.4 ``{"reqId":…,"code":200}``, §5.9): a frame
+                # with ``reqId`` and ``code`` is a response, correlated by ``reqId`` (§4.4).
+                if "reqId" in frame and "code" in frame:
+                    return Response.from_wire(frame)
                 raise ProtocolError("frame without kind", raw=text)
             raise ProtocolError(f"unexpected kind {kind!r}"[:120], raw=text)
         except ProtocolError as exc:

@@ -32,10 +32,13 @@ from .files import FileStore
 from .handlers import Handlers
 from .http import HttpReply, HttpRequest, HttpServer, Route
 from .identity import IdentityOptions, IdentityService
+from .invitations import Invitations
 from .records import ConversationRecord, CsatSubmission, DialogRecord, RecordedEvent
+from .rules import Rules
 from .survey import SurveyBot
 from .tls import SandboxCertificates
 from .tokens import SIGNUP_LIFETIME, TokenIssuer
+from .variants import WireVariants
 from .world import World
 from .ws import WsServer
 
@@ -71,6 +74,12 @@ class Sandbox:
             at stop).
         rate_limit: requests per second per socket (off by default); requests beyond it
             are answered with 429, as LivePerson documents for too many concurrent requests.
+        lenient: turn off the documented rules (:mod:`lpbot.sandbox.rules`,
+            docs/sandbox-rules.md) that refuse what protocol.md rules out: strict by default.
+        wire_variants: ``canonical``, ``legacy`` or ``random``: how each connection's documented
+            spellings and shapes are chosen (:mod:`lpbot.sandbox.variants`).
+        seed: the seed of ``random`` (default: ``LPBOT_WIRE_SEED`` or a fresh one, logged and
+            kept in :attr:`seed`).
     """
 
     def __init__(
@@ -90,9 +99,15 @@ class Sandbox:
         tls: bool = False,
         ca_path: str | Path | None = None,
         accounts: Collection[str] = (),
+        lenient: bool = False,
+        wire_variants: str = "random",
+        seed: int | None = None,
     ) -> None:
         self.account = account
         self.accounts = frozenset((account, *accounts))
+        self.lenient = lenient
+        self._variants = WireVariants(wire_variants, seed)
+        rules = Rules(lenient=lenient)
         self.host = host
         self.tls = tls
         self.agent_options = agents
@@ -109,7 +124,7 @@ class Sandbox:
         self._fault_state = FaultState()
         self._ws = WsServer(
             world=self._world,
-            handlers=Handlers(self._world, self._files),
+            handlers=Handlers(self._world, self._files, rules),
             tokens=self._tokens,
             faults=self._fault_state,
             host=host,
@@ -117,13 +132,17 @@ class Sandbox:
             idle_timeout=idle_timeout,
             init_timeout=init_timeout,
             rate_limit=rate_limit,
+            variants=self._variants,
         )
-        self._pool = AgentPool(self._world, agents, picture_base=lambda: self.http_url)
+        self._pool = AgentPool(
+            self._world, agents, picture_base=lambda: self.http_url, strict=not lenient
+        )
+        self._invitations = Invitations(self._world, strict=not lenient)
         self._survey = SurveyBot(self._world)
         self.console = Console(world=self._world, pool=self._pool, run_on_loop=self._ws.call)
         self._http_port = port
         self._http: HttpServer | None = None
-        self.agents = AgentControl(self._pool, self._ws)
+        self.agents = AgentControl(self._pool, self._ws, self._invitations)
         self.faults = Faults(self._fault_state, self._ws, self._tokens)
         self._state_lock = threading.Lock()
         self._started = False
@@ -162,11 +181,14 @@ class Sandbox:
             self._ws.start()
             self._world.defer = self._ws.loop.call_soon
             self._pool.loop = self._ws.loop
+            self._invitations.loop = self._ws.loop
             self._http.start()
         except BaseException:
             self.stop()
             raise
         log.info("sandbox serving %s (WebSocket port %d)", self.csds_url, self._ws.port)
+        log.info("sandbox rules %s; wire variants %s",
+                 "lenient" if self.lenient else "strict", self.variants_description)
         return self
 
     def stop(self) -> None:
@@ -192,6 +214,24 @@ class Sandbox:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    # -- strictness and variants -------------------------------------------------------------
+
+    @property
+    def wire_variants(self) -> str:
+        """``canonical``, ``legacy`` or ``random``: how connections' wire styles are chosen."""
+        return self._variants.mode
+
+    @property
+    def seed(self) -> int:
+        """The seed of ``random`` wire variants: the same seed replays the same choices."""
+        return self._variants.seed
+
+    @property
+    def variants_description(self) -> str:
+        """``random (seed N)``, ``canonical`` or ``legacy``: for logs and reports."""
+        mode = self._variants.mode
+        return f"{mode} (seed {self.seed})" if mode == "random" else mode
 
     # -- addresses --------------------------------------------------------------------------
 

@@ -82,10 +82,17 @@ class AgentPool:
     """The agents of one sandbox and their timers (event-loop thread only)."""
 
     def __init__(
-        self, world: World, options: AgentOptions, *, picture_base: Callable[[], str]
+        self,
+        world: World,
+        options: AgentOptions,
+        *,
+        picture_base: Callable[[], str],
+        strict: bool = True,
     ) -> None:
         self.world = world
         self.options = options
+        #: surveys only for consumers that declared MULTI_DIALOG (§7.2, §7.8) unless lenient
+        self.strict = strict
         self.loop: asyncio.AbstractEventLoop | None = None
         self.profiles: list[AgentProfile] = []
         for index in range(options.count):
@@ -293,6 +300,11 @@ class AgentPool:
             raise ValueError(f"reason must be one of {', '.join(CLOSE_REASONS)}, not {reason!r}")
         if survey and reason != "AGENT":
             raise ValueError("a conversation closed by the system gets no survey")
+        if survey and self.strict and not conversation.multi_dialog:
+            raise ValueError(
+                "a post-conversation survey opens only for a consumer that declared MULTI_DIALOG "
+                "(protocol.md §7.2, §7.8); a lenient sandbox opens it anyway"
+            )
         if conversation.stage != "OPEN":
             return
         if survey and conversation.is_open and self.world.survey is not None:

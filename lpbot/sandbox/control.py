@@ -12,6 +12,7 @@ from typing import Any
 from lpbot.protocol.names import AcceptStatus, ChatState
 
 from .agents import AgentPool
+from .invitations import Invitations
 from .model import Conversation, StoredEvent
 from .ws import WsServer
 
@@ -21,9 +22,10 @@ __all__ = ["AgentControl"]
 class AgentControl:
     """Make the simulated agents act (any thread)."""
 
-    def __init__(self, pool: AgentPool, ws: WsServer) -> None:
+    def __init__(self, pool: AgentPool, ws: WsServer, invitations: Invitations) -> None:
         self._pool = pool
         self._ws = ws
+        self._invitations = invitations
 
     def _conversation(self, conversation_id: str) -> Conversation:
         conversation = self._pool.world.conversations.get(conversation_id)
@@ -129,6 +131,30 @@ class AgentControl:
 
         def run() -> None:
             self._pool.close(self._conversation(conversation_id), survey=survey, reason=reason)
+
+        self._ws.call(run)
+
+    def invite(self, conversation_id: str, kind: str = "cobrowse") -> str:
+        """Open a CoBrowse, voice or video dialog in the conversation; returns its dialog id.
+
+        ``kind`` is ``cobrowse`` (mode ``shared``), ``cobrowse-view``, ``cobrowse-follow``,
+        ``voice`` or ``video`` (protocol.md §6.1 Example D). The assigned agent (accepting
+        first if needed) invites; the invitation expires after two minutes unless
+        :meth:`session_state` moves it on. ValueError for a closed conversation or, in a strict
+        sandbox, a consumer that did not declare ``CO_BROWSE``.
+        """
+
+        def run() -> str:
+            conversation, _ = self._assigned(conversation_id)
+            return self._invitations.invite(conversation, kind).dialog_id
+
+        return self._ws.call(run)
+
+    def session_state(self, conversation_id: str, dialog_id: str, state: str) -> None:
+        """Move an invitation's session to ``ACCEPTED`` or ``CLOSED`` (closing its dialog)."""
+
+        def run() -> None:
+            self._invitations.set_state(self._conversation(conversation_id), dialog_id, state)
 
         self._ws.call(run)
 

@@ -15,6 +15,7 @@ from lpbot.protocol.names import ConversationState, Role, TTRType
 
 from .model import Conversation, Refused, now_ms
 from .records import CsatSubmission
+from .rules import Rules
 from .world import World
 
 __all__ = ["AGENT_ONLY_FIELDS", "apply_fields"]
@@ -29,13 +30,16 @@ _TTR_TYPES = tuple(t.value for t in TTRType)
 Change = Callable[[], bool]  # applies one field; True if it already sent the notification
 
 
-def apply_fields(world: World, conversation: Conversation, fields: list[Any]) -> str:
+def apply_fields(
+    world: World, conversation: Conversation, fields: list[Any], rules: Rules | None = None
+) -> str:
     """Validate then apply ``fields``; return the success body or raise Refused."""
+    rules = rules if rules is not None else Rules()
     ratings = [f for f in fields if isinstance(f, dict) and f.get("field") == "CSATRate"]
     try:
         if len(ratings) > 1:
             raise Refused(400, "one CSATRate per request")
-        changes = [_validate(world, conversation, field) for field in fields]
+        changes = [_validate(world, conversation, field, rules) for field in fields]
     except Refused as refused:
         _record_ratings(world, conversation, ratings, refused.code, refused.message)
         raise
@@ -63,7 +67,7 @@ def _record_ratings(
         world.changed.notify_all()
 
 
-def _validate(world: World, conversation: Conversation, field: Any) -> Change:
+def _validate(world: World, conversation: Conversation, field: Any, rules: Rules) -> Change:
     if not isinstance(field, dict):
         raise Refused(400, "conversationField must be an object")
     name = field.get("field")
@@ -76,7 +80,7 @@ def _validate(world: World, conversation: Conversation, field: Any) -> Change:
     if name == "DialogChange":
         return _dialog(world, conversation, field)
     if name == "CSATRate":
-        return _csat(conversation, field)
+        return _csat(conversation, field, rules)
     if name == "TTRField":
         return _ttr(conversation, field)
     raise Refused(400, f"unknown conversation field {name!r}")
@@ -148,7 +152,8 @@ def _dialog(world: World, conversation: Conversation, field: dict[str, Any]) -> 
     return change
 
 
-def _csat(conversation: Conversation, field: dict[str, Any]) -> Change:
+def _csat(conversation: Conversation, field: dict[str, Any], rules: Rules) -> Change:
+    rules.csat(field, survey_ran=conversation.survey_ran)
     rate = field.get("csatRate")
     if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= 5:
         raise Refused(400, "csatRate must be an integer from 1 to 5")

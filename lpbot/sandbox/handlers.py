@@ -16,6 +16,7 @@ from . import wire
 from .fields import apply_fields
 from .files import FileStore
 from .model import ConversationFilter, Refused, Session
+from .rules import Rules
 from .world import World
 
 __all__ = ["Handlers", "canonical_type"]
@@ -69,9 +70,10 @@ def _int(value: Any, name: str, *, default: int | None = None) -> int:
 class Handlers:
     """The request table of the consumer endpoint."""
 
-    def __init__(self, world: World, files: FileStore) -> None:
+    def __init__(self, world: World, files: FileStore, rules: Rules | None = None) -> None:
         self.world = world
         self.files = files
+        self.rules = rules if rules is not None else Rules()
         self.table: dict[str, Handler] = {
             Requests.GET_CLOCK: self.get_clock,
             "KeepAlive": self.keep_alive,
@@ -129,6 +131,7 @@ class Handlers:
             ttr_type=ttr_type,
             ttr_value=TTR_SECONDS[ttr_type],
             multi_dialog="MULTI_DIALOG" in features,
+            features=frozenset(features),
         )
         body_out = {"conversationId": conversation.conversation_id}
         return 200, Responses.REQUEST_CONVERSATION, body_out, []
@@ -140,7 +143,7 @@ class Handlers:
         fields = _as_list(data.get("conversationField"))
         if not fields:
             raise Refused(400, "conversationField is required")
-        message = apply_fields(self.world, conversation, fields)
+        message = apply_fields(self.world, conversation, fields, self.rules)
         return 200, Responses.STRING, message, []
 
     def subscribe_conversations(self, session: Session, body: Any, metadata: list[Any]) -> Outcome:
@@ -151,6 +154,8 @@ class Handlers:
         for name, values in (("convState", states), ("stage", stages)):
             if values is not None and not all(v in ("OPEN", "CLOSE", "LOCKED") for v in values):
                 raise Refused(400, f"{name} must hold OPEN or CLOSE")
+            self.rules.subscription_filter(name, values)
+        self.rules.integer(data.get("minLastUpdatedTime"), "minLastUpdatedTime")
         min_updated = _int(data.get("minLastUpdatedTime"), "minLastUpdatedTime", default=0)
         if 0 < min_updated < 10**11:  # a value in seconds, as in one doc example
             min_updated *= 1000
@@ -177,6 +182,7 @@ class Handlers:
         """``ms.SubscribeMessagingEvents`` (§5.7): replay of sequence >= fromSeq, then live."""
         data = _body(body)
         dialog = self.world.own_dialog(session, data.get("dialogId"))
+        self.rules.integer(data.get("fromSeq"), "fromSeq")
         from_seq = _int(data.get("fromSeq"), "fromSeq", default=0)
         replay = self.world.subscribe_dialog(session, dialog, from_seq)
         return 200, Responses.GENERIC_SUBSCRIBE, {}, [replay]
@@ -189,6 +195,7 @@ class Handlers:
         if conversation_id is not None and conversation_id != dialog.conversation_id:
             raise Refused(400, "dialogId does not belong to conversationId")
         event = validate_event(data.get("event"))
+        self.rules.event(event, next_sequence=dialog.next_sequence, messaging=dialog.is_messaging)
         if not dialog.is_open and event["type"] in ("ContentEvent", "RichContentEvent"):
             raise Refused(400, f"dialog {dialog.dialog_id} is closed")
         meta = [m for m in metadata if isinstance(m, dict)]
@@ -203,6 +210,7 @@ class Handlers:
         file_type = data.get("fileType")
         if not isinstance(file_type, str):
             raise Refused(400, "fileType is required")
+        self.rules.upload(file_type)
         path, params = self.files.upload_url(session.account, size, file_type)
         return 200, Responses.GENERATE_URL, {"relativePath": path, "queryParams": params}, []
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .faults import FaultState
+from .rules import Rules
 from .tokens import TokenError, TokenIssuer
 
 __all__ = ["CONSUMER_PATH", "Refusal", "Upgrade", "check_upgrade", "init_headers"]
@@ -39,9 +40,14 @@ class Upgrade:
 
 
 def check_upgrade(
-    path: str, headers: Mapping[str, str], tokens: TokenIssuer, faults: FaultState
+    path: str,
+    headers: Mapping[str, str],
+    tokens: TokenIssuer,
+    faults: FaultState,
+    rules: Rules | None = None,
 ) -> Upgrade | Refusal:
-    """Accept or refuse one upgrade request."""
+    """Accept or refuse one upgrade request (``rules``: strict unless given lenient ones)."""
+    rules = rules if rules is not None else Rules()
     parts = urllib.parse.urlsplit(path)
     match = CONSUMER_PATH.match(parts.path)
     if match is None:
@@ -53,6 +59,9 @@ def check_upgrade(
     if status is not None:
         return Refusal(status, "Rejected by fault injection\n")
     account = urllib.parse.unquote(match.group(1))
+    refused = rules.upgrade(headers.get("Authorization"), query)
+    if refused is not None:
+        return Refusal(refused.code, f"{refused.message}\n")
     properties: dict[str, Any] = {}
     raw = headers.get("Client-Properties") or next(
         iter(query.get("clientProperties", query.get("ClientProperties", []))), None
@@ -64,6 +73,9 @@ def check_upgrade(
             return Refusal(400, "Client-Properties is not JSON\n")
         if isinstance(parsed, dict):
             properties = parsed
+            refused = rules.client_properties(parsed)
+            if refused is not None:
+                return Refusal(refused.code, f"{refused.message}\n")
     if "features" in query and "features" not in properties:
         properties["features"] = query["features"][0].split(",")
     claims = None
@@ -91,5 +103,5 @@ def init_headers(headers: Any) -> tuple[str | None, dict[str, Any]]:
         if kind.endswith("ConsumerAuthentication") and isinstance(header.get("jwt"), str):
             jwt = header["jwt"]
         elif kind.endswith("ClientProperties"):
-            properties.update({k: v for k, v in header.items() if k != "type"})
+            properties.update(header)
     return jwt, properties

@@ -14,6 +14,7 @@ from typing import Any
 from lpbot.protocol.names import ConversationState, Role
 
 from .records import CsatSubmission
+from .variants import CANONICAL, WireStyle
 
 __all__ = [
     "Conversation",
@@ -56,7 +57,7 @@ class StoredEvent:
 
 @dataclass(slots=True, kw_only=True)
 class Dialog:
-    """A dialog: the MAIN one (id == conversation id) or a POST_SURVEY one."""
+    """A dialog: MAIN (id == conversation id), POST_SURVEY, or OTHER (CoBrowse, voice, video)."""
 
     dialog_id: str
     conversation_id: str
@@ -78,6 +79,11 @@ class Dialog:
     def is_open(self) -> bool:
         """True while the dialog accepts content."""
         return self.state == ConversationState.OPEN.value
+
+    @property
+    def is_messaging(self) -> bool:
+        """True for a dialog that carries messages (not a CoBrowse, voice or video session)."""
+        return self.channel_type == "MESSAGING"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -102,6 +108,7 @@ class Conversation:
     context: dict[str, Any] | None = None
     campaign: dict[str, Any] | None = None
     multi_dialog: bool = False
+    features: frozenset[str] = frozenset()
     dialogs: dict[str, Dialog] = field(default_factory=dict)
     awaiting_agent_since: int | None = None
 
@@ -112,8 +119,13 @@ class Conversation:
 
     @property
     def is_open(self) -> bool:
-        """True while the main dialog is open."""
+        """True while the main dialog is open (``state``; with multi-dialog, §7.2)."""
         return self.state == ConversationState.OPEN.value
+
+    @property
+    def survey_ran(self) -> bool:
+        """True once a post-conversation survey dialog was opened (§7.7: then no CSAT)."""
+        return any(d.dialog_type == "POST_SURVEY" for d in self.dialogs.values())
 
     @property
     def agent_id(self) -> str | None:
@@ -154,6 +166,7 @@ class Session:
     subscription_members: dict[str, set[str]] = field(default_factory=dict)
     dialogs: set[str] = field(default_factory=set)
     held: list[str] | None = None
+    style: WireStyle = CANONICAL
 
     def emit(self, text: str) -> None:
         """Send a notification, or hold it while this session's request is being answered."""

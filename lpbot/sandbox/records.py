@@ -6,6 +6,7 @@ test can compare what a client saw with what the server did without racing the s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +68,7 @@ class CsatSubmission:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialogRecord:
-    """One dialog of a conversation (MAIN, POST_SURVEY)."""
+    """One dialog of a conversation (MAIN, POST_SURVEY, or OTHER: CoBrowse, voice, video)."""
 
     dialog_id: str
     dialog_type: str
@@ -78,6 +79,9 @@ class DialogRecord:
     closed_by: str | None
     closed_cause: str | None
     next_sequence: int
+    channel_type: str = "MESSAGING"
+    #: the invitation of a CoBrowse dialog (mode, sessionState...), the survey's appInstallId
+    meta_data: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,6 +5,7 @@ from another language) gets the same controls as POSTs under ``/_sandbox/`` on i
 
     curl -X POST 'http://127.0.0.1:8383/_sandbox/faults/drop_all?code=4401'
     curl -X POST 'http://127.0.0.1:8383/_sandbox/conversations/CID/say?text=hello'
+    curl -X POST 'http://127.0.0.1:8383/_sandbox/conversations/CID/invite?kind=video'
 """
 
 from __future__ import annotations
@@ -66,6 +67,15 @@ def install(sandbox: Sandbox) -> None:
     conversation("say", lambda r, cid: {"sequence": agents.say(cid, r.query.get("text", ""))})
     conversation("typing", lambda r, cid: agents.typing(cid, r.query.get("state", "COMPOSING")))
     conversation("transfer", lambda r, cid: {"agentId": agents.transfer(cid, r.query.get("agent"))})
+    conversation(
+        "invite", lambda r, cid: {"dialogId": agents.invite(cid, r.query.get("kind", "cobrowse"))}
+    )
+    conversation(
+        "session_state",
+        lambda r, cid: agents.session_state(
+            cid, r.query.get("dialog", ""), r.query.get("state", "")
+        ),
+    )
     conversation(
         "close",
         lambda r, cid: agents.close(

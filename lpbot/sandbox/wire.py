@@ -10,20 +10,35 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from lpbot.protocol.names import Kind, Notifications, Responses
+from lpbot.protocol.names import Kind, Notifications, Requests, Responses
 
 from .model import Conversation, Dialog, StoredEvent
+from .variants import CANONICAL, WireStyle
 
 __all__ = [
+    "ONLINE_EVENT_DISTRIBUTION",
     "conversation_change",
     "conversation_details",
     "dumps",
     "error_frame",
     "event_change",
+    "live_event",
     "messaging_notification",
     "response_frame",
+    "styled_response",
     "subscription_notification",
 ]
+
+#: the older single-event notification type (protocol.md §4.4, §6.3)
+ONLINE_EVENT_DISTRIBUTION = ".ams.ms.OnlineEventDistribution"
+#: requests whose documented success responses come without ``kind`` (§5.4, §5.9)
+_KINDLESS_REQUESTS = frozenset(
+    {
+        Requests.UPDATE_CONVERSATION_FIELD,
+        Requests.GENERATE_UPLOAD_URL,
+        Requests.GENERATE_DOWNLOAD_URL,
+    }
+)
 
 
 def dumps(frame: dict[str, Any]) -> str:
@@ -43,15 +58,40 @@ def response_frame(req_id: str | None, code: int, type_name: str, body: Any = No
     return dumps(frame)
 
 
-def error_frame(req_id: str | None, code: int, message: str) -> str:
-    """An error response: ``.ReqBody$StringResp`` with a short string body (protocol.md §8.4)."""
-    return response_frame(req_id, code, Responses.STRING, message)
+def error_frame(
+    req_id: str | None, code: int, message: str, style: WireStyle = CANONICAL
+) -> str:
+    """An error response: a string response type with a short string body (protocol.md §8.4)."""
+    type_name = "StringResponse" if style.string_response else Responses.STRING
+    return response_frame(req_id, code, type_name, message)
 
 
-def _dialog(dialog: Dialog) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "dialogId": dialog.dialog_id,
-        "participantsDetails": [{"id": pid, "role": role} for pid, role in dialog.participants],
+def styled_response(
+    req_id: str, code: int, type_name: str, body: Any, request_type: str, style: WireStyle
+) -> str:
+    """A success response in the connection's documented variant (§4.4, §5.4, §5.7, §5.9)."""
+    if type_name == Responses.STRING and style.string_response:
+        type_name = "StringResponse"
+    elif type_name == Responses.GENERIC_SUBSCRIBE and style.bare_subscribe_response:
+        type_name, body = ".ams.GenericSubscribeResponse", None
+    elif type_name == Responses.GENERATE_URL and style.base_generate_url:
+        type_name = "ms.BaseGenerateURLResponse"
+    if style.kindless and request_type in _KINDLESS_REQUESTS:
+        if request_type == Requests.UPDATE_CONVERSATION_FIELD:
+            return dumps({"reqId": req_id, "code": code})  # §5.4: { "reqId":"A3HC", "code":200 }
+        return dumps({"type": type_name, "reqId": req_id, "code": code, "body": body})  # §5.9
+    return response_frame(req_id, code, type_name, body)
+
+
+def _dialog(dialog: Dialog, style: WireStyle) -> dict[str, Any]:
+    out: dict[str, Any] = {"dialogId": dialog.dialog_id}
+    if style.participants_map:  # the older bare id list (§6.1 Example D)
+        out["participants"] = list(dict.fromkeys(pid for pid, _ in dialog.participants))
+    else:
+        out["participantsDetails"] = [
+            {"id": pid, "role": role} for pid, role in dialog.participants
+        ]
+    out |= {
         "dialogType": dialog.dialog_type,
         "channelType": dialog.channel_type,
         "state": dialog.state,
@@ -69,11 +109,24 @@ def _dialog(dialog: Dialog) -> dict[str, Any]:
     return out
 
 
-def conversation_details(conversation: Conversation) -> dict[str, Any]:
+def _participants(conversation: Conversation, style: WireStyle) -> dict[str, Any]:
+    if not style.participants_map:
+        return {
+            "participants": [{"id": pid, "role": role} for pid, role in conversation.participants]
+        }
+    by_role: dict[str, list[str]] = {}
+    for pid, role in conversation.participants:  # §6.1 Example A
+        by_role.setdefault(role, []).append(pid)
+    return {"participantsPId": by_role}
+
+
+def conversation_details(
+    conversation: Conversation, style: WireStyle = CANONICAL
+) -> dict[str, Any]:
     """``conversationDetails`` of a conversation-change result (protocol.md §6.1, Example C)."""
     details: dict[str, Any] = {
-        "participants": [{"id": pid, "role": role} for pid, role in conversation.participants],
-        "dialogs": [_dialog(dialog) for dialog in conversation.dialogs.values()],
+        **_participants(conversation, style),
+        "dialogs": [_dialog(dialog, style) for dialog in conversation.dialogs.values()],
         "brandId": conversation.account,
         "state": conversation.state,
         "stage": conversation.stage,
@@ -89,6 +142,9 @@ def conversation_details(conversation: Conversation) -> dict[str, Any]:
         details["csat"] = dict(conversation.csat)
     if conversation.context is not None:
         details["context"] = conversation.context
+    if style.delay_fields:  # §6.1 Example B: no delay, no agent-set ETTR
+        details["delay"] = {"type": "NIGHT", "tillWhen": 0}
+        details["manualETTR"] = 0
     return details
 
 
@@ -99,37 +155,42 @@ def effective_ttr(conversation: Conversation) -> int:
     return conversation.awaiting_agent_since + conversation.ttr_value * 1000
 
 
-def conversation_change(conversation: Conversation, change_type: str = "UPSERT") -> dict[str, Any]:
+def conversation_change(
+    conversation: Conversation, change_type: str = "UPSERT", style: WireStyle = CANONICAL
+) -> dict[str, Any]:
     """One entry of ``changes`` in ``cqm.ExConversationChangeNotification``."""
     return {
         "type": change_type,
         "result": {
             "convId": conversation.conversation_id,
             "effectiveTTR": effective_ttr(conversation),
-            "conversationDetails": conversation_details(conversation),
+            "conversationDetails": conversation_details(conversation, style),
             "lastUpdateTime": conversation.last_update,
         },
     }
 
 
-def subscription_notification(subscription_id: str, changes: Iterable[dict[str, Any]]) -> str:
-    """A ``cqm.ExConversationChangeNotification`` frame for one subscription."""
+def subscription_notification(
+    subscription_id: str, changes: Iterable[dict[str, Any]], style: WireStyle = CANONICAL
+) -> str:
+    """A conversation change notification frame for one subscription, in ``style``'s spelling."""
     return dumps(
         {
             "kind": Kind.NOTIFICATION.value,
             "body": {"subscriptionId": subscription_id, "changes": list(changes)},
-            "type": Notifications.CONVERSATION_CHANGE,
+            "type": style.conversation_type,
         }
     )
 
 
-def event_change(stored: StoredEvent) -> dict[str, Any]:
+def event_change(stored: StoredEvent, style: WireStyle = CANONICAL) -> dict[str, Any]:
     """One entry of ``changes`` in ``ms.MessagingEventNotification`` (protocol.md §6.2)."""
     change: dict[str, Any] = {}
     if stored.sequence is not None:
         change["sequence"] = stored.sequence
     change["originatorId"] = stored.originator_id
-    change["originatorMetadata"] = {"id": stored.originator_id, "role": stored.role}
+    if not style.no_originator_metadata:
+        change["originatorMetadata"] = {"id": stored.originator_id, "role": stored.role}
     if stored.server_timestamp is not None:
         change["serverTimestamp"] = stored.server_timestamp
     change["event"] = stored.event
@@ -149,3 +210,20 @@ def messaging_notification(changes: Iterable[dict[str, Any]]) -> str:
             "type": Notifications.MESSAGING_EVENT,
         }
     )
+
+
+def live_event(stored: StoredEvent, style: WireStyle = CANONICAL) -> str:
+    """The notification of one new event: a one-change batch, or the older single-event body."""
+    if not style.online_distribution:
+        return messaging_notification([event_change(stored, style)])
+    body: dict[str, Any] = {}
+    if stored.sequence is not None:
+        body["sequence"] = stored.sequence
+    body["originatorPId"] = stored.originator_id  # §6.3: {sequence, originatorPId, ...}
+    if stored.server_timestamp is not None:
+        body["serverTimestamp"] = stored.server_timestamp
+    body["event"] = stored.event
+    body["dialogId"] = stored.dialog_id
+    if stored.metadata:
+        body["metadata"] = stored.metadata
+    return dumps({"kind": Kind.NOTIFICATION.value, "body": body, "type": ONLINE_EVENT_DISTRIBUTION})

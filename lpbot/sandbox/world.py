@@ -18,6 +18,7 @@ from lpbot.protocol.names import ConversationState, Role
 from . import wire
 from .model import Conversation, ConversationFilter, Dialog, Refused, Session, StoredEvent, now_ms
 from .records import ConversationRecord, DialogRecord, RecordedEvent
+from .variants import WireStyle
 
 __all__ = ["Listener", "World"]
 
@@ -52,7 +53,23 @@ class World:
             self.sessions.setdefault((session.account, session.consumer), set()).add(session)
 
     def detach(self, session: Session) -> None:
-        """Forget a closed session and all its subscriptions."""
+        """Forget a closed session and all its subscriptions.
+
+        A session whose style says so publishes a ``BACKGROUND`` chat state for its consumer in
+        each open messaging dialog it followed, as LivePerson does when a consumer's socket
+        closes (protocol.md §5.8.5, §9).
+        """
+        with self.lock:
+            followed = [self.dialogs.get(d) for d in session.dialogs]
+            self._detach(session)
+            if session.style.background and session.consumer_id is not None:
+                background = {"type": "ChatStateEvent", "chatState": "BACKGROUND"}
+                for dialog in followed:
+                    if dialog is not None and dialog.is_open and dialog.is_messaging:
+                        self.publish(dialog, session.consumer_id, Role.CONSUMER.value,
+                                     dict(background))
+
+    def _detach(self, session: Session) -> None:
         with self.lock:
             if session.consumer_id is not None:
                 key = (session.account, session.consumer_id)
@@ -105,7 +122,12 @@ class World:
         return dialog
 
     def open_conversation_of(self, account: str, consumer_id: str) -> Conversation | None:
-        """The consumer's OPEN conversation, if any."""
+        """The consumer's open conversation, if any: its container ``stage`` is OPEN.
+
+        protocol.md §7.2: ``state`` is the MAIN dialog's, ``stage`` the whole container's; a
+        conversation whose survey still runs (state CLOSE, stage OPEN) is still the consumer's
+        one open conversation (docs/sandbox-rules.md, decisions).
+        """
         for conversation in self.by_consumer.get((account, consumer_id), ()):
             if conversation.stage == _OPEN:
                 return conversation
@@ -155,19 +177,23 @@ class World:
         with self.lock:
             conversation.last_update = max(now_ms(), conversation.last_update + 1)
             sessions = self.sessions.get((conversation.account, conversation.consumer_id), ())
-            upsert: dict[str, Any] | None = None
+            upserts: dict[WireStyle, dict[str, Any]] = {}  # one per style in use
             for session in list(sessions):
+                style = session.style
                 for sub_id, flt in session.conversation_subscriptions.items():
                     members = session.subscription_members[sub_id]
                     if flt.matches(conversation):
                         members.add(conversation.conversation_id)
+                        upsert = upserts.get(style)
                         if upsert is None:
-                            upsert = wire.conversation_change(conversation)
-                        session.emit(wire.subscription_notification(sub_id, [upsert]))
+                            upsert = upserts[style] = wire.conversation_change(
+                                conversation, style=style
+                            )
+                        session.emit(wire.subscription_notification(sub_id, [upsert], style))
                     elif conversation.conversation_id in members:
                         members.discard(conversation.conversation_id)
-                        delete = wire.conversation_change(conversation, "DELETE")
-                        session.emit(wire.subscription_notification(sub_id, [delete]))
+                        delete = wire.conversation_change(conversation, "DELETE", style)
+                        session.emit(wire.subscription_notification(sub_id, [delete], style))
             self.changed.notify_all()
             for listener in list(self.listeners):
                 listener(kind, conversation, None)
@@ -197,10 +223,12 @@ class World:
             if sequenced:
                 dialog.next_sequence += 1
             dialog.events.append(stored)
-            if dialog.subscribers:
-                frame = wire.messaging_notification([wire.event_change(stored)])
-                for session in list(dialog.subscribers):
-                    session.emit(frame)
+            frames: dict[WireStyle, str] = {}  # one per style in use
+            for session in list(dialog.subscribers):
+                frame = frames.get(session.style)
+                if frame is None:
+                    frame = frames[session.style] = wire.live_event(stored, session.style)
+                session.emit(frame)
             ttr_changed = self._track_ttr(conversation, stored)
             self.changed.notify_all()
             for listener in list(self.listeners):
@@ -223,7 +251,10 @@ class World:
         return before != conversation.awaiting_agent_since
 
     def close_dialog(self, dialog: Dialog, *, closed_by: str, cause: str | None) -> None:
-        """Mark a dialog closed (the caller sends the conversation change)."""
+        """Mark a dialog closed (the caller sends the conversation change).
+
+        Closing the MAIN dialog ends the conversation's CoBrowse, voice and video sessions too.
+        """
         with self.lock:
             if dialog.is_open:
                 dialog.state = _CLOSE
@@ -231,6 +262,14 @@ class World:
                 dialog.meta_data_last_update_ts = dialog.end_ts
                 dialog.closed_by = closed_by
                 dialog.closed_cause = cause
+                if dialog.meta_data is not None and "sessionState" in dialog.meta_data:
+                    dialog.meta_data = {**dialog.meta_data, "sessionState": "CLOSED"}
+            if dialog.dialog_id == dialog.conversation_id:
+                conversation = self.conversations.get(dialog.conversation_id)
+                others = conversation.dialogs.values() if conversation is not None else ()
+                for other in others:
+                    if other.is_open and not other.is_messaging:
+                        self.close_dialog(other, closed_by=closed_by, cause=cause)
 
     def close_conversation(
         self, conversation: Conversation, *, reason: str, cause: str | None = None
@@ -261,8 +300,9 @@ class World:
             ]
             session.conversation_subscriptions[subscription_id] = flt
             session.subscription_members[subscription_id] = {c.conversation_id for c in matching}
+            style = session.style
             snapshot = wire.subscription_notification(
-                subscription_id, [wire.conversation_change(c) for c in matching]
+                subscription_id, [wire.conversation_change(c, style=style) for c in matching], style
             )
         return subscription_id, snapshot
 
@@ -280,7 +320,7 @@ class World:
             dialog.subscribers.add(session)
             session.dialogs.add(dialog.dialog_id)
             replay = [
-                wire.event_change(e)
+                wire.event_change(e, session.style)
                 for e in dialog.events
                 if e.sequence is not None and e.sequence >= from_seq
             ]
@@ -333,6 +373,8 @@ def _record(conversation: Conversation) -> ConversationRecord:
             closed_by=d.closed_by,
             closed_cause=d.closed_cause,
             next_sequence=d.next_sequence,
+            channel_type=d.channel_type,
+            meta_data=dict(d.meta_data) if d.meta_data is not None else None,
         )
         for d in conversation.dialogs.values()
     )

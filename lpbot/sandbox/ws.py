@@ -31,6 +31,7 @@ from .handlers import Handlers, canonical_type
 from .handshake import Refusal, check_upgrade, init_headers
 from .model import Refused, Session
 from .tokens import TokenError, TokenIssuer
+from .variants import WireStyle, WireVariants
 from .world import World
 
 __all__ = ["MAX_BUFFERED", "SandboxConnection", "WsServer"]
@@ -90,9 +91,11 @@ class WsServer:
         init_timeout: float,
         rate_limit: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        variants: WireVariants | None = None,
     ) -> None:
         self.world = world
         self.ssl_context = ssl_context
+        self.variants = variants if variants is not None else WireVariants("canonical")
         self.handlers = handlers
         self.tokens = tokens
         self.faults = faults
@@ -210,11 +213,15 @@ class WsServer:
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         if not isinstance(conn, SandboxConnection):  # pragma: no cover - we build every connection
             raise TypeError("unexpected connection class")
-        outcome = check_upgrade(request.path, request.headers, self.tokens, self.faults)
+        outcome = check_upgrade(
+            request.path, request.headers, self.tokens, self.faults, self.handlers.rules
+        )
         if isinstance(outcome, Refusal):
             return conn.respond(outcome.status, outcome.text)
         conn.claims = outcome.claims
-        conn.session = Session(account=outcome.account, send=conn.push)
+        style = self.variants.next_style()
+        conn.session = Session(account=outcome.account, send=conn.push, style=style)
+        log.debug("connection styled: %s", style.describe())
         conn.session.client_properties.update(outcome.client_properties)
         return None
 
@@ -313,6 +320,11 @@ class WsServer:
             self._reply(conn, [wire.error_frame(None, 400, "request id is required")])
             return
         req_id = str(raw_id)
+        try:
+            self.handlers.rules.request_id(req_id)
+        except Refused as exc:
+            self._reply(conn, [wire.error_frame(req_id, exc.code, exc.message)])
+            return
         type_name = frame.get("type")
         if not isinstance(type_name, str) or not type_name:
             self._reply(conn, [wire.error_frame(req_id, 400, "request type is required")])
@@ -336,15 +348,19 @@ class WsServer:
             return
         metadata = frame.get("metadata")
         metadata = metadata if isinstance(metadata, list) else [metadata] if metadata else []
+        style = session.style
         session.held = []  # notifications caused by this request follow its response
         try:
             code, resp_type, body, followups = handler(session, frame.get("body"), metadata)
-            frames = [wire.response_frame(req_id, code, resp_type, body), *followups]
+            response = wire.styled_response(
+                req_id, code, resp_type, body, canonical_type(type_name), style
+            )
+            frames = [response, *followups]
         except Refused as exc:
-            frames = [wire.error_frame(req_id, exc.code, exc.message)]
+            frames = [wire.error_frame(req_id, exc.code, exc.message, style)]
         except Exception:  # isolation boundary: a sandbox bug answers 500, the socket lives on
             log.exception("sandbox failed to handle %s", type_name)
-            frames = [wire.error_frame(req_id, 500, "internal error")]
+            frames = [wire.error_frame(req_id, 500, "internal error", style)]
         finally:
             held, session.held = session.held, None
         if self.faults.delay > 0:
@@ -368,16 +384,25 @@ class WsServer:
     def _init_connection(
         self, conn: SandboxConnection, session: Session, req_id: str, frame: dict[str, Any]
     ) -> None:
+        style = session.style
         jwt, properties = init_headers(frame.get("headers"))
+        rules = self.handlers.rules
+        refused = rules.client_properties(properties) if properties else None
+        if refused is None and session.consumer_id is not None:
+            refused = rules.violation(
+                "init-once", "this connection is already initialized (Authorization header or "
+                "an earlier InitConnection)"
+            )
+        if refused is not None:
+            self._reply(conn, [wire.error_frame(req_id, refused.code, refused.message, style)])
+            return
         session.client_properties.update(properties)
         if jwt is None:
             if session.consumer_id is not None:
-                self._reply(
-                    conn, [wire.response_frame(req_id, 200, Responses.STRING, _INITIALIZED)]
-                )
+                self._reply(conn, [_initialized(req_id, style)])
             else:
                 message = "InitConnection needs a ConsumerAuthentication header with a jwt"
-                self._reply(conn, [wire.error_frame(req_id, 400, message)])
+                self._reply(conn, [wire.error_frame(req_id, 400, message, style)])
             return
         try:
             claims = self.tokens.check(jwt, session.account)
@@ -390,7 +415,7 @@ class WsServer:
                 return
         else:
             self._authenticate(conn, claims)
-        self._reply(conn, [wire.response_frame(req_id, 200, Responses.STRING, _INITIALIZED)])
+        self._reply(conn, [_initialized(req_id, style)])
 
     # -- fault actions (loop thread, through call) -------------------------------------------
 
@@ -424,6 +449,10 @@ class WsServer:
                 conn.push(text)
                 sent += 1
         return sent
+
+
+def _initialized(req_id: str, style: WireStyle) -> str:
+    return wire.styled_response(req_id, 200, Responses.STRING, _INITIALIZED, "", style)
 
 
 def _push_all(conn: SandboxConnection, frames: list[str]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lpbot.client import ConnectionState
+from lpbot.errors import RequestRejected
 from lpbot.client.options import DEFAULT_CLIENT_PROPERTIES
 from lpbot.protocol.names import Role
 from lpbot.sandbox.survey import SURVEY_QUESTION
@@ -54,8 +57,13 @@ def test_closed_conversations_are_forgotten_and_never_delivered_twice(
             conversation.close()
             wait_until(lambda c=conversation: not c.is_open, 5, "the close")
         # Within the retention the conversation keeps its handle, and a CSAT given after the
-        # close still reaches the client.
+        # close still reaches the client; after a survey, CSAT is refused (§7.7: never both).
         assert client.conversation(conversation.id) is conversation
+        if n % 2:
+            with pytest.raises(RequestRejected) as refused:
+                conversation.rate(5, resolved=True)
+            assert refused.value.code == 400
+            continue
         conversation.rate(5, resolved=True)
         wait_until(lambda c=conversation: recorder.rated(c.id), 5, "the CSAT change")
 

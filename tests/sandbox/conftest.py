@@ -24,6 +24,9 @@ _HERE = Path(__file__).resolve()
 #: the documented payloads, kept in the repository beside the tests
 FIXTURES = _HERE.parents[1] / "fixtures" / "documented"
 QUICK = AgentOptions(accept_delay=0.01, reply_delay=0.01)
+#: these conformance tests check the documented shapes one by one, so their sandbox sends the
+#: canonical one; tests/sandbox/test_variants.py checks every other documented variant
+CANONICAL = "canonical"
 Frame = dict[str, Any]
 
 
@@ -191,7 +194,7 @@ def open_consumer(
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(agents=QUICK) as running:
+    with Sandbox(agents=QUICK, wire_variants=CANONICAL) as running:
         yield running
 
 
@@ -205,7 +208,8 @@ def tls_sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def quiet_sandbox() -> Iterator[Sandbox]:
     """Agents that never accept on their own: tests drive them through ``sandbox.agents``."""
-    with Sandbox(agents=AgentOptions(accept_delay=None, reply_delay=0.01)) as running:
+    quiet = AgentOptions(accept_delay=None, reply_delay=0.01)
+    with Sandbox(agents=quiet, wire_variants=CANONICAL) as running:
         yield running
 
 

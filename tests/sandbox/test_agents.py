@@ -9,7 +9,7 @@ import requests
 
 from lpbot.sandbox import AgentOptions, Sandbox
 
-from .conftest import Consumer, load_fixture, open_consumer, signup
+from .conftest import CANONICAL, Consumer, load_fixture, open_consumer, signup
 
 
 def _agent_events(sandbox: Sandbox, cid: str) -> list[tuple[str, object]]:
@@ -30,7 +30,7 @@ def rules_sandbox() -> Iterator[Sandbox]:
         greeting=None,
         typing=False,
     )
-    with Sandbox(agents=options) as sandbox:
+    with Sandbox(agents=options, wire_variants=CANONICAL) as sandbox:
         yield sandbox
 
 
@@ -77,7 +77,7 @@ def test_rules_mode(rules_sandbox: Sandbox) -> None:
 
 def test_silent_mode_accepts_but_never_writes() -> None:
     options = AgentOptions(mode="silent", accept_delay=0, receipts=False)
-    with Sandbox(agents=options) as sandbox:
+    with Sandbox(agents=options, wire_variants=CANONICAL) as sandbox:
         client = open_consumer(sandbox, signup(sandbox))
         try:
             client.subscribe_conversations()
@@ -107,7 +107,7 @@ def test_messages_before_acceptance_are_answered_after(
 
 def test_idle_close_is_visible_to_subscribers() -> None:
     options = AgentOptions(accept_delay=0, reply_delay=0, idle_close=0.2)
-    with Sandbox(agents=options) as sandbox:
+    with Sandbox(agents=options, wire_variants=CANONICAL) as sandbox:
         client = open_consumer(sandbox, signup(sandbox))
         try:
             client.subscribe_conversations()

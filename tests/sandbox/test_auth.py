@@ -31,6 +31,13 @@ def _status(sandbox: Sandbox, headers: dict[str, str], url: str | None = None) -
     return refused.value.response.status_code
 
 
+def _accepted(sandbox: Sandbox, headers: dict[str, str]) -> None:
+    """The upgrade succeeds (and the connection answers a request)."""
+    with connect(sandbox.ws_url, additional_headers=headers, open_timeout=5) as ws:
+        ws.send('{"kind":"req","id":"1","type":"GetClock"}')
+        assert json.loads(ws.recv(timeout=5))["code"] in (200, 401)
+
+
 @pytest.fixture
 def short_lived() -> Iterator[Sandbox]:
     with Sandbox(agents=QUICK, token_lifetime=0.3, init_timeout=0.3) as running:
@@ -167,16 +174,42 @@ def test_bad_jwt_in_init_connection_closes_4401(sandbox: Sandbox) -> None:
     assert client.closed()[0] == 4401
 
 
-def test_init_connection_on_header_session(sandbox: Sandbox) -> None:
+def test_init_connection_on_header_session_is_refused(sandbox: Sandbox) -> None:
+    """§5.1: InitConnection is sent once, and only when no Authorization header was used."""
     token = signup(sandbox)
     client = open_consumer(sandbox, token)
     try:
         auth = {"type": ".ams.headers.ConsumerAuthentication", "jwt": token}
-        client.ok("InitConnection", headers=[auth])
-        other = {"type": ".ams.headers.ConsumerAuthentication", "jwt": signup(sandbox)}
-        assert client.request("InitConnection", headers=[other])["code"] == 400
+        refused = client.request("InitConnection", headers=[auth])
+        assert refused["code"] == 400
+        assert "init-once" in refused["body"]
+        client.ok("GetClock")  # the connection itself is fine
     finally:
         client.close()
+
+
+def test_init_connection_sent_twice_is_refused(sandbox: Sandbox) -> None:
+    token = signup(sandbox)
+    client = open_consumer(sandbox)
+    try:
+        auth = {"type": ".ams.headers.ConsumerAuthentication", "jwt": token}
+        client.ok("InitConnection", headers=[auth])
+        assert client.request("InitConnection", headers=[auth])["code"] == 400
+    finally:
+        client.close()
+
+
+def test_lenient_init_connection_on_header_session() -> None:
+    with Sandbox(lenient=True) as lenient:
+        token = signup(lenient)
+        client = open_consumer(lenient, token)
+        try:
+            auth = {"type": ".ams.headers.ConsumerAuthentication", "jwt": token}
+            client.ok("InitConnection", headers=[auth])
+            other = {"type": ".ams.headers.ConsumerAuthentication", "jwt": signup(lenient)}
+            assert client.request("InitConnection", headers=[other])["code"] == 400
+        finally:
+            client.close()
 
 
 def test_no_init_connection_closes_1008(short_lived: Sandbox) -> None:
@@ -207,12 +240,44 @@ def test_expire_tokens_closes_authenticated_4401_and_unauthenticated_4407(sandbo
         pending.close()
 
 
-def test_client_properties_from_query_string(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("name", ["clientProperties", "ClientProperties", "features"])
+def test_client_properties_in_the_query_string_are_refused(sandbox: Sandbox, name: str) -> None:
+    """§3.1, §10: the query encoding of client properties is not documented anywhere."""
     props = json.dumps({"type": ".ClientProperties", "features": ["MULTI_DIALOG"]})
-    url = f"{sandbox.ws_url}&clientProperties={requests.utils.quote(props)}"
-    client = open_consumer(sandbox, signup(sandbox), url=url)
-    try:
-        client.ok("GetClock")
-    finally:
-        client.close()
+    value = "MULTI_DIALOG" if name == "features" else props
+    url = f"{sandbox.ws_url}&{name}={requests.utils.quote(value)}"
+    with pytest.raises(InvalidStatus) as refused, connect(url, open_timeout=5):
+        pass
+    assert refused.value.response.status_code == 400
+    assert b"query-client-properties" in refused.value.response.body
+
+
+def test_lenient_client_properties_from_query_string() -> None:
+    with Sandbox(lenient=True) as lenient:
+        props = json.dumps({"type": ".ClientProperties", "features": ["MULTI_DIALOG"]})
+        url = f"{lenient.ws_url}&clientProperties={requests.utils.quote(props)}"
+        client = open_consumer(lenient, signup(lenient), url=url)
+        try:
+            client.ok("GetClock")
+        finally:
+            client.close()
+        assert _status(lenient, {"Client-Properties": "{not json"}) == 400
+
+
+def test_bad_client_properties_header_is_refused(sandbox: Sandbox) -> None:
     assert _status(sandbox, {"Client-Properties": "{not json"}) == 400
+    for props in ({"deviceFamily": "MOBILE"}, {"type": ".ClientProperties", "os": "BEOS"},
+                  {"type": ".ClientProperties", "appId": "x" * 65}):
+        assert _status(sandbox, {"Client-Properties": json.dumps(props)}) == 400, props
+    good = {"type": ".ClientProperties", "deviceFamily": "MOBILE", "os": "ANDROID"}
+    _accepted(sandbox, {"Client-Properties": json.dumps(good)})
+
+
+@pytest.mark.parametrize("scheme", ["JWT", "Jwt"])
+def test_authorization_scheme_in_capitals_is_http_401(sandbox: Sandbox, scheme: str) -> None:
+    """§3.2: the scheme word is the lowercase literal ``jwt``."""
+    token = signup(sandbox)
+    assert _status(sandbox, {"Authorization": f"{scheme} {token}"}) == 401
+    _accepted(sandbox, {"Authorization": f"jwt {token}"})
+    with Sandbox(lenient=True) as lenient:
+        _accepted(lenient, {"Authorization": f"{scheme} {signup(lenient)}"})
