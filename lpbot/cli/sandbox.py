@@ -14,6 +14,7 @@ from lpbot.sandbox import AgentOptions, IdentityOptions, Sandbox
 from lpbot.sandbox.agents import DEFAULT_GREETING
 from lpbot.sandbox.identity import ANONYMOUS_LIFETIME, REFRESH_WINDOW
 from lpbot.sandbox.tokens import SIGNUP_LIFETIME
+from lpbot.sandbox.variants import MODES, SEED_VARIABLE
 from lpbot.wakeup import Wakeup
 
 
@@ -79,6 +80,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     server.add_argument("--init-timeout", type=float, default=5.0, help="InitConnection deadline")
     server.add_argument(
         "--rate-limit", type=float, default=None, help="requests/s per socket before 429 (off)"
+    )
+    server.add_argument(
+        "--lenient", action="store_true",
+        help="accept what protocol.md rules out (docs/sandbox-rules.md); strict by default",
+    )
+    server.add_argument(
+        "--wire-variants", choices=MODES, default="random",
+        help="documented spellings and shapes sent per connection (default random, seeded)",
+    )
+    server.add_argument(
+        "--seed", type=int, default=None,
+        help=f"seed of --wire-variants random (default ${SEED_VARIABLE} or a fresh one)",
     )
     identity = parser.add_argument_group("identity (docs/sandbox-production.md)")
     identity.add_argument("--token-lifetime", type=float, default=SIGNUP_LIFETIME,
@@ -157,6 +170,9 @@ def run(args: argparse.Namespace) -> int:
                 rate_limit=args.rate_limit,
                 tls=args.tls,
                 ca_path=args.ca_file,
+                lenient=args.lenient,
+                wire_variants=args.wire_variants,
+                seed=args.seed,
             )
         except (OSError, ValueError) as exc:  # an unreadable or wrong key file
             print(f"lpbot sandbox: {exc}", file=sys.stderr)  # noqa: T201
@@ -177,7 +193,9 @@ def run(args: argparse.Namespace) -> int:
                 )
             print(  # noqa: T201
                 f"# account {sandbox.account}; consumer WebSocket {sandbox.ws_url}; "
-                f"agent console {sandbox.http_url}/console; Ctrl-C to stop",
+                f"agent console {sandbox.http_url}/console; "
+                f"{'lenient' if sandbox.lenient else 'strict'} rules; "
+                f"wire variants {sandbox.variants_description}; Ctrl-C to stop",
                 file=sys.stderr,
                 flush=True,
             )

@@ -167,6 +167,10 @@ class SandboxSection:
     receipts: bool = True
     typing: bool = True
     tls: bool = True
+    lenient: bool = False
+    wire_variants: str = field(default="random",
+                               metadata=_choice("canonical", "legacy", "random"))
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

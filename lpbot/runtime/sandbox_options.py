@@ -37,4 +37,5 @@ def start_sandbox(settings: SandboxSection, *, mode: str | None = None) -> Sandb
     from lpbot.sandbox import Sandbox
 
     return Sandbox(account=settings.account, agents=agent_options(settings, mode=mode),
-                   tls=settings.tls).start()
+                   tls=settings.tls, lenient=settings.lenient,
+                   wire_variants=settings.wire_variants, seed=settings.seed).start()

@@ -102,6 +102,7 @@ class Sandbox:
         lenient: bool = False,
         wire_variants: str = "random",
         seed: int | None = None,
+        invitation_lifetime: float = 120.0,
     ) -> None:
         self.account = account
         self.accounts = frozenset((account, *accounts))
@@ -138,6 +139,7 @@ class Sandbox:
             self._world, agents, picture_base=lambda: self.http_url, strict=not lenient
         )
         self._invitations = Invitations(self._world, strict=not lenient)
+        self._invitations.lifetime = invitation_lifetime
         self._survey = SurveyBot(self._world)
         self.console = Console(world=self._world, pool=self._pool, run_on_loop=self._ws.call)
         self._http_port = port

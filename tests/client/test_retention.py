@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lpbot.client import ConnectionState
-from lpbot.errors import RequestRejected
 from lpbot.client.options import DEFAULT_CLIENT_PROPERTIES
+from lpbot.errors import RequestRejected
 from lpbot.protocol.names import Role
 from lpbot.sandbox.survey import SURVEY_QUESTION
 from lpbot.testing import wait_until

@@ -275,7 +275,7 @@ def test_bad_client_properties_header_is_refused(sandbox: Sandbox) -> None:
 
 @pytest.mark.parametrize("scheme", ["JWT", "Jwt"])
 def test_authorization_scheme_in_capitals_is_http_401(sandbox: Sandbox, scheme: str) -> None:
-    """§3.2: the scheme word is the lowercase literal ``jwt``."""
+    """§3.2: the scheme word is the lowercase literal ``jwt`` (rule authorization-scheme)."""
     token = signup(sandbox)
     assert _status(sandbox, {"Authorization": f"{scheme} {token}"}) == 401
     _accepted(sandbox, {"Authorization": f"jwt {token}"})
