@@ -66,7 +66,7 @@ def _consumer(url: str, account: str) -> tuple[str, str]:
 
 def test_prints_the_url_serves_and_exits_0_on_sigterm() -> None:
     with _sandbox("--account", "acme", "--agent-mode", "rules", "--rule", "hi=>hello there",
-                  "--accept-delay", "0") as process:
+                  "--accept-delay", "0", "--wire-variants", "canonical") as process:
         url = _first_line(process, timeout=20)
         assert url.startswith("http://127.0.0.1:")
         assert url.endswith("/api/account/acme/service/baseURI.json?version=1.0")
@@ -146,3 +146,33 @@ def test_debug_logs_never_show_a_consumer_token() -> None:
     assert "Authorization: jwt ***" in errors  # websockets did log the handshake's headers
     assert token not in errors
     assert token.split(".")[1] not in errors
+
+
+def test_prints_rules_and_the_seed_that_replays_its_wire_variants() -> None:
+    """``--seed`` replays the same choice per connection; the summary names mode and seed."""
+    spellings = []
+    for _ in range(2):
+        with _sandbox("--seed", "4242", "--lenient") as process:
+            token, ws_url = _consumer(_first_line(process, timeout=20), "sandbox")
+            with connect(ws_url, additional_headers={"Authorization": f"jwt {token}"}) as ws:
+                ws.send('{"kind":"req","id":"1","type":"cqm.SubscribeExConversations"}')
+                frames = [json.loads(ws.recv(timeout=5)) for _ in range(2)]
+            spellings.append(next(f["type"] for f in frames if "subscriptionId" in f.get("body", {})
+                                  and "changes" in f["body"]))
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+            assert process.stderr is not None
+            summary = process.stderr.read()
+            assert "lenient rules" in summary
+            assert "wire variants random (seed 4242)" in summary
+    assert spellings[0] == spellings[1]
+    assert spellings[0].endswith("ExConversationChangeNotification")
+
+
+def test_wire_variants_and_strictness_options() -> None:
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    defaults = parser.parse_args([])
+    assert (defaults.lenient, defaults.wire_variants, defaults.seed) == (False, "random", None)
+    chosen = parser.parse_args(["--lenient", "--wire-variants", "legacy", "--seed", "7"])
+    assert (chosen.lenient, chosen.wire_variants, chosen.seed) == (True, "legacy", 7)

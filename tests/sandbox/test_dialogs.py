@@ -100,7 +100,7 @@ def test_invitation_states_and_the_main_close(
     dialog_id = quiet.agents.invite(cid, "voice")
     _dialogs(client, 2)
     quiet.agents.session_state(cid, dialog_id, "ACCEPTED")
-    client.conversation_change(lambda c: _second(c)["metaData"]["sessionState"] == "ACCEPTED")
+    client.conversation_change(lambda c: _second(c)["metaData"].get("sessionState") == "ACCEPTED")
     client.ok("ms.SubscribeMessagingEvents", {"dialogId": dialog_id})  # decision 3: no events
     quiet.agents.session_state(cid, dialog_id, "CLOSED")
     change = client.conversation_change(lambda c: _second(c)["state"] == "CLOSE")
