@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from lpbot.client.session import Recovery, Session, classify, resume_from
 from lpbot.errors import AuthError, ConfigError, ConnectionClosed
 from lpbot.protocol.events import ChatStateEvent, ContentEvent
+from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import (
     ConversationChange,
     ConversationDetails,
@@ -15,6 +16,7 @@ from lpbot.protocol.notifications import (
     ExConversationChangeNotification,
     MessagingEvent,
     MessagingEventNotification,
+    Participant,
 )
 from lpbot.protocol.requests import SubscribeMessagingEvents
 
@@ -328,3 +330,70 @@ def test_following_without_a_socket_leaves_the_subscription_to_the_next_snapshot
     assert session.follow(CONV, CONV, subscribe=False) is None
     (request,) = session.on_conversations(conversations()).requests
     assert request.dialog_id == CONV
+
+
+# --- shapes that leave things out (protocol.md §6.2, §6.3) -----------------------------------
+
+
+def _details(state: str = "OPEN", stage: str | None = None,
+             dialogs: tuple[Dialog, ...] = ()) -> ExConversationChangeNotification:
+    participants = (Participant(id="me", role=Role.CONSUMER),
+                    Participant(id="agent", role=Role.ASSIGNED_AGENT),
+                    Participant(id="agent", role=Role.READER),
+                    Participant(id="bot", role=Role.AGENT))
+    details = ConversationDetails(conversation_id=CONV, state=state, stage=stage,
+                                  participants=participants, dialogs=dialogs)
+    change = ConversationChange(change_type="UPSERT", conversation_id=CONV, details=details)
+    return ExConversationChangeNotification(subscription_id="s", changes=(change,))
+
+
+def _bare(seq: int | None, originator: str, dialog: str = CONV) -> MessagingEvent:
+    """A change without originatorMetadata and conversationId (§6.2's first example)."""
+    body = ChatStateEvent(chat_state="BACKGROUND") if seq is None else ContentEvent.text_plain("x")
+    return MessagingEvent(conversation_id=None, dialog_id=dialog, sequence=seq,
+                          originator_id=originator, role=None, server_timestamp=None, event=body)
+
+
+def test_role_and_conversation_come_from_the_participants():
+    session = Session("me")
+    session.connected()
+    session.on_conversations(_details())
+    delivered = session.on_events(batch(_bare(0, "agent"), _bare(1, "me"), _bare(None, "me"),
+                                        _bare(2, "stranger"))).deliver
+    assert [(e.role, e.conversation_id) for e in delivered] == [
+        (Role.ASSIGNED_AGENT, CONV), (Role.CONSUMER, CONV), (Role.CONSUMER, CONV), (None, CONV)]
+
+
+def test_a_dialogs_own_participants_decide_first():
+    survey = Dialog(dialog_id="survey", dialog_type="POST_SURVEY", state="OPEN", participants=(
+        Participant(id="me", role=Role.CONSUMER), Participant(id="bot", role=Role.AGENT),
+        Participant(id="agent", role=Role.READER)))
+    main = Dialog(dialog_id=CONV, dialog_type="MAIN", state="CLOSE")
+    session = Session("me")
+    session.connected()
+    session.on_conversations(_details("CLOSE", "OPEN", (main, survey)))
+    delivered = session.on_events(batch(_bare(0, "agent", "survey"), _bare(1, "bot", "survey")))
+    assert [(e.role, e.conversation_id) for e in delivered.deliver] == [
+        (Role.READER, CONV), (Role.AGENT, CONV)]
+
+
+def test_a_conversation_with_a_running_survey_is_the_open_one():
+    """protocol.md §7.2: stage is the container's; docs/sandbox-rules.md decision 1."""
+    session = Session("me")
+    session.connected()
+    session.on_conversations(_details("CLOSE", "OPEN"))
+    assert [c.conversation_id for c in session.open_conversations()] == [CONV]
+    session.on_conversations(_details("CLOSE", "CLOSE"))
+    assert session.open_conversations() == []
+    session.on_conversations(_details("OPEN"))  # no stage reported: the state decides
+    assert [c.conversation_id for c in session.open_conversations()] == [CONV]
+
+
+def test_dialogs_without_messages_are_not_followed():
+    cobrowse = Dialog(dialog_id="call", dialog_type="OTHER", channel_type="COBROWSE",
+                      state="OPEN")
+    main = Dialog(dialog_id=CONV, dialog_type="MAIN", channel_type="MESSAGING", state="OPEN")
+    session = Session("me")
+    session.connected()
+    requests = session.on_conversations(_details(dialogs=(main, cobrowse))).requests
+    assert [r.dialog_id for r in requests] == [CONV]

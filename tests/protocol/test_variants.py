@@ -400,3 +400,18 @@ def test_content_event_text_only_for_plain_text():
     assert ContentEvent(content_type="text/html", message="<b>").text is None
     assert ContentEvent(content_type="text/plain", message={"x": 1}).text is None
     assert ContentEvent(content_type="hosted/file", message="not a mapping").file is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"reqId": "A3HC", "code": 200},  # §5.4, the API reference's UpdateConversationField
+        load("23-other-ms_GenerateURLResponse.json"),  # §5.9, no kind either
+    ],
+)
+def test_responses_without_kind_are_responses(frame):
+    """protocol.md §4.1: ``kind`` is optional; two documented responses leave it out."""
+    response = decode(frame)
+    assert isinstance(response, Response)
+    assert (response.req_id, response.code) == ("A3HC", 200)
+    assert response.body == frame.get("body")
