@@ -12,6 +12,7 @@ import pytest
 
 from lpbot.errors import ConfigError
 from lpbot.runtime.config import Config, PluginConfig, Secret, default_state_dir
+from lpbot.runtime.sandbox_options import start_sandbox
 
 ACCOUNT = "\n[account]\nid = \"12345678\"\n"
 MISTAKES = [
@@ -45,6 +46,8 @@ MISTAKES = [
     ("[plugins]\nmodules = { mine = \"not a/module\" }\n",
      "plugins.modules.mine: expected a module"),
     ("[sandbox]\nrules = [[\"only one\"]]\n", "sandbox.rules[0]: expected an array of 2 items"),
+    ("[sandbox]\nwire_variants = \"fancy\"\n", "sandbox.wire_variants: expected one of"),
+    ("[sandbox]\nseed = \"x\"\n", "sandbox.seed: expected an integer"),
     ("[sandbox]\nenabled = false\n[account]\nid = \"\"\n",
      "account.id: the account id is required"),
     ("[account]\nid = \"1\"\nauth = \"authenticated\"\n",
@@ -74,7 +77,8 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
 def test_values_are_typed_and_frozen() -> None:
     config = Config.from_text(
         ACCOUNT + "[bot]\nconsumers = [\"a\", \"b\"]\nput_timeout = 2\n"
-        "[sandbox]\nenabled = true\nrules = [[\"hours\", \"9-17\"]]\n"
+        "[sandbox]\nenabled = true\nrules = [[\"hours\", \"9-17\"]]\nlenient = true\n"
+        "wire_variants = \"legacy\"\nseed = 7\n"
         "[[jobs]]\nid = \"hello\"\nkind = \"open_conversation\"\nevery = 30\n"
         "args = { skill = \"sales\", first_message = \"hi\", context = { a = 1 } }\n"
         "[plugins]\nenabled = [\"activity\"]\nmodules = { mine = \"pkg.mine\" }\n"
@@ -84,6 +88,10 @@ def test_values_are_typed_and_frozen() -> None:
     assert config.bot.consumers == ("a", "b")
     assert config.bot.put_timeout == 2.0
     assert config.sandbox.rules == (("hours", "9-17"),)
+    assert (config.sandbox.lenient, config.sandbox.wire_variants, config.sandbox.seed) == (
+        True, "legacy", 7)
+    defaults = Config.from_text(ACCOUNT, environ={}).sandbox
+    assert (defaults.lenient, defaults.wire_variants, defaults.seed) == (False, "random", None)
     job = config.jobs[0]
     assert (job.func, job.trigger, dict(job.trigger_args)) == (
         "lpbot.runtime.jobs:open_conversation", "interval", {"every": 30.0})
@@ -187,3 +195,14 @@ def test_a_plugin_table_parses_into_its_dataclass() -> None:
     config = PluginConfig(name="mine", table={"mode": "slow", "steps": [{"say": "hi"}]},
                           path="plugins.mine", file="bot.toml")
     assert config.parse(PluginOptions) == PluginOptions(mode="slow", steps=(Step(say="hi"),))
+
+
+def test_the_embedded_sandbox_takes_strictness_and_wire_variants() -> None:
+    config = Config.from_text(
+        "[sandbox]\nenabled = true\nlenient = true\nwire_variants = \"canonical\"\nseed = 3\n",
+        environ={})
+    sandbox = start_sandbox(config.sandbox)
+    try:
+        assert (sandbox.lenient, sandbox.wire_variants, sandbox.seed) == (True, "canonical", 3)
+    finally:
+        sandbox.stop()

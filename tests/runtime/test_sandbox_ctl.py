@@ -60,3 +60,29 @@ def test_refusals_and_mistakes_have_their_exit_codes(
     assert ctl(lp_sandbox, "reject_next", "count") == 2
     assert main(["sandbox-ctl", "--url", "http://127.0.0.1:9", "reset"]) == 3
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_invite_opens_a_call_dialog_and_ends_it(
+    lp_sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    features = ["RICH_CONTENT", "CO_BROWSE"]
+    client = Client(ClientOptions(account=lp_sandbox.account, csds_domain=lp_sandbox.csds_domain,
+                                  tls=False, client_properties={"features": features}),
+                    state_dir=tmp_path)
+    try:
+        client.connect(timeout=5)
+        conversation = client.open_conversation()
+        capsys.readouterr()
+        assert ctl(lp_sandbox, "invite", conversation.id, "kind=voice") == 0
+        dialog_id = json.loads(capsys.readouterr().out)["dialogId"]
+        wait_until(lambda: len(conversation.state.dialogs) == 2, 5, "the voice dialog")
+        call = conversation.state.dialogs[1]
+        assert (call.dialog_id, call.channel_type, call.meta_data["mode"]) == (
+            dialog_id, "COBROWSE", "VOICE_CALL")
+        assert ctl(lp_sandbox, "session_state", conversation.id, f"dialog={dialog_id}",
+                   "state=CLOSED") == 0
+        wait_until(lambda: not conversation.state.dialogs[1].is_open, 5, "the call's end")
+        assert ctl(lp_sandbox, "invite", conversation.id, "kind=telegram") == 1
+        assert "kind must be one of" in capsys.readouterr().out
+    finally:
+        client.close()

@@ -101,7 +101,8 @@ def test_invitation_states_and_the_main_close(
     _dialogs(client, 2)
     quiet.agents.session_state(cid, dialog_id, "ACCEPTED")
     client.conversation_change(lambda c: _second(c)["metaData"].get("sessionState") == "ACCEPTED")
-    client.ok("ms.SubscribeMessagingEvents", {"dialogId": dialog_id})  # decision 3: no events
+    # decision 3 (docs/sandbox-rules.md, beside protocol.md §8): subscribing is fine, no events
+    client.ok("ms.SubscribeMessagingEvents", {"dialogId": dialog_id})
     quiet.agents.session_state(cid, dialog_id, "CLOSED")
     change = client.conversation_change(lambda c: _second(c)["state"] == "CLOSE")
     assert change["result"]["conversationDetails"]["state"] == "OPEN"

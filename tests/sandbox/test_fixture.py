@@ -90,3 +90,43 @@ def test_the_lp_sandbox_tls_option_turns_tls_on_everywhere(pytester: pytest.Pyte
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lp-sandbox-tls")
     result.assert_outcomes(passed=1)
+
+
+def test_random_wire_variants_print_the_seed_that_replays_a_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    """The header names the run's seed; a failing test's report names its own wire seed, and
+    ``--lp-wire-seed`` replays the same styles for the same test."""
+    pytester.makepyfile(
+        """
+        import json
+        import os
+        import requests
+        from websockets.sync.client import connect
+
+        def test_fails_and_shows_its_style(lp_sandbox):
+            token = requests.post(
+                f"{lp_sandbox.http_url}/api/account/{lp_sandbox.account}/signup", timeout=5
+            ).json()["jwt"]
+            with connect(lp_sandbox.ws_url,
+                         additional_headers={"Authorization": f"jwt {token}"}) as ws:
+                ws.send('{"kind":"req","id":"1","type":"cqm.SubscribeExConversations"}')
+                frames = [json.loads(ws.recv(timeout=5)) for _ in range(2)]
+            spelling = next(f["type"] for f in frames if f.get("kind") == "notification")
+            assert lp_sandbox.wire_variants == "random"
+            assert str(lp_sandbox.seed) == os.environ["LPBOT_WIRE_SEED"]
+            raise AssertionError(f"style {spelling} seed {lp_sandbox.seed}")
+        """
+    )
+    first = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lp-wire-seed", "777")
+    first.assert_outcomes(failed=1)
+    output = first.stdout.str()
+    assert "lpbot sandbox wire variants: random, run seed 777 (replay: --lp-wire-seed 777)" in (
+        output)
+    assert "replay the run with --lp-wire-seed 777" in output
+    again = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lp-wire-seed", "777")
+
+    def failure(text: str) -> str:
+        return next(line for line in text.splitlines() if "AssertionError: style" in line)
+
+    assert failure(again.stdout.str()) == failure(output)

@@ -103,7 +103,8 @@ def test_legacy_events_and_background(legacy: Sandbox, old_client: Consumer) -> 
         "conversationId"]
     old_client.send("ms.SubscribeMessagingEvents", {"dialogId": cid})
     backlog = old_client.notification("MessagingEventNotification")
-    assert backlog["type"] == "ms.MessagingEventNotification"  # decision 7: the backlog batch
+    # decision 7 (docs/sandbox-rules.md, beside protocol.md §8.6): the backlog stays a batch
+    assert backlog["type"] == "ms.MessagingEventNotification"
     agent = legacy.agents.accept(cid)
     legacy.agents.say(cid, "hello")
     live = old_client.notification("OnlineEventDistribution")
@@ -120,7 +121,8 @@ def test_legacy_events_and_background(legacy: Sandbox, old_client: Consumer) -> 
     assert "originatorMetadata" not in change
     assert change["originatorId"] == agent
 
-    # a second socket of the same consumer sees BACKGROUND when the first one closes (§5.8.5)
+    # a second socket of the same consumer sees BACKGROUND when the first one closes (§5.8.5;
+    # when and where: decision 8 of docs/sandbox-rules.md, beside protocol.md §8)
     token = signup(legacy)
     first = open_consumer(legacy, token)
     second = open_consumer(legacy, token)
