@@ -50,7 +50,7 @@ __all__ = [
     "pytest_generate_tests",
     "pytest_report_header",
     "pytest_runtest_makereport",
-    "test_seed",
+    "wire_seed_of",
 ]
 
 #: skip a test that signals one thread of another process (harness.signal_another_thread)
@@ -68,7 +68,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"lpbot sandbox wire variants: random, run seed {seed} (replay: --lp-wire-seed {seed})"
 
 
-def test_seed(run_seed: int, nodeid: str) -> int:
+def wire_seed_of(run_seed: int, nodeid: str) -> int:
     """The wire seed of one test: a function of the run's seed and the test's id only."""
     return zlib.crc32(f"{run_seed}:{nodeid}".encode()) & 0x7FFFFFFF
 
@@ -76,7 +76,7 @@ def test_seed(run_seed: int, nodeid: str) -> int:
 @pytest.fixture(autouse=True)
 def lp_wire_seed(request: pytest.FixtureRequest) -> Iterator[int]:
     """This test's wire seed, exported as ``LPBOT_WIRE_SEED`` while the test runs."""
-    seed = test_seed(request.config.stash[_SEED_KEY], request.node.nodeid)
+    seed = wire_seed_of(request.config.stash[_SEED_KEY], request.node.nodeid)
     request.node.stash[_TEST_SEED_KEY] = seed
     previous = os.environ.get(SEED_VARIABLE)
     os.environ[SEED_VARIABLE] = str(seed)
