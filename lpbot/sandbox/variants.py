@@ -64,6 +64,10 @@ class WireStyle:
             a client finds the role among the conversation's participants.
         background: when the socket closes, a ``BACKGROUND`` chat state is published for the
             consumer in the dialogs it followed (§5.8.5, §9).
+        rich_content_message: a rich content card under ``message`` (the schema's key) instead
+            of ``content`` (real traffic), §5.8.3, §9.
+        hosted_file_schema: a hosted file's ``contentType`` spelled ``HostedFile`` (the schema)
+            instead of ``hosted/file`` (tutorials), §5.8.2, §9.
     """
 
     conversation_type: str = CONVERSATION_SPELLINGS[0]
@@ -76,6 +80,8 @@ class WireStyle:
     base_generate_url: bool = False
     no_originator_metadata: bool = False
     background: bool = False
+    rich_content_message: bool = False
+    hosted_file_schema: bool = False
 
     def describe(self) -> str:
         """A short text naming every non-canonical choice ("canonical" when there is none)."""
@@ -98,6 +104,8 @@ LEGACY: Final = WireStyle(
     base_generate_url=True,
     no_originator_metadata=True,
     background=True,
+    rich_content_message=True,
+    hosted_file_schema=True,
 )
 _FLAGS: Final = tuple(f.name for f in fields(WireStyle) if f.name != "conversation_type")
 

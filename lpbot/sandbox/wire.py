@@ -183,6 +183,18 @@ def subscription_notification(
     )
 
 
+def _styled_event(event: dict[str, Any], style: WireStyle) -> dict[str, Any]:
+    """The event in the connection's spelling of rich content and hosted files (§9)."""
+    rich = event.get("type") == "RichContentEvent" and "content" in event
+    if style.rich_content_message and rich:
+        out = {k: v for k, v in event.items() if k != "content"}
+        out["message"] = event["content"]
+        return out
+    if style.hosted_file_schema and event.get("contentType") == "hosted/file":
+        return {**event, "contentType": "HostedFile"}
+    return event
+
+
 def event_change(stored: StoredEvent, style: WireStyle = CANONICAL) -> dict[str, Any]:
     """One entry of ``changes`` in ``ms.MessagingEventNotification`` (protocol.md §6.2)."""
     change: dict[str, Any] = {}
@@ -193,7 +205,7 @@ def event_change(stored: StoredEvent, style: WireStyle = CANONICAL) -> dict[str,
         change["originatorMetadata"] = {"id": stored.originator_id, "role": stored.role}
     if stored.server_timestamp is not None:
         change["serverTimestamp"] = stored.server_timestamp
-    change["event"] = stored.event
+    change["event"] = _styled_event(stored.event, style)
     change["conversationId"] = stored.conversation_id
     change["dialogId"] = stored.dialog_id
     if stored.metadata:
@@ -222,7 +234,7 @@ def live_event(stored: StoredEvent, style: WireStyle = CANONICAL) -> str:
     body["originatorPId"] = stored.originator_id  # §6.3: {sequence, originatorPId, ...}
     if stored.server_timestamp is not None:
         body["serverTimestamp"] = stored.server_timestamp
-    body["event"] = stored.event
+    body["event"] = _styled_event(stored.event, style)
     body["dialogId"] = stored.dialog_id
     if stored.metadata:
         body["metadata"] = stored.metadata

@@ -114,6 +114,21 @@ def test_legacy_events_and_background(legacy: Sandbox, old_client: Consumer) -> 
     assert (body["originatorPId"], body["dialogId"], body["event"]["message"]) == (
         agent, cid, "hello")
     assert body["sequence"] == 0
+    # §9: a card under the schema's key ``message``; a hosted file spelled ``HostedFile``
+    legacy.agents.say_rich(cid, {"type": "vertical", "elements": []})
+    card = old_client.notification(
+        "OnlineEventDistribution", lambda f: f["body"]["event"]["type"] == "RichContentEvent")
+    assert card["body"]["event"] == {"type": "RichContentEvent",
+                                     "message": {"type": "vertical", "elements": []}}
+    path = _response(old_client, old_client.send(
+        "ms.GenerateURLForUploadFile", {"fileSize": "10", "fileType": "PNG"}))["body"][
+        "relativePath"]
+    hosted = {"type": "ContentEvent", "contentType": "hosted/file",
+              "message": {"caption": "logo", "relativePath": path, "fileType": "PNG"}}
+    old_client.send("ms.PublishEvent", {"dialogId": cid, "event": hosted})
+    echo = old_client.notification(
+        "OnlineEventDistribution", lambda f: f["body"]["event"].get("contentType") == "HostedFile")
+    assert echo["body"]["event"]["message"]["caption"] == "logo"
     # the replay carries no originatorMetadata (§6.2's first example)
     old_client.send("ms.SubscribeMessagingEvents", {"dialogId": cid, "fromSeq": 0})
     replay = old_client.notification("MessagingEventNotification")
@@ -170,7 +185,8 @@ def test_random_styles_replay_with_their_seed_and_cover_every_variant() -> None:
     assert CANONICAL.describe() == "canonical"
     for flag in ("participants_map", "online_distribution", "kindless", "delay_fields",
                  "string_response", "bare_subscribe_response", "base_generate_url",
-                 "no_originator_metadata", "background"):
+                 "no_originator_metadata", "background", "rich_content_message",
+                 "hosted_file_schema"):
         assert {getattr(s, flag) for s in styles} == {False, True}, flag
         assert flag in LEGACY.describe()
     other = WireVariants("random", seed=100)
