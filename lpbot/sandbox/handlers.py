@@ -109,6 +109,7 @@ class Handlers:
         ttr_name = data.get("ttrDefName")
         if ttr_name is not None and ttr_name not in TTR_SECONDS:
             raise Refused(400, f"unknown ttrDefName {ttr_name!r}")
+        self.rules.skill_id(data.get("skillId"))
         skill = data.get("skillId", "-1")
         if skill is None:
             skill = "-1"

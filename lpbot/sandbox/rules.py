@@ -66,6 +66,13 @@ RULES: Final[tuple[Rule, ...]] = (
           "InitConnection is sent once, and only when no `Authorization` header was used", 400),
     _rule("request-id", "§4.1",
           "a request `id` has 1 to 64 characters", 400),
+    _rule("metadata", "§4.3",
+          "each request `metadata` item is an object with a string `type`; `ExternalId` has an "
+          "`id` and `ActionReason` a `reasonId` and `reason`, strings of at most 64 characters",
+          400),
+    _rule("skill-id", "§5.3",
+          "`skillId` of `cm.ConsumerRequestConversation` is a string (`\"-1\"` for any skill)",
+          400),
     _rule("integer-fields", "§5.5, §5.7",
           "`fromSeq` and `minLastUpdatedTime` are JSON integers, not strings", 400),
     _rule("subscription-filter", "§5.5",
@@ -114,6 +121,10 @@ CLIENT_PROPERTY_ENUMS: Final[Mapping[str, frozenset[str]]] = {
 }
 _PROPERTY_LENGTHS: Final = {"appId": 64, "appVersion": 32}
 _FILTER_STATES: Final = frozenset({"OPEN", "CLOSE"})
+_METADATA_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "ExternalId": ("id",),
+    "ActionReason": ("reasonId", "reason"),
+}
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -181,6 +192,26 @@ class Rules:
     def request_id(self, req_id: str) -> None:
         """Request ids have 1-64 characters (§4.1)."""
         self.require("request-id", len(req_id) <= 64, "request id longer than 64 characters")
+
+    def metadata(self, items: list[Any]) -> None:
+        """Request-level metadata items have the schema's shape (§4.3)."""
+        for item in items:
+            kind = item.get("type") if isinstance(item, Mapping) else None
+            self.require("metadata", isinstance(kind, str), "a metadata item needs a type")
+            if not isinstance(item, Mapping):
+                continue  # lenient: dropped, as before
+            for name in _METADATA_FIELDS.get(str(kind), ()):
+                value = item.get(name)
+                self.require(
+                    "metadata", isinstance(value, str) and 0 < len(value) <= 64,
+                    f"{kind} metadata needs {name}, a string of 1 to 64 characters",
+                )
+
+    def skill_id(self, value: Any) -> None:
+        """``skillId`` is a string (§5.3)."""
+        self.require(
+            "skill-id", value is None or isinstance(value, str), "skillId must be a string"
+        )
 
     def integer(self, value: Any, name: str) -> None:
         """``value`` (when present) is a JSON integer, as the schema types it."""

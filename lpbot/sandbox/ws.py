@@ -351,6 +351,7 @@ class WsServer:
         style = session.style
         session.held = []  # notifications caused by this request follow its response
         try:
+            self.handlers.rules.metadata(metadata)
             code, resp_type, body, followups = handler(session, frame.get("body"), metadata)
             response = wire.styled_response(
                 req_id, code, resp_type, body, canonical_type(type_name), style

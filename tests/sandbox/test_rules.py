@@ -106,9 +106,29 @@ def _init_with_bad_properties(sandbox: Sandbox, client: Consumer, cid: str) -> F
         fresh.close()
 
 
+def _second_conversation(sandbox: Sandbox, body: Frame) -> Frame:
+    fresh = open_consumer(sandbox, signup(sandbox))
+    try:
+        return fresh.request("cm.ConsumerRequestConversation", body)
+    finally:
+        fresh.close()
+
+
 _HOSTED = {"relativePath": "/v1/x.PNG", "fileType": "PNG"}
 CASES: dict[str, tuple[str, Callable[[Sandbox, Consumer, str], Frame]]] = {
     "long request id": ("request-id", _long_id),
+    "metadata without a type": (
+        "metadata",
+        lambda s, c, cid: c.request("ms.PublishEvent", _text(cid), metadata=[{"id": "x"}]),
+    ),
+    "ExternalId metadata without an id": (
+        "metadata",
+        lambda s, c, cid: c.request("GetClock", metadata=[{"type": "ExternalId"}]),
+    ),
+    "skillId as a number": (
+        "skill-id",
+        lambda s, c, cid: _second_conversation(s, {"skillId": 12}),
+    ),
     "fromSeq as a string": (
         "integer-fields",
         lambda s, c, cid: c.request("ms.SubscribeMessagingEvents",
@@ -186,11 +206,11 @@ def test_rule(talk: tuple[Sandbox, Consumer, str], mode: str, case: str) -> None
 
 def test_documented_requests_pass_every_rule(talk: tuple[Sandbox, Consumer, str]) -> None:
     """The docs' own payloads (shared/fixtures/documented) are accepted by the strict sandbox."""
-    _, client, cid = talk
+    sandbox, client, cid = talk
     typing = load_fixture("19-req-ms_PublishEvent.json")["body"]
     typing["dialogId"] = cid
     client.ok("ms.PublishEvent", typing)
-    client.ok("ms.PublishEvent", _text(cid))
+    client.ok("ms.PublishEvent", _text(cid), metadata=[{"type": "ExternalId", "id": "ext-1"}])
     read = {"type": "AcceptStatusEvent", "status": "READ", "sequenceList": [0]}
     client.ok("ms.PublishEvent", {"dialogId": cid, "event": read})
     card = load_fixture("18-event-RichContentEvent.json")
@@ -212,6 +232,8 @@ def test_documented_requests_pass_every_rule(talk: tuple[Sandbox, Consumer, str]
     rating = load_fixture("10-req-cm_UpdateConversationField.json")["body"]
     rating["conversationId"] = cid
     client.ok("cm.UpdateConversationField", rating)
+    request = load_fixture("06-req-cm_ConsumerRequestConversation.json")["body"]
+    assert _second_conversation(sandbox, request)["code"] == 200
 
 
 def test_every_rule_has_a_conformance_case() -> None:
