@@ -68,6 +68,9 @@ class WireStyle:
             of ``content`` (real traffic), §5.8.3, §9.
         hosted_file_schema: a hosted file's ``contentType`` spelled ``HostedFile`` (the schema)
             instead of ``hosted/file`` (tutorials), §5.8.2, §9.
+        qualified_response_types: the fully qualified response names LivePerson's SDKs see
+            (``.ams.ms.PublishEvent$Response``, ``.ams.aam.SubscribeExConversations$Response``,
+            ``.ams.GenericSubscribe$Response``, §4.4): a client correlates by ``reqId`` alone.
     """
 
     conversation_type: str = CONVERSATION_SPELLINGS[0]
@@ -82,6 +85,7 @@ class WireStyle:
     background: bool = False
     rich_content_message: bool = False
     hosted_file_schema: bool = False
+    qualified_response_types: bool = False
 
     def describe(self) -> str:
         """A short text naming every non-canonical choice ("canonical" when there is none)."""
@@ -106,6 +110,7 @@ LEGACY: Final = WireStyle(
     background=True,
     rich_content_message=True,
     hosted_file_schema=True,
+    qualified_response_types=True,
 )
 _FLAGS: Final = tuple(f.name for f in fields(WireStyle) if f.name != "conversation_type")
 

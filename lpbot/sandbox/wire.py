@@ -31,6 +31,13 @@ __all__ = [
 
 #: the older single-event notification type (protocol.md §4.4, §6.3)
 ONLINE_EVENT_DISTRIBUTION = ".ams.ms.OnlineEventDistribution"
+#: the fully qualified response names of LivePerson's SDKs (protocol.md §4.4)
+_QUALIFIED = {
+    Responses.PUBLISH_EVENT: ".ams.ms.PublishEvent$Response",
+    Responses.SUBSCRIBE_CONVERSATIONS: ".ams.aam.SubscribeExConversations$Response",
+    Responses.GENERIC_SUBSCRIBE: ".ams.GenericSubscribe$Response",
+}
+_GENERIC_SUBSCRIBE = frozenset({Responses.GENERIC_SUBSCRIBE, ".ams.GenericSubscribe$Response"})
 #: requests whose documented success responses come without ``kind`` (§5.4, §5.9)
 _KINDLESS_REQUESTS = frozenset(
     {
@@ -70,9 +77,11 @@ def styled_response(
     req_id: str, code: int, type_name: str, body: Any, request_type: str, style: WireStyle
 ) -> str:
     """A success response in the connection's documented variant (§4.4, §5.4, §5.7, §5.9)."""
+    if style.qualified_response_types and type_name in _QUALIFIED:
+        type_name = _QUALIFIED[type_name]
     if type_name == Responses.STRING and style.string_response:
         type_name = "StringResponse"
-    elif type_name == Responses.GENERIC_SUBSCRIBE and style.bare_subscribe_response:
+    elif type_name in _GENERIC_SUBSCRIBE and style.bare_subscribe_response:
         type_name, body = ".ams.GenericSubscribeResponse", None
     elif type_name == Responses.GENERATE_URL and style.base_generate_url:
         type_name = "ms.BaseGenerateURLResponse"

@@ -76,6 +76,15 @@ def test_legacy_responses(legacy: Sandbox, old_client: Consumer) -> None:
                                                        {"dialogId": cid}))
     assert subscribed == {"kind": "resp", "reqId": subscribed["reqId"], "code": 200,
                           "type": ".ams.GenericSubscribeResponse"}
+    # §4.4: the SDKs' fully qualified names
+    published = _response(old_client, old_client.send(
+        "ms.PublishEvent", {"dialogId": cid, "event": {"type": "ChatStateEvent",
+                                                        "chatState": "ACTIVE"}}))
+    assert (published["type"], published["body"]) == (".ams.ms.PublishEvent$Response",
+                                                      {"sequence": 0})
+    subscribed_conversations = _response(old_client, old_client.send(
+        "cqm.SubscribeExConversations"))
+    assert subscribed_conversations["type"] == ".ams.aam.SubscribeExConversations$Response"
     # §5.4: the API reference's response shows only reqId and code
     ttr = {"field": "TTRField", "ttrType": "URGENT", "value": 300}
     update = _response(old_client, old_client.send(
@@ -186,7 +195,7 @@ def test_random_styles_replay_with_their_seed_and_cover_every_variant() -> None:
     for flag in ("participants_map", "online_distribution", "kindless", "delay_fields",
                  "string_response", "bare_subscribe_response", "base_generate_url",
                  "no_originator_metadata", "background", "rich_content_message",
-                 "hosted_file_schema"):
+                 "hosted_file_schema", "qualified_response_types"):
         assert {getattr(s, flag) for s in styles} == {False, True}, flag
         assert flag in LEGACY.describe()
     other = WireVariants("random", seed=100)
