@@ -80,6 +80,8 @@ class Sandbox:
             spellings and shapes are chosen (:mod:`lpbot.sandbox.variants`).
         seed: the seed of ``random`` (default: ``LPBOT_WIRE_SEED`` or a fresh one, logged and
             kept in :attr:`seed`).
+        invitation_lifetime: seconds before an agent's CoBrowse, voice or video invitation
+            (``agents.invite``) closes unless answered (two minutes, as documented).
     """
 
     def __init__(
@@ -138,8 +140,9 @@ class Sandbox:
         self._pool = AgentPool(
             self._world, agents, picture_base=lambda: self.http_url, strict=not lenient
         )
-        self._invitations = Invitations(self._world, strict=not lenient)
-        self._invitations.lifetime = invitation_lifetime
+        self._invitations = Invitations(
+            self._world, strict=not lenient, lifetime=invitation_lifetime
+        )
         self._survey = SurveyBot(self._world)
         self.console = Console(world=self._world, pool=self._pool, run_on_loop=self._ws.call)
         self._http_port = port

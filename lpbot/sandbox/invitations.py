@@ -38,11 +38,13 @@ INVITATION_LIFETIME: Final = 120.0
 class Invitations:
     """Opens and ends CoBrowse / voice / video dialogs (event-loop thread only)."""
 
-    def __init__(self, world: World, *, strict: bool = True) -> None:
+    def __init__(
+        self, world: World, *, strict: bool = True, lifetime: float = INVITATION_LIFETIME
+    ) -> None:
         self.world = world
         self.strict = strict
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.lifetime = INVITATION_LIFETIME
+        self.lifetime = lifetime
 
     def invite(self, conversation: Conversation, kind: str = "cobrowse") -> Dialog:
         """Open an invitation dialog of ``kind`` (a key of :data:`INVITATION_MODES`).
