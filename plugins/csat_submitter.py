@@ -167,6 +167,10 @@ class CsatSubmitter:
         if details is not None and details.csat is not None:
             log.debug("conversation %s already rated", conversation.id)
             return
+        if details is not None and any(d.dialog_type == "POST_SURVEY" for d in details.dialogs):
+            # protocol.md §7.7: a post-conversation survey replaces CSAT, never both.
+            log.debug("conversation %s ran a survey: no CSAT", conversation.id)
+            return
         stash = conversation.stash
         if stash.get(SUBMITTED, False):
             return

@@ -187,3 +187,19 @@ def test_an_error_response_is_logged_not_raised(
         later.close()
         assert rated(sandbox, later.id)["csatRate"] == 5
     assert bot.bot.counters.total("hook_errors") == 0
+
+
+def test_a_conversation_that_ran_a_survey_gets_no_csat(sandbox: Sandbox, tmp_path: Path) -> None:
+    """protocol.md §7.7: the survey replaces CSAT; the strict sandbox would refuse it."""
+    watcher = ScoreWatcher()
+    properties = {"features": ["RICH_CONTENT", "QUICK_REPLIES", "MULTI_DIALOG"]}
+    with BotHarness(sandbox, state_dir=tmp_path, plugins=[PLUGIN, watcher],
+                    config={"plugins": {"csat_submitter": {"score": 5}},
+                            "account": {"client_properties": properties}}) as bot:
+        surveyed = bot.open_conversation()
+        bot.events.wait_for("lpbot_participant_joined",
+                            lambda c: c["participant"].role == "ASSIGNED_AGENT")
+        sandbox.agents.close(surveyed.id, survey=True)
+        bot.events.wait_for("lpbot_conversation_closed")
+    assert sandbox.conversation(surveyed.id).csat_submissions == ()
+    assert watcher.calls == {}
