@@ -105,8 +105,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """``--lp-sandbox-tls``: every ``lp_sandbox`` serves TLS unless a test says otherwise;
-    ``--lp-wire-seed``: the seed of the run's random wire variants."""
+    """Add ``--lp-sandbox-tls`` (TLS for every ``lp_sandbox``) and ``--lp-wire-seed``.
+
+    ``--lp-wire-seed`` is the seed of the run's random wire variants.
+    """
     parser.addoption("--lp-sandbox-tls", action="store_true", default=False,
                      help="lpbot: the lp_sandbox fixture serves https/wss (a throw-away CA)")
     parser.addoption(

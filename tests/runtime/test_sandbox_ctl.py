@@ -67,7 +67,8 @@ def test_invite_opens_a_call_dialog_and_ends_it(
 ) -> None:
     features = ["RICH_CONTENT", "CO_BROWSE"]
     client = Client(ClientOptions(account=lp_sandbox.account, csds_domain=lp_sandbox.csds_domain,
-                                  tls=False, client_properties={"features": features}),
+                                  tls=lp_sandbox.tls, ca_file=lp_sandbox.ca_file,
+                                  client_properties={"features": features}),
                     state_dir=tmp_path)
     try:
         client.connect(timeout=5)
