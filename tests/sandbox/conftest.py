@@ -91,9 +91,9 @@ class Consumer:
                 return frame
 
     def response(self, req_id: str, timeout: float = 5.0) -> Frame:
-        return self.wait_for(
-            lambda f: f.get("kind") == "resp" and f.get("reqId") == req_id, timeout
-        )
+        """The response to ``req_id``, found by ``reqId`` alone (protocol.md §4.4): two
+        documented responses come without ``kind`` (§5.4, §5.9)."""
+        return self.wait_for(lambda f: f.get("reqId") == req_id and "code" in f, timeout)
 
     def request(self, type_name: str, body: Any = None, **extra: Any) -> Frame:
         return self.response(self.send(type_name, body, **extra))
