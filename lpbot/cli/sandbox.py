@@ -12,6 +12,7 @@ from types import FrameType
 from lpbot.redaction import mask_jwts
 from lpbot.sandbox import AgentOptions, IdentityOptions, Sandbox
 from lpbot.sandbox.agents import DEFAULT_GREETING
+from lpbot.sandbox.flow import FlowError, load_flow
 from lpbot.sandbox.identity import ANONYMOUS_LIFETIME, REFRESH_WINDOW
 from lpbot.sandbox.tokens import SIGNUP_LIFETIME
 from lpbot.sandbox.variants import MODES, SEED_VARIABLE
@@ -51,7 +52,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     agents = parser.add_argument_group("simulated agents")
     agents.add_argument("--agents", type=int, default=3, help="number of agents (default 3)")
     agents.add_argument(
-        "--agent-mode", choices=("echo", "rules", "silent"), default="echo", help="how agents reply"
+        "--agent-mode", choices=("echo", "rules", "silent", "flow"), default=None,
+        help="how agents reply (default echo; flow with --flow)",
+    )
+    agents.add_argument(
+        "--flow", metavar="FILE", default=None,
+        help="agents follow this flow file of states (a bot: quick replies, cards, files)",
     )
     agents.add_argument(
         "--rule",
@@ -131,9 +137,14 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         handlers=[output])
     try:
+        flow = load_flow(args.flow) if args.flow is not None else None
+        mode = args.agent_mode or ("flow" if flow is not None else "echo")
+        if mode == "flow" and flow is None:
+            raise ValueError("--agent-mode flow needs --flow FILE")
         options = AgentOptions(
             count=args.agents,
-            mode=args.agent_mode,
+            mode=mode,
+            flow=flow,
             rules=tuple(args.rule),
             accept_delay=args.accept_delay,
             reply_delay=args.reply_delay,
@@ -145,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         # every identity option's dest is the IdentityOptions field it sets
         identity = IdentityOptions(
             **{f.name: getattr(args, f.name) for f in dataclasses.fields(IdentityOptions)})
-    except ValueError as exc:
+    except (ValueError, FlowError) as exc:
         print(f"lpbot sandbox: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     with Wakeup() as stop:  # not a threading.Event: see lpbot.wakeup

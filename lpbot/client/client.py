@@ -369,6 +369,11 @@ class Client:
         return fetch_agent_profile(agent_id, discovery=self.discovery, http=self._http,
                                    timeout=limit)
 
+    @property
+    def http(self) -> requests.Session:
+        """The HTTP session of discovery, identity, profiles and files (its TLS settings)."""
+        return self._http
+
     def forget_conversations(self, conversation_ids: Iterable[str]) -> None:
         """Drop the handles of conversations the session forgot (used by the keepalive)."""
         with self._counts_lock:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lpbot.client.files import download_file, upload_file
 from lpbot.client.profiles import AgentProfile
 from lpbot.protocol.events import (
     AcceptStatusEvent,
@@ -167,6 +168,41 @@ class Conversation:
         """
         return self.publish(RichContentEvent(content=content), metadata=metadata,
                             timeout=timeout)
+
+    def send_file(self, data: bytes, file_type: str, *, caption: str = "",
+                  metadata: Iterable[Mapping[str, Any]] = (),
+                  timeout: float | None = None) -> int:
+        """Upload ``data`` (§5.9) and send it as a hosted file (§5.8.2); returns its sequence.
+
+        Example:
+            >>> conversation.send_file(png_bytes, "PNG", caption="receipt")   # doctest: +SKIP
+            5
+        """
+        limit = self._client.options.request_timeout if timeout is None else timeout
+        path = upload_file(self._client, data, file_type, timeout=limit)
+        return self.publish(ContentEvent.hosted_file(path, file_type, caption),
+                            metadata=metadata, timeout=timeout)
+
+    def download_file(self, relative_path: str, *, timeout: float | None = None) -> bytes:
+        """The bytes of a hosted file of this conversation (§5.9)."""
+        limit = self._client.options.request_timeout if timeout is None else timeout
+        return download_file(self._client, relative_path, timeout=limit)
+
+    def click(self, sequence: int, text: str | None, metadata: Iterable[Mapping[str, Any]], *,
+              dialog_id: str | None = None, timeout: float | None = None) -> int:
+        """Press a quick reply or button of the agent's message ``sequence`` (§5.8.6).
+
+        Sends an ``ACTION`` receipt for the message with the button's ``metadata``, then the
+        button's ``text`` with the same metadata (no text for a link button); returns the
+        sequence of the last event sent.
+        """
+        meta = tuple(metadata)
+        last = self.publish(AcceptStatusEvent(status="ACTION", sequence_list=(sequence,)),
+                            dialog_id=dialog_id, metadata=meta, timeout=timeout)
+        if text is not None:
+            last = self.publish(ContentEvent.text_plain(text), dialog_id=dialog_id,
+                                metadata=meta, timeout=timeout)
+        return last
 
     def mark_accepted(self, sequences: Iterable[int], *, timeout: float | None = None) -> int:
         """Acknowledge delivery of the agent's messages ``sequences`` (§5.8.4 ``ACCEPT``)."""

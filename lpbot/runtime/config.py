@@ -159,7 +159,10 @@ class SandboxSection:
     enabled: bool = False
     account: str = "sandbox"
     agents: int = field(default=3, metadata=_between(1, 10_000))
-    agent_mode: str = field(default="echo", metadata=_choice("echo", "rules", "silent"))
+    agent_mode: str = field(default="echo",
+                            metadata=_choice("echo", "rules", "silent", "flow"))
+    #: the flow file of ``agent_mode = "flow"`` (docs/bot-testing.md)
+    flow: Path | None = None
     rules: tuple[tuple[str, str], ...] = ()
     accept_delay: float = field(default=0.3, metadata=_between(0, MAX_WAIT))
     reply_delay: float = field(default=0.2, metadata=_between(0, MAX_WAIT))

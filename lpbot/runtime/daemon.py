@@ -243,7 +243,13 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
     try:
         client_state_dir = None
         if config.sandbox.enabled:
-            sandbox = start_sandbox(config.sandbox)
+            try:
+                base = None if config.file.startswith("<") else Path(config.file).parent
+                sandbox = start_sandbox(config.sandbox, base=base)
+            except ConfigError as exc:  # a wrong flow file
+                log.error("cannot start: %s", exc)
+                code = EXIT_CONFIG
+                return code
             config = replace(config, account=replace(
                 config.account, id=sandbox.account, csds_domain=sandbox.csds_domain,
                 tls=sandbox.tls, ca_file=Path(sandbox.ca_file) if sandbox.ca_file else None,

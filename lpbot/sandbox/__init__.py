@@ -29,6 +29,7 @@ from .console import Console
 from .control import AgentControl
 from .faults import Faults, FaultState
 from .files import FileStore
+from .flow import Flow, FlowAgent, FlowError, FlowSurvey, load_flow
 from .handlers import Handlers
 from .http import HttpReply, HttpRequest, HttpServer, Route
 from .identity import IdentityOptions, IdentityService
@@ -50,9 +51,12 @@ __all__ = [
     "CsatSubmission",
     "DialogRecord",
     "Faults",
+    "Flow",
+    "FlowError",
     "IdentityOptions",
     "RecordedEvent",
     "Sandbox",
+    "load_flow",
 ]
 
 log = logging.getLogger(__name__)
@@ -143,7 +147,11 @@ class Sandbox:
         self._invitations = Invitations(
             self._world, strict=not lenient, lifetime=invitation_lifetime
         )
-        self._survey = SurveyBot(self._world)
+        flow = agents.flow
+        self._survey = SurveyBot(self._world) if flow is None or not flow.survey \
+            else FlowSurvey(self._world, flow)
+        if flow is not None:
+            self._pool.bot = FlowAgent(flow, self._pool, self._files)
         self.console = Console(world=self._world, pool=self._pool, run_on_loop=self._ws.call)
         self._http_port = port
         self._http: HttpServer | None = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from lpbot.protocol.names import AcceptStatus, ChatState, Role
 
+from .flow import Flow, FlowAgent
 from .model import Conversation, StoredEvent
 from .world import World
 
@@ -45,10 +46,14 @@ class AgentOptions:
     receipts: bool = True
     typing: bool = True
     idle_close: float | None = None
+    #: the flow ``mode = "flow"`` agents follow (:mod:`lpbot.sandbox.flow`)
+    flow: Flow | None = None
 
     def __post_init__(self) -> None:
-        if self.mode not in ("echo", "rules", "silent"):
-            raise ValueError(f"agent mode must be echo, rules or silent, not {self.mode!r}")
+        if self.mode not in ("echo", "rules", "silent", "flow"):
+            raise ValueError(f"agent mode must be echo, rules, silent or flow, not {self.mode!r}")
+        if (self.mode == "flow") != (self.flow is not None):
+            raise ValueError("agent mode flow goes with a flow, and a flow with mode flow")
         if self.count < 0:
             raise ValueError("agent count must be >= 0")
         for pattern, _ in self.rules:
@@ -117,6 +122,8 @@ class AgentPool:
         self._last_activity: dict[str, float] = {}
         self._rules = [(re.compile(p), reply) for p, reply in options.rules]
         world.listeners.append(self._on_change)
+        #: the bot the agents play in ``flow`` mode (set by the sandbox, which owns the files)
+        self.bot: FlowAgent | None = None
 
     def profile(self, agent_id: str) -> AgentProfile | None:
         """The profile of ``agent_id`` with its picture URL resolved."""
@@ -179,6 +186,9 @@ class AgentPool:
         if self.options.receipts and stored.sequence is not None:
             for status in (AcceptStatus.ACCEPT, AcceptStatus.READ):
                 self.publish(conversation, agent_id, _receipt(status.value, [stored.sequence]))
+        if self.bot is not None:
+            self.bot.respond(conversation, stored)
+            return
         reply = self._reply_text(stored)
         if reply is not None:
             self.reply(conversation, reply)
@@ -280,7 +290,9 @@ class AgentPool:
         if conversation.conversation_id in self.manual:
             return
         profile = self.profile(agent_id)
-        if self.options.greeting and self.options.mode != "silent":
+        if self.bot is not None:
+            self.bot.joined(conversation)
+        elif self.options.greeting and self.options.mode != "silent":
             nickname = profile.nickname if profile is not None else "your agent"
             self.publish(
                 conversation, agent_id, _text(self.options.greeting.format(nickname=nickname))

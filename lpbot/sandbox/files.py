@@ -74,6 +74,12 @@ class FileStore:
             self._files[path] = StoredFile(account, size, kind)
         return path, self._params("PUT", path)
 
+    def store(self, account: str, data: bytes, file_type: str) -> str:
+        """Keep ``data`` as an uploaded file of ``account`` (a file an agent sends); its path."""
+        path, _ = self.upload_url(account, len(data), file_type)
+        self.put(path, data)
+        return path
+
     def download_url(self, account: str, path: str) -> dict[str, str]:
         """Sign a GET URL for an uploaded file of ``account``."""
         with self._lock:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from lpbot.protocol.events import ContentEvent
 from lpbot.protocol.names import ConversationState, Role
 from lpbot.protocol.notifications import ConversationChange, MessagingEvent
+from lpbot.synthetic.content import Received, received
 from lpbot.synthetic.results import TranscriptLine
 
 __all__ = ["RunRecord"]
@@ -30,27 +31,44 @@ class RunRecord:
         self.stop = stop
         self.slice = slice_
         self.transcript: list[TranscriptLine] = []
-        #: agent text messages: (sequence, text, arrival time)
-        self.agent_messages: list[tuple[int, str, float]] = []
+        #: agent messages (texts, quick replies, structured content, files) in arrival order
+        self.agent_messages: list[Received] = []
         self.roles: set[str] = set()
         self.closed = False
         self.first_said: tuple[int, float] | None = None
 
     def on_message(self, event: MessagingEvent) -> None:
-        """Client callback: keep a text message in the transcript (and agents' apart)."""
-        body = event.event
-        if not isinstance(body, ContentEvent) or body.text is None or event.sequence is None:
-            return
-        now = time.time()
+        """Client callback: keep a message in the transcript (and agents' apart)."""
         role = str(event.role or "")
-        who = "consumer" if role == Role.CONSUMER else (
-            "agent" if role == Role.ASSIGNED_AGENT else role.lower() or "unknown")
+        now = time.time()
+        if role == Role.CONSUMER:
+            body = event.event
+            if not isinstance(body, ContentEvent) or event.sequence is None:
+                return
+            text = body.text if body.text is not None else (
+                f"[file {body.file.file_type} {body.file.caption or ''!r}]"
+                if body.file is not None else None)
+            if text is None:
+                return
+            line = TranscriptLine(at=now, who="consumer", text=text, sequence=event.sequence)
+            with self.cond:
+                self.transcript.append(line)
+                self.cond.notify_all()
+            return
+        message = received(event, now)
+        if message is None:
+            return
+        who = "agent" if role == Role.ASSIGNED_AGENT else role.lower() or "unknown"
         with self.cond:
-            self.transcript.append(TranscriptLine(at=now, who=who, text=body.text,
+            self.transcript.append(TranscriptLine(at=now, who=who, text=message.describe(),
                                                   sequence=event.sequence))
-            if role != Role.CONSUMER:
-                self.agent_messages.append((event.sequence, body.text, now))
+            self.agent_messages.append(message)
             self.cond.notify_all()
+
+    def note(self, text: str) -> None:
+        """Add a ``system`` line (a click, a capture) to the transcript."""
+        with self.cond:
+            self.transcript.append(TranscriptLine(at=time.time(), who="system", text=text))
 
     def on_conversation(self, change: ConversationChange) -> None:
         """Client callback: note who joined and whether the conversation closed."""

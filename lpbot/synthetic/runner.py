@@ -31,6 +31,7 @@ import requests.adapters
 from lpbot.client import Client, ClientOptions, Conversation
 from lpbot.client.client import CaFileAdapter
 from lpbot.errors import LpError
+from lpbot.synthetic.content import Button, Received
 from lpbot.synthetic.record import RunRecord
 from lpbot.synthetic.results import RunResult, StepResult
 from lpbot.synthetic.scenario import (
@@ -48,6 +49,18 @@ from lpbot.synthetic.scenario import (
     Typing,
     Wait,
 )
+from lpbot.synthetic.steps import (
+    AnswerSurvey,
+    Branch,
+    Capture,
+    Click,
+    Expectation,
+    ExpectFile,
+    ExpectQuickReplies,
+    ExpectRichContent,
+    Repeat,
+    SendFile,
+)
 
 __all__ = ["Run", "Runner", "StepFailed", "run_scenario"]
 
@@ -55,6 +68,8 @@ log = logging.getLogger(__name__)
 
 #: timeout of requests (send, close, rate ...) issued by steps without a timeout of their own
 REQUEST_TIMEOUT = 10.0
+#: agent messages a failure message lists (the last ones that arrived)
+SHOWN_MESSAGES = 3
 
 
 class StepFailed(Exception):
@@ -75,7 +90,10 @@ class Run:
         self.record = RunRecord(runner.stop_event, runner.wait_slice)
         self.conversation: Conversation | None = None
         self.cursor = 0  # index of the next agent message an expect step may consume
-        self.read: set[int] = set()
+        self.read: set[tuple[str, int]] = set()
+        #: the last message an expect step matched (what a click presses by default)
+        self.matched: Received | None = None
+        self._executed = 0
         self.step_started_at = 0.0
         rng = runner.rng_for(number)
         self.rng = rng
@@ -117,8 +135,18 @@ class Run:
         return self._result(started_at, start, steps, client.consumer_id, error)
 
     def _steps(self, client: Client, steps: list[StepResult]) -> str | None:
-        for index, step in enumerate(self.scenario.steps):
-            result = self._step(client, index, step)
+        outcome = self._block(client, self.scenario.steps, self.scenario.step_names, steps)
+        return outcome if isinstance(outcome, str) else None
+
+    def _block(self, client: Client, block: tuple[Step, ...], names: tuple[str, ...],
+               steps: list[StepResult]) -> bool | str:
+        """Run ``block``: True if every step passed, False after a failed one, else why not.
+
+        Branches and repeats run their steps here too, each reported as a step.
+        """
+        for index, step in enumerate(block):
+            chosen: list[tuple[tuple[Step, ...], tuple[str, ...]]] = []
+            result = self._step(client, names[index], step, chosen)
             steps.append(result)
             if self.runner.on_step is not None:
                 try:
@@ -126,11 +154,59 @@ class Run:
                 except Exception:  # isolation boundary: a reporter bug must not stop runs
                     log.exception("the step callback failed")
             if not result.ok:
-                return None
-            if self.runner.stop_event.is_set() and index + 1 < len(self.scenario.steps):
-                return (f"interrupted: the runner was stopped before "
-                        f"{self.scenario.step_names[index + 1]}")
-        return None
+                return False
+            if isinstance(step, Branch) and chosen:
+                outcome = self._block(client, *chosen[0], steps)
+                if outcome is not True:
+                    return outcome
+            elif isinstance(step, Repeat):
+                outcome = self._repeat(client, step, names[index], steps)
+                if outcome is not True:
+                    return outcome
+            if self.runner.stop_event.is_set() and index + 1 < len(block):
+                return f"interrupted: the runner was stopped before {names[index + 1]}"
+        return True
+
+    def _repeat(self, client: Client, step: Repeat, name: str,
+                steps: list[StepResult]) -> bool | str:
+        """The rounds of a repeat; with ``until`` the check after each round is a step."""
+        for round_number in range(1, step.times + 1):
+            outcome = self._block(client, step.steps, step.names, steps)
+            if outcome is not True:
+                return outcome
+            until = step.until
+            if until is None:
+                continue
+            started_at, start = time.time(), time.monotonic()
+            error = None
+            done = False
+            try:
+                done = self._until(until, round_number == step.times)
+            except StepFailed as exc:
+                error = str(exc)
+            if error is None and not done and round_number == step.times:
+                error = (f"{until.kind} not met after {step.times} rounds: "
+                         f"{self._arrived()}")
+            result = StepResult(index=self._next_index(), kind="until",
+                                name=f"{name} until {until.kind} (round {round_number})",
+                                started_at=started_at, duration=time.monotonic() - start,
+                                ok=error is None, error=error)
+            steps.append(result)
+            if self.runner.on_step is not None:
+                try:
+                    self.runner.on_step(self.number, result)
+                except Exception:  # isolation boundary: a reporter bug must not stop runs
+                    log.exception("the step callback failed")
+            if error is not None:
+                return False
+            if done:
+                return True
+        return True
+
+    def _next_index(self) -> int:
+        index = self._executed
+        self._executed += 1
+        return index
 
     def _result(self, started_at: float, start: float, steps: list[StepResult],
                 consumer_id: str | None, error: str | None) -> RunResult:
@@ -143,12 +219,17 @@ class Run:
             conversation_id=self.conversation.id if self.conversation is not None else None,
             first_response=self._first_response(), error=error)
 
-    def _step(self, client: Client, index: int, step: Step) -> StepResult:
+    def _step(self, client: Client, name: str, step: Step,
+              chosen: list[tuple[tuple[Step, ...], tuple[str, ...]]]) -> StepResult:
+        index = self._next_index()
         started_at, start = time.time(), time.monotonic()
         self.step_started_at = started_at
         error: str | None = None
         try:
-            self._perform(client, step)
+            if isinstance(step, Branch):
+                chosen.append(self._branch(step))
+            else:
+                self._perform(client, step)
         except StepFailed as exc:
             error = str(exc)
         except LpError as exc:
@@ -159,7 +240,7 @@ class Run:
             error = f"{type(exc).__name__}: {exc}"
         if self.runner.stop_event.is_set() and _waits(step):
             error = "interrupted: the runner was stopped"
-        return StepResult(index=index, kind=step.kind, name=self.scenario.step_names[index],
+        return StepResult(index=index, kind=step.kind, name=name,
                           started_at=started_at, duration=time.monotonic() - start,
                           ok=error is None, error=error)
 
@@ -177,13 +258,24 @@ class Run:
                 context=dict(step.context) if step.context is not None else None,
                 ttr=step.ttr, timeout=step.timeout)
         elif isinstance(step, Say):
-            text = self.rng.choice(step.choices).format_map(self.values)
+            text = self._fill(self.rng.choice(step.choices))
             sequence = self._need().send_text(text, timeout=REQUEST_TIMEOUT)
             with record.cond:
                 if record.first_said is None:  # first response counts from this step's start
                     record.first_said = (sequence, self.step_started_at)
-        elif isinstance(step, ExpectMessage):
-            self._expect_message(step.bind(self.values))
+        elif isinstance(step, ExpectMessage | ExpectQuickReplies | ExpectRichContent | ExpectFile):
+            self._need()
+            bound = self._bind(step)
+            message = self._expect(bound)
+            if isinstance(bound, ExpectFile) and bound.download and message.file is not None:
+                data = self._need().download_file(message.file.relative_path,
+                                                  timeout=REQUEST_TIMEOUT)
+                if not data:
+                    raise StepFailed(f"the file {message.file.relative_path} is empty")
+                record.note(f"downloaded {message.file.file_type} file "
+                            f"{message.file.caption!r} ({len(data)} bytes)")
+        elif isinstance(step, Click | Capture | SendFile | AnswerSurvey):
+            self._interact(step)
         elif isinstance(step, ExpectParticipant):
             self._need()
             if not record.wait_for(lambda: step.role in record.roles, step.timeout):
@@ -193,11 +285,14 @@ class Run:
         elif isinstance(step, Wait):
             record.stop.wait(step.seconds)
         elif isinstance(step, ReadReceipt):
+            conversation = self._need()
+            dialog = conversation.dialog_id
             with record.cond:
-                unread = [seq for seq, _, _ in record.agent_messages if seq not in self.read]
+                unread = [m.sequence for m in record.agent_messages
+                          if m.dialog_id == dialog and (dialog, m.sequence) not in self.read]
             if unread:
-                self._need().mark_read(unread, timeout=REQUEST_TIMEOUT)
-                self.read.update(unread)
+                conversation.mark_read(unread, timeout=REQUEST_TIMEOUT)
+                self.read.update((dialog, sequence) for sequence in unread)
         elif isinstance(step, Typing):
             self._need().set_chat_state(step.state, timeout=REQUEST_TIMEOUT)
         elif isinstance(step, SetTtr):
@@ -212,41 +307,213 @@ class Run:
             if not record.wait_for(lambda: record.closed, step.timeout):
                 raise StepFailed(f"the conversation was not closed within {step.timeout:g} s")
 
-    def _expect_message(self, step: ExpectMessage) -> None:
-        self._need()
+    # --- expectations -------------------------------------------------------------------
+
+    def _fill(self, text: str) -> str:
+        try:
+            return text.format_map(self.values)
+        except KeyError as exc:
+            raise StepFailed(f"variable {{{exc.args[0]}}} has no value in this run (a capture "
+                             f"step on another branch sets it)") from None
+
+    def _bind(self, step: Expectation) -> Expectation:
+        try:
+            return step if isinstance(step, ExpectClosed) else step.bind(self.values)
+        except KeyError as exc:
+            raise StepFailed(f"variable {{{exc.args[0]}}} has no value in this run") from None
+
+    def _arrived(self, start: int | None = None) -> str:
+        """The agent messages from ``start`` (the cursor) on, for failure messages."""
+        with self.record.cond:
+            seen = [m.describe() for m in self.record.agent_messages[
+                self.cursor if start is None else start:]]
+        shown = "; ".join(repr(text) for text in seen[-SHOWN_MESSAGES:])
+        more = f" (and {len(seen) - SHOWN_MESSAGES} before)" if len(seen) > SHOWN_MESSAGES \
+            else ""
+        return f"agent messages received meanwhile: {shown or 'none'}{more}"
+
+    def _expect(self, step: Expectation | Capture) -> Received:
+        """Wait for the first agent message from the cursor on that ``step`` accepts."""
+        if isinstance(step, ExpectClosed):
+            raise StepFailed("expect_closed waits for no message")
         record = self.record
         found: list[int] = []
 
         def matched() -> bool:
             messages = record.agent_messages
             for position in range(self.cursor, len(messages)):
-                if step.matches(messages[position][1]):
+                if step.accepts(messages[position]):
                     found.append(position)
                     return True
             return False
 
         if not record.wait_for(matched, step.timeout):
+            arrived = self._arrived()
             with record.cond:
-                seen = [text for _, text, _ in record.agent_messages[self.cursor:]]
-            self.cursor += len(seen)
-            received = "; ".join(repr(text) for text in seen[-3:]) or "none"
-            raise StepFailed(f"no {step.describe()} within {step.timeout:g} s "
-                             f"(agent messages received meanwhile: {received})")
+                self.cursor = len(record.agent_messages)
+            raise StepFailed(f"no {step.describe()} within {step.timeout:g} s ({arrived})")
+        with record.cond:
+            message = record.agent_messages[found[-1]]
         self.cursor = found[-1] + 1
+        self.matched = message
+        return message
+
+    def _branch(self, step: Branch) -> tuple[tuple[Step, ...], tuple[str, ...]]:
+        """Wait for the first case whose expectation is met; the steps it leads to."""
+        record = self.record
+        cases = [(case, self._bind(case.expect)) for case in step.cases]
+        picked: list[tuple[int, int | None]] = []  # (case, message position)
+
+        def matched() -> bool:
+            messages = record.agent_messages
+            for position in range(self.cursor, len(messages)):
+                for number, (_, expect) in enumerate(cases):
+                    if not isinstance(expect, ExpectClosed) and expect.accepts(
+                            messages[position]):
+                        picked.append((number, position))
+                        return True
+            for number, (_, expect) in enumerate(cases):
+                if isinstance(expect, ExpectClosed) and record.closed:
+                    picked.append((number, None))
+                    return True
+            return False
+
+        if not record.wait_for(matched, step.timeout):
+            wanted = " or ".join(expect.describe() if not isinstance(expect, ExpectClosed)
+                                 else "the conversation closing" for _, expect in cases)
+            arrived = self._arrived()
+            with record.cond:
+                self.cursor = len(record.agent_messages)
+            raise StepFailed(f"none of the branches within {step.timeout:g} s: expected "
+                             f"{wanted} ({arrived})")
+        number, position = picked[-1]
+        if position is not None:
+            with record.cond:
+                self.matched = record.agent_messages[position]
+            self.cursor = position + 1
+        case = cases[number][0]
+        record.note(f"branch {number} taken ({case.expect.kind})")
+        return case.steps, case.names
+
+    def _until(self, until: Expectation, last: bool) -> bool:
+        """After a round: does the next agent message (or the close) meet ``until``?"""
+        record = self.record
+        if isinstance(until, ExpectClosed):
+            return record.wait_for(lambda: record.closed, until.timeout if last else 0.0)
+        bound = self._bind(until)
+        if not record.wait_for(lambda: len(record.agent_messages) > self.cursor,
+                               bound.timeout):
+            raise StepFailed(f"no agent message within {bound.timeout:g} s to tell whether "
+                             f"{bound.describe()} came")
+        with record.cond:
+            message = record.agent_messages[self.cursor]
+        if not bound.accepts(message):
+            return False
+        self.cursor += 1
+        self.matched = message
+        return True
+
+    # --- structured content, files, surveys ---------------------------------------------
+
+    def _interact(self, step: Click | Capture | SendFile | AnswerSurvey) -> None:
+        record = self.record
+        conversation = self._need()
+        if isinstance(step, Click):
+            message, button = self._button(step)
+            sequence = conversation.click(message.sequence, button.text, button.metadata,
+                                          dialog_id=message.dialog_id, timeout=REQUEST_TIMEOUT)
+            with record.cond:
+                if record.first_said is None and message.dialog_id == conversation.id:
+                    record.first_said = (sequence, self.step_started_at)
+            record.note(f"clicked {button.title!r}" + (
+                f" (sent {button.text!r})" if button.text is not None
+                else f" (opens {button.url})"))
+        elif isinstance(step, Capture):
+            message = self._expect(step)
+            match = step.pattern.search(message.text)
+            assert match is not None  # noqa: S101 - _expect matched it
+            values = {name: value for name, value in match.groupdict().items()
+                      if value is not None}
+            self.values.update(values)
+            record.note("captured " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
+        elif isinstance(step, SendFile):
+            if step.path is not None:
+                with open(step.path, "rb") as source:
+                    data = source.read()
+            else:
+                data = (b"lpbot synthetic file\n" * (step.size // 21 + 1))[:step.size]
+            conversation.send_file(data, step.file_type, caption=self._fill(step.caption),
+                                   timeout=REQUEST_TIMEOUT)
+        else:
+            self._answer_survey(conversation, step)
+
+    def _button(self, step: Click) -> tuple[Received, Button]:
+        """The message and button a click presses.
+
+        The buttons of the message the last expect step matched, else of the newest agent
+        message that offered some.
+        """
+        message = self.matched
+        if message is None or not message.clickable:
+            with self.record.cond:
+                offering = [m for m in self.record.agent_messages[:self.cursor] if m.clickable]
+            message = offering[-1] if offering else None
+        if message is None:
+            raise StepFailed(f"cannot click {step.describe()}: no agent message offered "
+                             f"buttons or quick replies ({self._arrived(0)})")
+        buttons = message.clickable
+        offered = ", ".join(repr(b.title) for b in buttons)
+        if step.position is not None:
+            if step.position > len(buttons):
+                raise StepFailed(f"cannot click {step.describe()}: {message.describe()!r} "
+                                 f"offers {len(buttons)} ({offered})")
+            return message, buttons[step.position - 1]
+        title = self._fill(step.text or "")
+        for button in buttons:
+            if button.title == title:
+                return message, button
+        raise StepFailed(f"cannot click {title!r}: {message.describe()!r} offers {offered}")
+
+    def _answer_survey(self, conversation: Conversation, step: AnswerSurvey) -> None:
+        main = conversation.id
+        survey = ExpectQuickReplies(timeout=step.timeout)
+        for number, answer in enumerate(step.answers, start=1):
+            found: list[Received] = []
+
+            def asked(found: list[Received] = found) -> bool:
+                for position in range(self.cursor, len(self.record.agent_messages)):
+                    message = self.record.agent_messages[position]
+                    if message.dialog_id != main and survey.accepts(message):
+                        found.append(message)
+                        self.cursor = position + 1
+                        return True
+                return False
+
+            if not self.record.wait_for(asked, step.timeout):
+                raise StepFailed(f"no survey question {number} (quick replies in a survey "
+                                 f"dialog) within {step.timeout:g} s ({self._arrived()})")
+            self.matched = found[-1]
+            click = Click(position=answer) if isinstance(answer, int) else Click(text=answer)
+            message, button = self._button(click)
+            conversation.click(message.sequence, button.text, button.metadata,
+                               dialog_id=message.dialog_id, timeout=REQUEST_TIMEOUT)
+            self.record.note(f"answered survey question {number!r} with {button.title!r}")
 
     def _first_response(self) -> float | None:
         with self.record.cond:
             if self.record.first_said is None:
                 return None
             sequence, said_at = self.record.first_said
-            for agent_sequence, _, at in self.record.agent_messages:
-                if agent_sequence > sequence:
-                    return max(0.0, at - said_at)
+            for message in self.record.agent_messages:
+                if message.sequence > sequence:
+                    return max(0.0, message.at - said_at)
         return None
 
 
 def _waits(step: Step) -> bool:
-    return isinstance(step, ExpectMessage | ExpectParticipant | ExpectClosed | Wait)
+    return isinstance(step, ExpectMessage | ExpectParticipant | ExpectClosed | Wait
+                      | ExpectQuickReplies | ExpectRichContent | ExpectFile | Capture | Branch
+                      | AnswerSurvey | Repeat)
 
 
 class Runner:

@@ -40,13 +40,24 @@ from lpbot.errors import ConfigError
 from lpbot.protocol.names import ChatState, Role, TTRType
 from lpbot.synthetic.steps import (
     DEFAULT_TIMEOUT,
+    AnswerSurvey,
+    Branch,
+    BranchCase,
+    Capture,
+    Click,
     Close,
+    Expectation,
     ExpectClosed,
+    ExpectFile,
     ExpectMessage,
     ExpectParticipant,
+    ExpectQuickReplies,
+    ExpectRichContent,
     OpenConversation,
     ReadReceipt,
+    Repeat,
     Say,
+    SendFile,
     SetTtr,
     Step,
     SubmitCsat,
@@ -73,6 +84,7 @@ __all__ = [
     "Wait",
     "load_scenario",
     "parse_scenario",
+    "walk_steps",
 ]
 
 #: variables every scenario may use in ``say`` texts without declaring them
@@ -92,6 +104,8 @@ class SandboxSettings:
     accept_delay: float = 0.05
     reply_delay: float = 0.05
     greeting: str | None = _DEFAULT_GREETING
+    #: the flow file ``agent_mode = "flow"`` agents follow (absolute, or as written)
+    flow: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,11 +142,46 @@ STEP_KINDS: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = MappingProxyTy
     "submit_csat": {"rate": (int,), "resolved": (bool,), "status": (str,)},
     "close": {},
     "expect_closed": {"timeout": (int, float)},
+    "expect_quick_replies": {"replies": (list,), "match": (str,), "text": (str,),
+                             "contains": (str,), "pattern": (str,), "timeout": (int, float)},
+    "expect_rich_content": {"types": (list,), "titles": (list,), "buttons": (list,),
+                            "match": (str,), "text": (str,), "contains": (str,),
+                            "pattern": (str,), "timeout": (int, float)},
+    "expect_file": {"type": (str,), "caption": (str,), "download": (bool,),
+                    "timeout": (int, float)},
+    "click": {"text": (str,), "position": (int,)},
+    "capture": {"pattern": (str,), "timeout": (int, float)},
+    "send_file": {"path": (str,), "type": (str,), "caption": (str,), "size": (int,)},
+    "answer_survey": {"answers": (list,), "timeout": (int, float)},
+    "branch": {},   # an array of cases: [[steps.branch]] expect_... = {...}, steps = [...]
+    "repeat": {"times": (int,), "until": (dict,), "steps": (list,)},
 })
+
+#: step kinds a branch case or a repeat's ``until`` may wait for
+EXPECTATIONS: Final = ("expect_message", "expect_quick_replies", "expect_rich_content",
+                       "expect_file", "expect_closed")
+_FILE_TYPES: Final = ("JPG", "JPEG", "PNG", "GIF", "PDF", "TXT")
+_MAX_FILE: Final = 3 * 1024 * 1024
+#: how deep branches and repeats may nest
+_MAX_DEPTH: Final = 8
+
+
+def walk_steps(steps: tuple[Step, ...], names: tuple[str, ...]) -> list[tuple[Step, str]]:
+    """Every step with its display name, those inside branches and repeats after their own."""
+    out: list[tuple[Step, str]] = []
+    for step, name in zip(steps, names, strict=True):
+        out.append((step, name))
+        if isinstance(step, Branch):
+            for case in step.cases:
+                out += walk_steps(case.steps, case.names)
+        elif isinstance(step, Repeat):
+            out += walk_steps(step.steps, step.names)
+    return out
 
 _META_KEYS: Final = ("name", "description", "skill", "campaign_id", "engagement_id", "context",
                      "client_properties", "ttr", "timeout", "sandbox")
-_SANDBOX_KEYS: Final = ("agent_mode", "rules", "accept_delay", "reply_delay", "greeting")
+_SANDBOX_KEYS: Final = ("agent_mode", "rules", "accept_delay", "reply_delay", "greeting",
+                         "flow")
 
 
 def load_scenario(path: Path | str) -> Scenario:
@@ -205,19 +254,28 @@ class _Parser:
         steps_data = self.check(data.get("steps", []), (list,), "steps")
         if not steps_data:
             raise self.error("steps", "a scenario needs at least one [[steps]] table")
-        steps: list[Step] = []
-        names: list[str] = []
         known = {*variables, *BUILTIN_VARIABLES}
-        for index, item in enumerate(steps_data):
-            step, label = self.step(item, f"steps[{index}]", timeout, routing, known)
-            steps.append(step)
-            names.append(f"steps[{index}] {step.kind}" + (f" ({label})" if label else ""))
+        steps, names = self.block(steps_data, "steps", timeout, routing, known, 0)
         return Scenario(
             name=name, file=self.file,
             description=self.check(meta.get("description", ""), (str,), "scenario.description"),
             client_properties=MappingProxyType(properties) if properties is not None else None,
             variables=MappingProxyType(variables), sandbox=self.sandbox(meta.get("sandbox", {})),
-            steps=tuple(steps), step_names=tuple(names))
+            steps=steps, step_names=names)
+
+    def block(self, items: list[Any], path: str, timeout: float, routing: Mapping[str, Any],
+              known: set[str], depth: int) -> tuple[tuple[Step, ...], tuple[str, ...]]:
+        """The steps of ``path`` (top level, a branch case, a repeat) with their names."""
+        if depth > _MAX_DEPTH:
+            raise self.error(path, f"branches and repeats nest at most {_MAX_DEPTH} deep")
+        steps: list[Step] = []
+        names: list[str] = []
+        for index, item in enumerate(items):
+            where = f"{path}[{index}]"
+            step, label = self.step(item, where, timeout, routing, known, depth)
+            steps.append(step)
+            names.append(f"{where} {step.kind}" + (f" ({label})" if label else ""))
+        return tuple(steps), tuple(names)
 
     def variables(self, table: Any) -> dict[str, tuple[str, ...]]:
         self.check(table, (dict,), "variables")
@@ -242,9 +300,15 @@ class _Parser:
             if key not in _SANDBOX_KEYS:
                 raise self.error(f"scenario.sandbox.{key}",
                                  f"unknown key (expected one of: {', '.join(_SANDBOX_KEYS)})")
-        mode = self.check(table.get("agent_mode", "echo"), (str,), "scenario.sandbox.agent_mode")
-        if mode not in ("echo", "rules", "silent"):
-            raise self.error("scenario.sandbox.agent_mode", "expected echo, rules or silent")
+        flow = table.get("flow")
+        if flow is not None:
+            flow = str(Path(self.file).parent / self.check(flow, (str,), "scenario.sandbox.flow"))
+        mode = self.check(table.get("agent_mode", "flow" if flow else "echo"), (str,),
+                          "scenario.sandbox.agent_mode")
+        if mode not in ("echo", "rules", "silent", "flow"):
+            raise self.error("scenario.sandbox.agent_mode", "expected echo, rules, silent or flow")
+        if (mode == "flow") != (flow is not None):
+            raise self.error("scenario.sandbox.flow", "agent_mode flow goes with a flow file")
         delays = {}
         for key in ("accept_delay", "reply_delay"):
             if key in table:
@@ -267,10 +331,10 @@ class _Parser:
                 raise self.error(key, f"not a valid regular expression: {exc}") from exc
             rules.append((rule[0], rule[1]))
         return SandboxSettings(agent_mode=mode, rules=tuple(rules), greeting=greeting or None,
-                               **delays)
+                               flow=flow, **delays)
 
     def step(self, item: Any, path: str, timeout: float, routing: Mapping[str, Any],
-             known: set[str]) -> tuple[Step, str | None]:
+             known: set[str], depth: int = 0) -> tuple[Step, str | None]:
         self.check(item, (dict,), path)
         label = item.get("name")
         if label is not None:
@@ -284,7 +348,11 @@ class _Parser:
         if kind not in STEP_KINDS:
             raise self.error(where, f"unknown step {kind!r} (expected one of: "
                                     f"{', '.join(STEP_KINDS)})")
+        if kind == "branch":
+            return self.branch(item[kind], where, timeout, routing, known, depth), label
         params = self.check(item[kind], (dict,), where)
+        if kind == "repeat":
+            return self.repeat(params, where, timeout, routing, known, depth), label
         allowed = STEP_KINDS[kind]
         for key, value in params.items():
             if key not in allowed:
@@ -355,7 +423,177 @@ class _Parser:
                               status=status)
         if kind == "expect_closed":
             return ExpectClosed(timeout=limit)
+        built = self.build_rich(kind, params, where, limit, known)
+        if built is not None:
+            return built
         return ReadReceipt() if kind == "read_receipt" else Close()
+
+    def texts_in(self, params: Mapping[str, Any], where: str,
+                 known: set[str]) -> dict[str, Any]:
+        """``text``, ``contains`` (checked for variables) and ``pattern`` (compiled)."""
+        out: dict[str, Any] = {}
+        for key in ("text", "contains"):
+            if key in params:
+                self.variables_in(params[key], f"{where}.{key}", known)
+                out[key] = params[key]
+        if "pattern" in params:
+            out["pattern"] = self.regex(params["pattern"], f"{where}.pattern")
+        return out
+
+    def regex(self, text: str, key: str) -> re.Pattern[str]:
+        try:
+            return re.compile(text)
+        except re.error as exc:
+            raise self.error(key, f"not a valid regular expression: {exc}") from exc
+
+    def strings(self, params: Mapping[str, Any], key: str, where: str,
+                known: set[str]) -> tuple[str, ...]:
+        values = params.get(key, [])
+        for index, value in enumerate(values):
+            self.check(value, (str,), f"{where}.{key}[{index}]")
+            self.variables_in(value, f"{where}.{key}[{index}]", known)
+        return tuple(values)
+
+    def match_mode(self, params: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> str:
+        mode = params.get("match", "all")
+        if mode not in allowed:
+            raise self.error(f"{where}.match", f"expected one of: {', '.join(allowed)}, "
+                                               f"got {mode!r}")
+        return str(mode)
+
+    def build_rich(self, kind: str, params: Mapping[str, Any], where: str, limit: float,
+                   known: set[str]) -> Step | None:
+        """The step kinds of structured content, files, captures and surveys."""
+        if kind == "expect_quick_replies":
+            return ExpectQuickReplies(
+                replies=self.strings(params, "replies", where, known),
+                match=self.match_mode(params, where, ("all", "any", "exact")),
+                timeout=limit, **self.texts_in(params, where, known))
+        if kind == "expect_rich_content":
+            return ExpectRichContent(
+                types=self.strings(params, "types", where, set()),
+                titles=self.strings(params, "titles", where, known),
+                buttons=self.strings(params, "buttons", where, known),
+                match=self.match_mode(params, where, ("all", "any")),
+                timeout=limit, **self.texts_in(params, where, known))
+        if kind == "expect_file":
+            file_type = params.get("type")
+            if file_type is not None and file_type.upper() not in _FILE_TYPES:
+                raise self.error(f"{where}.type", f"expected one of: {', '.join(_FILE_TYPES)}")
+            if "caption" in params:
+                self.variables_in(params["caption"], f"{where}.caption", known)
+            return ExpectFile(file_type=file_type.upper() if file_type else None,
+                              caption=params.get("caption"),
+                              download=params.get("download", False), timeout=limit)
+        if kind == "click":
+            if ("text" in params) == ("position" in params):
+                raise self.error(where, "give exactly one of text or position")
+            if "position" in params and params["position"] < 1:
+                raise self.error(f"{where}.position", "positions start at 1")
+            if "text" in params:
+                self.variables_in(params["text"], f"{where}.text", known)
+            return Click(text=params.get("text"), position=params.get("position"))
+        if kind == "capture":
+            if "pattern" not in params:
+                raise self.error(f"{where}.pattern", "missing required key")
+            pattern = self.regex(params["pattern"], f"{where}.pattern")
+            if not pattern.groupindex:
+                raise self.error(f"{where}.pattern", "capture needs named groups: (?P<name>...)")
+            for name in pattern.groupindex:
+                if name in BUILTIN_VARIABLES:
+                    raise self.error(f"{where}.pattern", f"{name!r} is a built-in variable")
+            known.update(pattern.groupindex)
+            return Capture(pattern=pattern, timeout=limit)
+        if kind == "send_file":
+            return self.send_file(params, where, known)
+        if kind == "answer_survey":
+            answers = params.get("answers")
+            if not answers:
+                raise self.error(f"{where}.answers", "give the answers, one per question")
+            for index, answer in enumerate(answers):
+                self.check(answer, (str, int), f"{where}.answers[{index}]")
+                if isinstance(answer, int) and answer < 1:
+                    raise self.error(f"{where}.answers[{index}]", "positions start at 1")
+            return AnswerSurvey(answers=tuple(answers), timeout=limit)
+        return None
+
+    def send_file(self, params: Mapping[str, Any], where: str, known: set[str]) -> SendFile:
+        file_type = str(params.get("type", "")).upper()
+        path = params.get("path")
+        if path is not None:
+            full = Path(self.file).parent / path
+            if not full.is_file():
+                raise self.error(f"{where}.path", f"no such file: {full}")
+            size = full.stat().st_size
+            if not file_type:
+                file_type = full.suffix.lstrip(".").upper()
+            path = str(full)
+        else:
+            size = params.get("size", 1024)
+        if file_type not in _FILE_TYPES:
+            raise self.error(f"{where}.type", f"expected one of: {', '.join(_FILE_TYPES)}")
+        if not 0 < size <= _MAX_FILE:
+            raise self.error(f"{where}.size" if path is None else f"{where}.path",
+                             "a file has 1 byte to 3 MB")
+        caption = params.get("caption", "")
+        self.variables_in(caption, f"{where}.caption", known)
+        return SendFile(file_type=file_type, caption=caption, path=path, size=size)
+
+    def expectation(self, item: Any, where: str, timeout: float,
+                    known: set[str]) -> Expectation:
+        """The one ``expect_*`` key of a branch case or an ``until``."""
+        self.check(item, (dict,), where)
+        kinds = [key for key in item if key in EXPECTATIONS]
+        if len(kinds) != 1:
+            raise self.error(where, "give exactly one of: " + ", ".join(EXPECTATIONS))
+        kind = kinds[0]
+        step, _ = self.step({kind: item[kind]}, where, timeout, {}, known)
+        return step  # type: ignore[return-value]  # one of EXPECTATIONS by construction
+
+    def branch(self, value: Any, where: str, timeout: float, routing: Mapping[str, Any],
+               known: set[str], depth: int) -> Branch:
+        cases_data = self.check(value, (list,), where)
+        if len(cases_data) < 2:
+            raise self.error(where, "a branch has at least two cases ([[steps.branch]] tables)")
+        cases = []
+        added: set[str] = set()
+        for index, case in enumerate(cases_data):
+            path = f"{where}[{index}]"
+            self.check(case, (dict,), path)
+            for key in case:
+                if key not in (*EXPECTATIONS, "steps"):
+                    raise self.error(f"{path}.{key}", "unknown key (a case has one of "
+                                                      f"{', '.join(EXPECTATIONS)} and steps)")
+            expect = self.expectation({k: v for k, v in case.items() if k != "steps"}, path,
+                                      timeout, known)
+            inner = set(known)
+            steps, names = self.block(self.check(case.get("steps", []), (list,),
+                                                 f"{path}.steps"),
+                                      f"{path}.steps", timeout, routing, inner, depth + 1)
+            added |= inner - known
+            cases.append(BranchCase(expect=expect, steps=steps, names=names))
+        known |= added
+        return Branch(cases=tuple(cases))
+
+    def repeat(self, params: Mapping[str, Any], where: str, timeout: float,
+               routing: Mapping[str, Any], known: set[str], depth: int) -> Repeat:
+        for key, value in params.items():
+            allowed = STEP_KINDS["repeat"]
+            if key not in allowed:
+                raise self.error(f"{where}.{key}",
+                                 f"unknown key (expected one of: {', '.join(allowed)})")
+            self.check(value, allowed[key], f"{where}.{key}")
+        if "times" not in params:
+            raise self.error(f"{where}.times", "missing required key (repeats are bounded)")
+        if not 1 <= params["times"] <= 1000:
+            raise self.error(f"{where}.times", "must be 1 to 1000")
+        if not params.get("steps"):
+            raise self.error(f"{where}.steps", "a repeat needs steps")
+        steps, names = self.block(params["steps"], f"{where}.steps", timeout, routing, known,
+                                  depth + 1)
+        until = self.expectation(params["until"], f"{where}.until", timeout, known) \
+            if "until" in params else None
+        return Repeat(times=params["times"], steps=steps, names=names, until=until)
 
     def choice(self, value: str | None, enum: Any, key: str) -> str | None:
         if value is None:

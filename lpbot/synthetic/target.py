@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lpbot.client import ClientOptions
+from lpbot.errors import ConfigError
 from lpbot.runtime.config import SandboxSection
+from lpbot.runtime.sandbox_options import load_flow_file
 from lpbot.runtime.sandbox_options import start_sandbox as start_configured_sandbox
 from lpbot.synthetic.scenario import SandboxSettings
 
@@ -28,18 +30,24 @@ def sandbox_options(sandbox: Sandbox) -> ClientOptions:
 
 
 def start_sandbox(settings: SandboxSettings | SandboxSection, *,
-                  agent_mode: str | None = None) -> Sandbox:
-    """Start an in-process sandbox whose agents follow ``settings`` (``agent_mode`` overrides).
+                  agent_mode: str | None = None, flow: str | None = None) -> Sandbox:
+    """Start an in-process sandbox whose agents follow ``settings``.
 
-    ``settings`` is a config's ``[sandbox]`` table or a scenario file's ``[scenario.sandbox]``.
-    It serves TLS (unless a config's ``[sandbox] tls = false``); :func:`sandbox_options`
-    trusts its CA.
+    ``settings`` is a config's ``[sandbox]`` table or a scenario file's ``[scenario.sandbox]``;
+    ``agent_mode`` and ``flow`` (a flow file, for ``agent_mode = "flow"``) override it. A
+    missing or wrong flow file raises ``ConfigError``. It serves TLS (unless a config's
+    ``[sandbox] tls = false``); :func:`sandbox_options` trusts its CA.
     """
     if isinstance(settings, SandboxSection):
-        return start_configured_sandbox(settings, mode=agent_mode)
+        return start_configured_sandbox(settings, mode=agent_mode, flow=flow)
     from lpbot.testing import AgentOptions, Sandbox
 
-    agents = AgentOptions(mode=agent_mode or settings.agent_mode, rules=settings.rules,
+    flow_file = flow or settings.flow
+    mode = agent_mode or ("flow" if flow else settings.agent_mode)
+    if mode == "flow" and flow_file is None:
+        raise ConfigError("agent mode flow needs a flow file (--flow FILE)")
+    agents = AgentOptions(mode=mode, rules=settings.rules,
+                          flow=load_flow_file(flow_file) if mode == "flow" and flow_file else None,
                           accept_delay=settings.accept_delay, reply_delay=settings.reply_delay,
                           greeting=settings.greeting)
     return Sandbox(account="sandbox", agents=agents, tls=True).start()  # as LivePerson

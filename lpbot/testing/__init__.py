@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from lpbot.sandbox import AgentOptions, Sandbox
+from lpbot.sandbox import AgentOptions, Flow, FlowError, Sandbox, load_flow
 from lpbot.testing.harness import BotHarness, EventRecorder, RecordedCall
 
-__all__ = ["FAST_AGENTS", "AgentOptions", "BotHarness", "EventRecorder", "RecordedCall", "Sandbox",
-           "wait_until"]
+__all__ = ["FAST_AGENTS", "AgentOptions", "BotHarness", "EventRecorder", "Flow", "FlowError",
+           "RecordedCall", "Sandbox", "load_flow", "wait_until"]
 
 T = TypeVar("T")
 
