@@ -60,7 +60,10 @@ def _seconds(text: str) -> float:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add ``lpbot synth``'s arguments."""
     parser.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.toml",
-                        help="scenario files, run one after the other")
+                        help="scenario files (or BotiumScript *.convo.txt), run one after "
+                             "the other")
+    parser.add_argument("--convert", action="store_true",
+                        help="print each BotiumScript convo as scenario TOML and run nothing")
     parser.add_argument("--count", type=_at_least(1), default=1, metavar="N",
                         help="runs of each scenario (default 1)")
     parser.add_argument("--concurrency", type=_at_least(1), default=1, metavar="C",
@@ -73,7 +76,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="connect to the [account] (or [sandbox]) of this lpbot config; "
                              "default: an in-process sandbox per scenario")
-    parser.add_argument("--agent-mode", choices=("echo", "rules", "silent"),
+    parser.add_argument("--flow", type=Path, metavar="FILE",
+                        help="agents of the in-process sandbox follow this flow file (a bot)")
+    parser.add_argument("--agent-mode", choices=("echo", "rules", "silent", "flow"),
                         help="agents of the in-process sandbox (default: the scenario's "
                              "[scenario.sandbox] agent_mode)")
     parser.add_argument("--seed", type=int, help="seed of the random choices, to repeat a run")
@@ -105,8 +110,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.convert:
+        return _convert(args.scenarios)
     try:
         scenarios = [load_scenario(path) for path in args.scenarios]
+        from lpbot.synthetic.target import flow_for
+
+        # a wrong flow file stops here, before anything runs
+        for flow in {str(args.flow) if args.flow is not None else None,
+                     *(s.sandbox.flow for s in scenarios)} - {None}:
+            flow_for(flow)
         config = None
         if args.config is not None:
             config = Config.load(args.config)
@@ -152,6 +165,24 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if results else EXIT_FAILED
 
 
+def _convert(paths: list[Path]) -> int:
+    """``--convert``: print the scenario TOML of each convo; exit 2 at the first wrong one."""
+    from lpbot.synthetic.botium import convert_convo, is_convo
+
+    for path in paths:
+        if not is_convo(path):
+            print(f"lpbot synth: {path}: --convert reads BotiumScript *.convo.txt files",  # noqa: T201
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        try:
+            text = convert_convo(path)
+        except ConfigError as exc:
+            print(f"lpbot synth: {exc}", file=sys.stderr)  # noqa: T201
+            return EXIT_CONFIG
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def _raise_open_files(needed: int) -> None:
     """Raise the soft limit of open files to ``needed`` if the hard limit allows."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -171,7 +202,8 @@ def _run_one(scenario: Scenario, config: object, args: argparse.Namespace, progr
         options = client_options(config.account)
     else:
         settings = config.sandbox if isinstance(config, Config) else scenario.sandbox
-        sandbox = start_sandbox(settings, agent_mode=args.agent_mode)
+        sandbox = start_sandbox(settings, agent_mode=args.agent_mode,
+                                flow=str(args.flow) if args.flow is not None else None)
         options = sandbox_options(sandbox)
     try:
         runner = Runner(scenario, options, count=args.count, concurrency=args.concurrency,

@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lpbot.client.files import download_file, upload_file
+from lpbot.client.files import download_file, file_to_send, upload_file
 from lpbot.client.profiles import AgentProfile
 from lpbot.protocol.events import (
     AcceptStatusEvent,
     ChatStateEvent,
     ContentEvent,
     Event,
+    HostedFile,
     RichContentEvent,
 )
 from lpbot.protocol.fields import CloseConversation, CsatRate, TtrChange
 from lpbot.protocol.names import ChatState, ConversationState, TTRType
-from lpbot.protocol.notifications import ConversationDetails
+from lpbot.protocol.notifications import ConversationDetails, MessagingEvent
 from lpbot.protocol.requests import PublishEvent, UpdateConversationField
 from lpbot.stash import Stash
 
@@ -169,24 +171,40 @@ class Conversation:
         return self.publish(RichContentEvent(content=content), metadata=metadata,
                             timeout=timeout)
 
-    def send_file(self, data: bytes, file_type: str, *, caption: str = "",
-                  metadata: Iterable[Mapping[str, Any]] = (),
+    def send_file(self, source: bytes | str | Path, *, file_type: str | None = None,
+                  caption: str = "", metadata: Iterable[Mapping[str, Any]] = (),
                   timeout: float | None = None) -> int:
-        """Upload ``data`` (§5.9) and send it as a hosted file (§5.8.2); returns its sequence.
+        """Upload a file (§5.9) and send it as a hosted file (§5.8.2); returns its sequence.
+
+        ``source`` is a path (its suffix gives ``file_type`` unless given) or the bytes (then
+        ``file_type`` is required). The documented limits (JPG, JPEG, PNG or GIF; 1 byte to
+        3 MB) are checked before anything is sent: ``ValueError`` outside them.
 
         Example:
-            >>> conversation.send_file(png_bytes, "PNG", caption="receipt")   # doctest: +SKIP
+            >>> conversation.send_file("receipt.png", caption="receipt")   # doctest: +SKIP
             5
         """
+        data, kind = file_to_send(source, file_type)
         limit = self._client.options.request_timeout if timeout is None else timeout
-        path = upload_file(self._client, data, file_type, timeout=limit)
-        return self.publish(ContentEvent.hosted_file(path, file_type, caption),
+        path = upload_file(self._client, data, kind, timeout=limit)
+        return self.publish(ContentEvent.hosted_file(path, kind, caption),
                             metadata=metadata, timeout=timeout)
 
-    def download_file(self, relative_path: str, *, timeout: float | None = None) -> bytes:
-        """The bytes of a hosted file of this conversation (§5.9)."""
+    def fetch_file(self, file: MessagingEvent | HostedFile | str, *,
+                   timeout: float | None = None) -> bytes:
+        """The bytes of a hosted file (§5.9): of a file message, a ``HostedFile`` or a path.
+
+        ``ValueError`` if the message is no hosted file.
+        """
+        if isinstance(file, MessagingEvent):
+            event = file.event
+            hosted = event.file if isinstance(event, ContentEvent) else None
+            if hosted is None:
+                raise ValueError("the message is not a hosted file")
+            file = hosted
+        path = file.relative_path if isinstance(file, HostedFile) else file
         limit = self._client.options.request_timeout if timeout is None else timeout
-        return download_file(self._client, relative_path, timeout=limit)
+        return download_file(self._client, path, timeout=limit)
 
     def click(self, sequence: int, text: str | None, metadata: Iterable[Mapping[str, Any]], *,
               dialog_id: str | None = None, timeout: float | None = None) -> int:

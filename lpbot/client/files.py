@@ -6,6 +6,7 @@ bytes over HTTP with the client's session (so its TLS settings apply).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
@@ -17,10 +18,35 @@ from lpbot.protocol.requests import FileUrl, GenerateDownloadUrl, GenerateUpload
 if TYPE_CHECKING:
     from lpbot.client.client import Client
 
-__all__ = ["download_file", "upload_file"]
+__all__ = ["MAX_FILE_SIZE", "UPLOAD_TYPES", "download_file", "file_to_send", "upload_file"]
 
-#: file types the upload request accepts (§5.9; the hosted-file schema adds TXT and PDF)
-UPLOAD_TYPES = ("JPG", "JPEG", "PNG", "GIF", "PDF", "TXT")
+#: file types the upload request documents (§5.9)
+UPLOAD_TYPES = ("JPG", "JPEG", "PNG", "GIF")
+#: the documented limit of a shared file (§5.9)
+MAX_FILE_SIZE = 3 * 1024 * 1024
+
+
+def file_to_send(source: bytes | str | Path, file_type: str | None) -> tuple[bytes, str]:
+    """The bytes and upper-case type of a file to upload; ``ValueError`` outside the limits.
+
+    ``source`` is the bytes or a path (whose suffix gives the type unless ``file_type`` does).
+    Checked before anything is sent: a type of §5.9 (JPG, JPEG, PNG, GIF), 1 byte to 3 MB.
+    """
+    if isinstance(source, bytes):
+        data = source
+    else:
+        path = Path(source)
+        file_type = file_type or path.suffix.lstrip(".")
+        if path.stat().st_size > MAX_FILE_SIZE:
+            raise ValueError(f"{path} is larger than 3 MB, the limit of a shared file")
+        data = path.read_bytes()
+    kind = (file_type or "").upper()
+    if kind not in UPLOAD_TYPES:
+        raise ValueError(f"file type {file_type!r} cannot be uploaded (one of: "
+                         f"{', '.join(UPLOAD_TYPES)})")
+    if not 0 < len(data) <= MAX_FILE_SIZE:
+        raise ValueError(f"a shared file has 1 byte to 3 MB, not {len(data)} bytes")
+    return data, kind
 
 
 def _url(client: Client, url: FileUrl) -> str:

@@ -268,8 +268,8 @@ class Run:
             bound = self._bind(step)
             message = self._expect(bound)
             if isinstance(bound, ExpectFile) and bound.download and message.file is not None:
-                data = self._need().download_file(message.file.relative_path,
-                                                  timeout=REQUEST_TIMEOUT)
+                data = self._need().fetch_file(message.file.relative_path,
+                                               timeout=REQUEST_TIMEOUT)
                 if not data:
                     raise StepFailed(f"the file {message.file.relative_path} is empty")
                 record.note(f"downloaded {message.file.file_type} file "
@@ -442,8 +442,8 @@ class Run:
                     data = source.read()
             else:
                 data = (b"lpbot synthetic file\n" * (step.size // 21 + 1))[:step.size]
-            conversation.send_file(data, step.file_type, caption=self._fill(step.caption),
-                                   timeout=REQUEST_TIMEOUT)
+            conversation.send_file(data, file_type=step.file_type,
+                                   caption=self._fill(step.caption), timeout=REQUEST_TIMEOUT)
         else:
             self._answer_survey(conversation, step)
 

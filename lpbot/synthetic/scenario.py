@@ -84,6 +84,7 @@ __all__ = [
     "Wait",
     "load_scenario",
     "parse_scenario",
+    "scenario_from_data",
     "walk_steps",
 ]
 
@@ -161,6 +162,8 @@ STEP_KINDS: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = MappingProxyTy
 EXPECTATIONS: Final = ("expect_message", "expect_quick_replies", "expect_rich_content",
                        "expect_file", "expect_closed")
 _FILE_TYPES: Final = ("JPG", "JPEG", "PNG", "GIF", "PDF", "TXT")
+#: what a consumer may upload (protocol.md §5.9)
+_UPLOAD_TYPES: Final = ("JPG", "JPEG", "PNG", "GIF")
 _MAX_FILE: Final = 3 * 1024 * 1024
 #: how deep branches and repeats may nest
 _MAX_DEPTH: Final = 8
@@ -185,8 +188,15 @@ _SANDBOX_KEYS: Final = ("agent_mode", "rules", "accept_delay", "reply_delay", "g
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    """Read and check the scenario file at ``path``; raises ``ConfigError``."""
+    """Read and check the scenario file at ``path``; raises ``ConfigError``.
+
+    A BotiumScript convo (``*.convo.txt``) is converted (:mod:`lpbot.synthetic.botium`).
+    """
     name = str(path)
+    if name.endswith(".convo.txt"):
+        from lpbot.synthetic.botium import load_convo
+
+        return load_convo(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -202,6 +212,11 @@ def parse_scenario(text: str, *, file: str = "<scenario>") -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=file) from exc
+    return scenario_from_data(data, file=file)
+
+
+def scenario_from_data(data: Mapping[str, Any], *, file: str) -> Scenario:
+    """Check parsed scenario ``data`` (TOML tables) and build the :class:`Scenario`."""
     return _Parser(file).scenario(data)
 
 
@@ -530,8 +545,8 @@ class _Parser:
             path = str(full)
         else:
             size = params.get("size", 1024)
-        if file_type not in _FILE_TYPES:
-            raise self.error(f"{where}.type", f"expected one of: {', '.join(_FILE_TYPES)}")
+        if file_type not in _UPLOAD_TYPES:
+            raise self.error(f"{where}.type", f"expected one of: {', '.join(_UPLOAD_TYPES)}")
         if not 0 < size <= _MAX_FILE:
             raise self.error(f"{where}.size" if path is None else f"{where}.path",
                              "a file has 1 byte to 3 MB")
