@@ -32,7 +32,8 @@ from lpbot.errors import LpError
 from lpbot.protocol.notifications import ConversationChange, MessagingEvent
 from lpbot.synthetic.results import RunResult, StepResult
 from lpbot.synthetic.runner import REQUEST_TIMEOUT, Run, Runner
-from lpbot.synthetic.scenario import Scenario
+from lpbot.synthetic.scenario import Scenario, walk_steps
+from lpbot.synthetic.steps import Repeat
 
 __all__ = ["CONNECT", "FIRST_REPLY", "Measurement", "ScenarioConsumer", "measured_names"]
 
@@ -68,10 +69,12 @@ Reporter = Callable[[Measurement], None]
 def measured_names(scenario: Scenario) -> list[str]:
     """Every name a consumer of ``scenario`` reports when its runs pass, in step order."""
     names = [f"{scenario.name}/{CONNECT}"]
-    names += [f"{scenario.name}/{name}"
-              for step, name in zip(scenario.steps, scenario.step_names, strict=True)
-              if step.kind not in UNMEASURED]
-    if any(step.kind == "say" for step in scenario.steps):
+    steps = walk_steps(scenario.steps, scenario.step_names)
+    names += [f"{scenario.name}/{name}" for step, name in steps if step.kind not in UNMEASURED]
+    names += [f"{scenario.name}/{name} until {step.until.kind} (round {n})"
+              for step, name in steps if isinstance(step, Repeat) and step.until is not None
+              for n in range(1, step.times + 1)]
+    if any(step.kind in ("say", "click") for step, _ in steps):
         names.append(f"{scenario.name}/{FIRST_REPLY}")
     return names
 

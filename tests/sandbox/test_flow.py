@@ -1,0 +1,95 @@
+"""The flow bot agent: flow files checked whole (key paths in errors), ``--flow`` on the
+command line, and a transfer to another skill as the consumer sees it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lpbot.client import Client, ClientOptions
+from lpbot.sandbox import AgentOptions, FlowError, Sandbox, load_flow
+from lpbot.sandbox.flow import parse_flow
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = '[states.a]\ntext = "hi"\non = [{ text = "x", goto = "a" }]\n'
+
+
+@pytest.mark.parametrize(("text", "key", "message"), [
+    ('[states.a]\ntext = "hi"\ngoto = "b"\n', "states.a.goto", "unknown state 'b'"),
+    ('[states.a]\ntext = "hi"\non = [{ text = "x", goto = "nowhere" }]\n', "states.a.on[0].goto",
+     "unknown state 'nowhere'"),
+    ('[flow]\nstart = "z"\n' + GOOD, "flow.start", "unknown state 'z'"),
+    ('[states.a]\ntext = "hi"\nsend = "x"\n', "states.a.send", "unknown key"),
+    ('[states.a]\ntext = "hi"\nquick_replies = ["A"]\non = [{ button = "B", goto = "a" }]\n',
+     "states.a.on[0].button", "no button 'B' in this state (buttons: A)"),
+    ('[states.a]\ntext = "hi"\non = [{ text = "(", goto = "a" }]\n', "states.a.on[0].text",
+     "not a valid regular expression"),
+    ('[states.a]\ncard = { title = 3 }\n', "states.a.card.title", "expected a string"),
+    ('[states.a]\ntext = "x"\ntransfer = "billing"\n', "states.a.transfer", "needs goto"),
+    ('[states.a]\nfile = { type = "EXE" }\n', "states.a.file.type", "expected one of"),
+    (GOOD + '[survey]\nquestions = [{ text = "?" }]\n', "survey.questions[0].replies",
+     "quick-reply answers"),
+    ('[bot]\n' + GOOD, "bot", "unknown key"),
+])
+def test_a_wrong_flow_names_the_key_path(text: str, key: str, message: str) -> None:
+    with pytest.raises(FlowError) as caught:
+        parse_flow(text, file="f.toml")
+    assert caught.value.key == key
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"f.toml: {key}: ")
+
+
+def test_the_sample_flows_load() -> None:
+    for path in sorted((ROOT / "config" / "flows").glob("*.toml")):
+        flow = load_flow(path)
+        assert flow.start in flow.states
+
+
+def test_lpbot_sandbox_with_a_wrong_flow_exits_2_naming_it(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[states.a]\ntext = "hi"\ngoto = "b"\n', encoding="utf-8")
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "lpbot", "sandbox", "--port", "0", "--flow", str(bad)],
+        capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"lpbot sandbox: {bad}: states.a.goto: unknown state 'b' "
+                                   "(states: a)")
+
+
+def test_a_scenario_naming_a_wrong_flow_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('[states.a]\ntext = 1\n', encoding="utf-8")
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('[scenario.sandbox]\nflow = "bad.toml"\n[[steps]]\nclose = {}\n',
+                        encoding="utf-8")
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "lpbot", "synth", str(scenario)], capture_output=True,
+        text=True, timeout=30, check=False)
+    assert done.returncode == 2
+    assert f"{tmp_path / 'bad.toml'}: states.a.text: expected a string" in done.stderr
+
+
+def test_a_transfer_moves_the_conversation_to_the_skill_and_a_new_agent_goes_on() -> None:
+    agents = AgentOptions(mode="flow", flow=load_flow(ROOT / "config" / "flows" / "pizza.toml"),
+                          accept_delay=0.01, reply_delay=0.01)
+    with Sandbox(agents=agents) as sandbox:
+        options = ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain,
+                                tls=False)
+        with Client(options) as client:
+            client.connect(timeout=10)
+            conversation = client.open_conversation(timeout=10)
+            record = sandbox.wait_for_event(conversation.id, lambda e: bool(
+                e.event.get("quickReplies")))
+            first = sandbox.conversation(conversation.id).participants
+            conversation.send_text("Talk to a person please", timeout=10)
+            hello = sandbox.wait_for_event(conversation.id, lambda e: e.event.get(
+                "message") == "Hi, a person here. How can I help?", timeout=10)
+            after = sandbox.conversation(conversation.id)
+            assert after.skill_id == "human-support"
+            agents_before = {p for p, role in first if role == "ASSIGNED_AGENT"}
+            agents_after = {p for p, role in after.participants if role == "ASSIGNED_AGENT"}
+            assert agents_after and agents_after != agents_before
+            assert hello.originator_id in agents_after
+            assert record.sequence is not None
