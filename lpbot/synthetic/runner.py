@@ -318,7 +318,7 @@ class Run:
 
     def _bind(self, step: Expectation) -> Expectation:
         try:
-            return step if isinstance(step, ExpectClosed) else step.bind(self.values)
+            return step.bind(self.values)
         except KeyError as exc:
             raise StepFailed(f"variable {{{exc.args[0]}}} has no value in this run") from None
 
@@ -368,8 +368,7 @@ class Run:
             messages = record.agent_messages
             for position in range(self.cursor, len(messages)):
                 for number, (_, expect) in enumerate(cases):
-                    if not isinstance(expect, ExpectClosed) and expect.accepts(
-                            messages[position]):
+                    if expect.accepts(messages[position]):
                         picked.append((number, position))
                         return True
             for number, (_, expect) in enumerate(cases):
@@ -379,8 +378,7 @@ class Run:
             return False
 
         if not record.wait_for(matched, step.timeout):
-            wanted = " or ".join(expect.describe() if not isinstance(expect, ExpectClosed)
-                                 else "the conversation closing" for _, expect in cases)
+            wanted = " or ".join(expect.describe() for _, expect in cases)
             arrived = self._arrived()
             with record.cond:
                 self.cursor = len(record.agent_messages)

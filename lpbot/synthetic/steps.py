@@ -379,6 +379,18 @@ class ExpectClosed:
     kind: str = field(default="expect_closed", init=False)
     timeout: float = _DEFAULT_TIMEOUT
 
+    def bind(self, values: Mapping[str, str]) -> ExpectClosed:
+        """This step (it has no texts)."""
+        return self
+
+    def accepts(self, message: Received) -> bool:
+        """No message meets it: the conversation's state does."""
+        return False
+
+    def describe(self) -> str:
+        """What the step waits for, for failure messages."""
+        return "the conversation closing"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BranchCase:

@@ -90,6 +90,7 @@ def test_a_transfer_moves_the_conversation_to_the_skill_and_a_new_agent_goes_on(
             assert after.skill_id == "human-support"
             agents_before = {p for p, role in first if role == "ASSIGNED_AGENT"}
             agents_after = {p for p, role in after.participants if role == "ASSIGNED_AGENT"}
-            assert agents_after and agents_after != agents_before
+            assert agents_after
+            assert agents_after != agents_before
             assert hello.originator_id in agents_after
             assert record.sequence is not None
