@@ -4,8 +4,11 @@ Rules come from the plugin's table (``[[plugins.auto_responder.rules]]``) and fr
 TOML rule file (``rules_file``, its own ``[[rules]]``). A rule has a ``name``, exactly one of
 ``keyword``, ``regex`` or ``any = true``, and a ``reply`` with placeholders: ``{nickname}`` (the
 agent's public profile), ``{conversation_id}``, ``{time}``, and for a regex its groups
-``{0}``, ``{1}``... or ``{name}``; ``{{`` and ``}}`` are literal braces. A rule that does not
-parse (bad regex, unknown placeholder) fails at start-up with its key path and name.
+``{0}``, ``{1}``... or ``{name}``; ``{{`` and ``}}`` are literal braces. A rule may also send
+a file (``file``, a JPG, JPEG, PNG or GIF of at most 3 MB, relative to the config, with an
+optional ``caption``) after its reply, or instead of one. A rule that does not parse (bad regex,
+unknown placeholder, a file missing or beyond the limits) fails at start-up with its key path
+and name.
 
 Two bots answering each other must not loop forever: every conversation gets at most
 ``max_replies`` replies and waits ``cooldown`` seconds between two. The consumer's own messages,
@@ -24,6 +27,13 @@ Example::
     name = "greeting"
     regex = "^Hi, I'm (\\w+)"
     reply = "Hello {1}! Conversation {conversation_id}, it is {time}."
+
+    [[plugins.auto_responder.rules]]
+    name = "receipt"
+    keyword = "receipt"
+    reply = "Here it is."
+    file = "receipt.png"
+    caption = "your receipt"
 """
 
 from __future__ import annotations
@@ -64,6 +74,9 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*|\d+)\}|[{}]")
 
 #: per conversation: (replies sent, monotonic time of the last one)
 REPLIES = lpbot.StashKey[tuple[int, float]]()
+#: file types a consumer may upload, and their size limit (protocol.md §5.9)
+FILE_TYPES: Final = ("JPG", "JPEG", "PNG", "GIF")
+MAX_FILE_SIZE: Final = 3 * 1024 * 1024
 #: per conversation: (agent id, nickname) last looked up
 NICKNAME = lpbot.StashKey[tuple[str, str]]()
 
@@ -120,7 +133,10 @@ class Rule:
     name: str
     kind: str  # "keyword" | "regex" | "any"
     pattern: re.Pattern[str] | None
-    reply: Template
+    reply: Template | None
+    #: a file sent after the reply, and its caption
+    file: Path | None = None
+    caption: str = ""
 
     def match(self, text: str | None) -> dict[str, str] | None:
         """The placeholder values from the text's match (groups), or None if it does not match."""
@@ -136,8 +152,12 @@ class Rule:
         return values
 
     @classmethod
-    def compile(cls, spec: RuleSpec, *, key: str, file: str, index: int) -> Rule:
-        """Compile a checked rule table; ``ConfigError`` names ``key`` and the rule's name."""
+    def compile(cls, spec: RuleSpec, *, key: str, file: str, index: int,
+                base: Path | None = None) -> Rule:
+        """Compile a checked rule table; ``ConfigError`` names ``key`` and the rule's name.
+
+        A relative ``file`` is read from ``base`` (the config's folder).
+        """
         name = spec.name if spec.name is not None else f"rule {index + 1}"
         label = f"{key} ({name})"
         kinds = [kind for kind in ("keyword", "regex", "any")
@@ -159,6 +179,13 @@ class Rule:
         elif kind != "any":
             raise lpbot.ConfigError("expected a non-empty string", path=file,
                                     key=f"{label}.{kind}")
+        attachment = _attachment(spec, label=label, file=file, base=base)
+        if spec.reply is None:
+            if attachment is None:
+                raise lpbot.ConfigError("a rule needs a reply, a file or both", path=file,
+                                        key=f"{label}.reply")
+            return cls(name=name, kind=kind, pattern=pattern, reply=None, file=attachment,
+                       caption=spec.caption)
         allowed = [*PLACEHOLDERS, "0"]
         if pattern is not None:
             allowed += [str(i) for i in range(1, pattern.groups + 1)]
@@ -167,7 +194,32 @@ class Rule:
             template = Template.parse(spec.reply, allowed)
         except ValueError as exc:
             raise lpbot.ConfigError(str(exc), path=file, key=f"{label}.reply") from exc
-        return cls(name=name, kind=kind, pattern=pattern, reply=template)
+        return cls(name=name, kind=kind, pattern=pattern, reply=template, file=attachment,
+                   caption=spec.caption)
+
+
+def _attachment(spec: RuleSpec, *, label: str, file: str, base: Path | None) -> Path | None:
+    """The rule's ``file``, checked against the upload limits now (protocol.md §5.9)."""
+    if spec.file is None:
+        if spec.caption:
+            raise lpbot.ConfigError("a caption goes with a file", path=file,
+                                    key=f"{label}.caption")
+        return None
+    path = spec.file.expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if path.suffix.lstrip(".").upper() not in FILE_TYPES:
+        raise lpbot.ConfigError(f"a consumer can send {', '.join(FILE_TYPES)} files only",
+                                path=file, key=f"{label}.file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise lpbot.ConfigError(f"cannot read {path}: {exc.strerror or exc}", path=file,
+                                key=f"{label}.file") from exc
+    if not 0 < size <= MAX_FILE_SIZE:
+        raise lpbot.ConfigError(f"{path} has {size} bytes; a shared file has 1 byte to 3 MB",
+                                path=file, key=f"{label}.file")
+    return path
 
 
 # ---------------------------------------------------------------------------
@@ -177,9 +229,14 @@ class Rule:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleSpec:
-    """One ``[[rules]]`` table as written: a ``reply`` and one of keyword, regex, any = true."""
+    """One ``[[rules]]`` table as written: a reply and/or a file, and what it matches.
 
-    reply: str
+    Exactly one of keyword, regex, any = true.
+    """
+
+    reply: str | None = None
+    file: Path | None = None
+    caption: str = ""
     name: str | None = None
     keyword: str | None = None
     regex: str | None = None
@@ -223,7 +280,8 @@ class Options:
     def from_config(cls, config: PluginConfig, *, base: Path | None = None) -> Options:
         """Check the table, read the rule file (relative to ``base``), compile every rule."""
         settings = config.parse(Settings)
-        rules = [Rule.compile(spec, key=f"{config.path}.rules[{i}]", file=config.file, index=i)
+        rules = [Rule.compile(spec, key=f"{config.path}.rules[{i}]", file=config.file, index=i,
+                              base=base)
                  for i, spec in enumerate(settings.rules)]
         rules_file = settings.rules_file
         if rules_file is not None:
@@ -252,7 +310,8 @@ def _rules_from_file(path: Path, *, start: int) -> list[Rule]:
     except tomllib.TOMLDecodeError as exc:
         raise lpbot.ConfigError(f"not valid TOML: {exc}", path=str(path)) from exc
     specs = lpbot.PluginConfig(name="auto_responder", table=data, file=str(path)).parse(RuleFile)
-    return [Rule.compile(spec, key=f"rules[{i}]", file=str(path), index=start + i)
+    return [Rule.compile(spec, key=f"rules[{i}]", file=str(path), index=start + i,
+                         base=path.parent)
             for i, spec in enumerate(specs.rules)]
 
 
@@ -267,7 +326,8 @@ class AutoResponder:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.settings = options.settings
-        self._uses_nickname = any("nickname" in rule.reply.names for rule in options.rules)
+        self._uses_nickname = any("nickname" in rule.reply.names for rule in options.rules
+                                  if rule.reply is not None)
 
     def matches(self, text: str | None) -> list[tuple[Rule, dict[str, str]]]:
         """The rules that match ``text`` with their group values (only the first, if "first")."""
@@ -338,7 +398,8 @@ class AutoResponder:
                   "time": datetime.now().astimezone().strftime(self.settings.time_format)}
         if self._uses_nickname:
             values["nickname"] = self._nickname(conversation, stash)
-        replies = [(rule, rule.reply.render({**values, **groups}))
+        replies = [(rule, rule.reply.render({**values, **groups})
+                    if rule.reply is not None else "")
                    for rule, groups in found[:count]]
         if self.settings.read_receipt and message.sequence is not None:
             conversation.mark_read([message.sequence])
@@ -358,7 +419,10 @@ class AutoResponder:
         (rule, reply), rest = replies[0], replies[1:]
 
         def send() -> None:
-            conversation.send_text(reply)
+            if rule.reply is not None:
+                conversation.send_text(reply)
+            if rule.file is not None:
+                conversation.send_file(rule.file, caption=rule.caption)
             log.info("conversation %s: rule %r replied", conversation.id, rule.name)
             self._reply(bot, conversation, rest)
 

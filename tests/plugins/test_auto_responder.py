@@ -61,7 +61,7 @@ def test_a_bad_regex_in_the_rule_file_names_the_file_and_the_rule(tmp_path: Path
     ({"name": "r", "keyword": "x", "regex": "y", "reply": "z"},
      "rules[0] (r): a rule needs exactly one of"),
     ({"name": "r", "keyword": "", "reply": "z"}, "rules[0] (r).keyword: expected a non-empty"),
-    ({"name": "r", "any": True}, "rules[0].reply: missing required key"),
+    ({"name": "r", "any": True}, "rules[0] (r).reply: a rule needs a reply, a file or both"),
     ({"name": "r", "any": "yes", "reply": "z"}, "rules[0].any: expected true or false"),
     ({"name": "r", "any": True, "reply": "z", "anything": 1}, "rules[0].anything: unknown key"),
 ])
@@ -254,3 +254,40 @@ def test_a_typing_delay_holds_up_only_its_own_conversation(
         close_and_settle(bot, quiet_sandbox, first.id)
     assert consumer_texts(quiet_sandbox, first.id) == [slow_reply, "q"]
     assert consumer_texts(quiet_sandbox, second.id) == ["q"]
+
+
+# --- files ------------------------------------------------------------------------------------
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+@pytest.mark.parametrize(("name", "data", "problem"), [
+    ("menu.pdf", b"%PDF", "a consumer can send JPG, JPEG, PNG, GIF files only"),
+    ("empty.png", b"", "a shared file has 1 byte to 3 MB"),
+    ("absent.png", None, "cannot read"),
+])
+def test_a_rule_file_beyond_the_limits_fails_at_start_up(
+        tmp_path: Path, name: str, data: bytes | None, problem: str) -> None:
+    if data is not None:
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(lpbot.ConfigError, match=problem) as caught:
+        Options.from_config(config({"rules": [{"name": "r", "any": True, "file": name}]}),
+                            base=tmp_path)
+    assert caught.value.key == "plugins.auto_responder.rules[0] (r).file"
+
+
+def test_a_rule_sends_a_file_after_its_reply(quiet_sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "receipt.png").write_bytes(PNG)
+    table = {"cooldown": 0, "read_receipt": False, "typing": False,
+             "rules": [{"name": "receipt", "keyword": "receipt", "reply": "Here it is.",
+                        "file": str(tmp_path / "receipt.png"), "caption": "your receipt"}]}
+    with harness(quiet_sandbox, tmp_path, **table) as bot:
+        conversation = bot.open_conversation()
+        quiet_sandbox.agents.say(conversation.id, "Shall I need your receipt?")
+        sent = quiet_sandbox.wait_for_event(
+            conversation.id, lambda e: e.event.get("contentType") == "hosted/file")
+    assert consumer_texts(quiet_sandbox, conversation.id) == ["Here it is."]
+    assert sent.role == "CONSUMER"
+    assert sent.event["message"]["caption"] == "your receipt"
+    assert sent.event["message"]["fileType"] == "PNG"
