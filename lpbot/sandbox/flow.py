@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Button",
     "Card",
+    "button_content",
     "Flow",
     "FlowAgent",
     "FlowError",
@@ -46,6 +47,7 @@ __all__ = [
     "Rule",
     "State",
     "SurveyQuestion",
+    "card_content",
     "load_flow",
     "parse_flow",
 ]
@@ -378,7 +380,8 @@ class _FlowParser:
 # ---------------------------------------------------------------------------
 
 
-def _button_wire(button: Button, external_id: str) -> dict[str, Any]:
+def button_content(button: Button, external_id: str) -> dict[str, Any]:
+    """A quick reply or card button: ``publishText`` (or ``link``) with ``ExternalId`` metadata."""
     action: dict[str, Any] = (
         {"type": "link", "name": button.title, "uri": button.url} if button.url is not None
         else {"type": "publishText", "text": button.publishes})
@@ -387,7 +390,11 @@ def _button_wire(button: Button, external_id: str) -> dict[str, Any]:
                       "actions": [action]}}
 
 
-def _card_wire(card: Card, ids: list[str]) -> dict[str, Any]:
+def card_content(card: Card, ids: list[str]) -> dict[str, Any]:
+    """The structured content of ``card``: a vertical container (§5.8.3).
+
+    ``ids`` holds the ``ExternalId`` of each button, in order; they are consumed.
+    """
     elements: list[dict[str, Any]] = []
     if card.image is not None:
         elements.append({"type": "image", "url": card.image, "tooltip": card.title or "image"})
@@ -396,7 +403,7 @@ def _card_wire(card: Card, ids: list[str]) -> dict[str, Any]:
                          "style": {"bold": True, "size": "large"}})
     if card.text is not None:
         elements.append({"type": "text", "text": card.text, "tooltip": card.text})
-    elements += [_button_wire(b, ids.pop(0)) for b in card.buttons]
+    elements += [button_content(b, ids.pop(0)) for b in card.buttons]
     return {"type": "vertical", "elements": elements}
 
 
@@ -479,17 +486,17 @@ class FlowAgent:
         if state.text is not None:
             event = _text(state.text)
             if state.quick_replies:
-                replies = [_button_wire(b, i) for b, i in
+                replies = [button_content(b, i) for b, i in
                            zip(state.quick_replies, ids(state.quick_replies), strict=True)]
                 event["quickReplies"] = {"type": "quickReplies", "itemsPerRow": 8,
                                          "replies": replies}
             self.pool.publish(conversation, agent_id, event)
         if state.card is not None:
-            content = _card_wire(state.card, ids(state.card.buttons))
+            content = card_content(state.card, ids(state.card.buttons))
             self.pool.publish(conversation, agent_id, {"type": "RichContentEvent",
                                                        "content": content})
         if state.carousel:
-            cards = [_card_wire(card, ids(card.buttons)) for card in state.carousel]
+            cards = [card_content(card, ids(card.buttons)) for card in state.carousel]
             self.pool.publish(conversation, agent_id, {
                 "type": "RichContentEvent",
                 "content": {"type": "carousel", "padding": 10, "elements": cards}})

@@ -20,6 +20,7 @@ from typing import Any, Self
 from lpbot.protocol.names import AcceptStatus, ChatState, TTRType
 
 from ..agents import AgentPool, AgentProfile
+from ..flow import Button, Card, button_content, card_content
 from ..http import HttpReply, HttpRequest, Route
 from ..model import Conversation, StoredEvent
 from ..world import World
@@ -40,8 +41,11 @@ _CONTENT_TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
 }
-_ACTIONS = ("accept", "messages", "typing", "read", "ttr", "close")
+_ACTIONS = ("accept", "messages", "card", "typing", "read", "ttr", "close")
 _MAX_TEXT = 10_000
+#: limits of what the person offers: buttons per message, characters per title (§5.8.3)
+_MAX_BUTTONS = 24
+_MAX_TITLE = 128
 
 
 class ApiError(Exception):
@@ -209,8 +213,35 @@ class Console:
             raise ApiError(
                 400, f"text must be a non-empty string of at most {_MAX_TEXT} characters"
             )
-        event = {"type": "ContentEvent", "contentType": "text/plain", "message": text}
+        event: dict[str, Any] = {"type": "ContentEvent", "contentType": "text/plain",
+                                 "message": text}
+        titles = _titles(body, "quickReplies")
+        if titles:
+            replies = [button_content(Button(title=t), uuid.uuid4().hex) for t in titles]
+            event["quickReplies"] = {"type": "quickReplies", "itemsPerRow": 8,
+                                     "replies": replies}
         return self._publish(self._conversation(cid), event)
+
+    def _do_card(self, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a card: an image, a title, a text and buttons, as a consumer's window shows."""
+        parts: dict[str, str] = {}
+        for key in ("title", "text", "image"):
+            value = body.get(key)
+            if value is None or value == "":
+                continue
+            if not isinstance(value, str) or len(value) > (_MAX_TEXT if key == "text"
+                                                           else 2048):
+                raise ApiError(400, f"{key} must be a string")
+            if key == "image" and not re.match(r"https?://", value):
+                raise ApiError(400, "image must be an http(s) URL")
+            parts[key] = value
+        titles = _titles(body, "buttons")
+        if not parts and not titles:
+            raise ApiError(400, "a card needs a title, a text, an image or buttons")
+        card = Card(buttons=tuple(Button(title=t) for t in titles), **parts)
+        content = card_content(card, [uuid.uuid4().hex for _ in titles])
+        return self._publish(self._conversation(cid),
+                             {"type": "RichContentEvent", "content": content})
 
     def _do_typing(self, cid: str, body: dict[str, Any]) -> dict[str, Any]:
         state = body.get("chatState")
@@ -251,6 +282,17 @@ class Console:
     def _do_close(self, cid: str, body: dict[str, Any]) -> dict[str, Any]:
         self._pool.close(self._conversation(cid))
         return {"closed": cid}
+
+
+def _titles(body: dict[str, Any], key: str) -> list[str]:
+    """The button titles under ``key`` (absent: none); 400 for anything but short strings."""
+    titles = body.get(key, [])
+    if (not isinstance(titles, list) or len(titles) > _MAX_BUTTONS
+            or not all(isinstance(t, str) and t.strip() and len(t) <= _MAX_TITLE
+                       for t in titles)):
+        raise ApiError(400, f"{key} must be a list of at most {_MAX_BUTTONS} non-empty "
+                            f"titles of at most {_MAX_TITLE} characters")
+    return [t.strip() for t in titles]
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:

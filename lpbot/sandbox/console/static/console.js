@@ -135,14 +135,31 @@ function typing(composing) {
   act("typing", { chatState: composing ? "COMPOSING" : "ACTIVE" });
 }
 
+function splitTitles(text) {
+  return text.split("|").map((t) => t.trim()).filter((t) => t);
+}
+
 async function send() {
   const box = $("message");
+  const replies = $("quick-replies");
   const text = box.value;
   if (!text.trim()) return;
+  const quickReplies = splitTitles(replies.value);
   box.value = "";
-  const done = await act("messages", { text });
-  if (done === null) box.value = text;
+  replies.value = "";
+  const done = await act("messages", quickReplies.length ? { text, quickReplies } : { text });
+  if (done === null) {
+    box.value = text;
+    replies.value = quickReplies.join(" | ");
+  }
   typing(false);
+}
+
+async function sendCard() {
+  const fields = ["card-title", "card-text", "card-image", "card-buttons"];
+  const [title, text, image, buttons] = fields.map((id) => $(id).value);
+  const done = await act("card", { title, text, image, buttons: splitTitles(buttons) });
+  if (done !== null) for (const id of fields) $(id).value = "";
 }
 
 function bindActions() {
@@ -163,6 +180,10 @@ function bindActions() {
     ev.preventDefault();
     send();
   });
+  $("card-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sendCard();
+  });
   $("message").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey) {
       ev.preventDefault();
@@ -181,11 +202,49 @@ function isContent(change) {
   return type === "ContentEvent" || type === "RichContentEvent";
 }
 
+// Structured content as a consumer's window draws it (protocol.md §5.8.3): containers,
+// text, images, buttons; anything else as its JSON. Buttons are shown, not pressed: this is
+// the agent's side.
+function richElement(element, depth) {
+  if (!element || typeof element !== "object" || depth > 8) return null;
+  const children = Array.isArray(element.elements) ? element.elements : [];
+  switch (element.type) {
+    case "vertical":
+    case "horizontal":
+    case "carousel":
+      return el("div", { class: `sc-${element.type}`, "data-sc": element.type },
+        ...children.map((child) => richElement(child, depth + 1)));
+    case "text": {
+      const style = element.style || {};
+      return el("div", { class: `sc-text${style.bold ? " sc-bold" : ""}`, "data-sc": "text" },
+        String(element.text || ""));
+    }
+    case "image":
+      return /^https?:\/\//.test(String(element.url || ""))
+        ? el("img", { class: "sc-image", src: element.url, alt: element.caption || element.tooltip || "image", "data-sc": "image" })
+        : el("div", { class: "sc-text" }, "[image]");
+    case "button":
+      return el("span", { class: "sc-button", "data-sc": "button", title: element.tooltip || "" },
+        String(element.title || ""));
+    default:
+      return el("pre", {}, JSON.stringify(element, null, 1));
+  }
+}
+
+function quickReplies(event) {
+  const replies = event.quickReplies && Array.isArray(event.quickReplies.replies)
+    ? event.quickReplies.replies : [];
+  return el("div", { class: "quick-replies" },
+    ...replies.map((reply) => el("span", { class: "quick-reply", "data-sc": "quick-reply" },
+      String(reply.title || ""))));
+}
+
 function describe(event) {
   if (event.type === "RichContentEvent") {
-    return el("pre", {}, JSON.stringify(event.content || event.message, null, 1));
+    return el("div", { class: "sc" }, richElement(event.content || event.message, 0));
   }
   if (event.contentType === "text/plain" || typeof event.message === "string") {
+    if (event.quickReplies) return el("div", {}, event.message, quickReplies(event));
     return event.message;
   }
   if (event.message && event.message.relativePath) {
@@ -320,6 +379,8 @@ function renderPane() {
   }
   $("message").disabled = !open || !conversation.mine;
   $("send").disabled = !open || !conversation.mine;
+  $("quick-replies").disabled = !open || !conversation.mine;
+  $("send-card").disabled = !open || !conversation.mine;
   $("message").placeholder = !open
     ? "The conversation is closed"
     : conversation.mine
