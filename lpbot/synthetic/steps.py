@@ -98,14 +98,15 @@ class ExpectMessage:
 
     def describe(self) -> str:
         """What the step waits for, for failure messages."""
-        return "agent message" + _text_conditions(self)
+        return "agent message" + _text_conditions(self, lead="")
 
     def accepts(self, message: Received) -> bool:
         """True if the agent ``message`` (a text, with or without quick replies) matches."""
         return message.kind == "text" and self.matches(message.text)
 
 
-def _text_conditions(step: ExpectMessage | ExpectQuickReplies | ExpectRichContent) -> str:
+def _text_conditions(step: ExpectMessage | ExpectQuickReplies | ExpectRichContent,
+                     lead: str = " with text") -> str:
     parts = []
     if step.text is not None:
         parts.append(f"equal to {step.text!r}")
@@ -113,7 +114,7 @@ def _text_conditions(step: ExpectMessage | ExpectQuickReplies | ExpectRichConten
         parts.append(f"containing {step.contains!r}")
     if step.pattern is not None:
         parts.append(f"matching /{step.pattern.pattern}/")
-    return " with text " + " and ".join(parts) if parts else ""
+    return f"{lead} " + " and ".join(parts) if parts else ""
 
 
 def _text_ok(step: ExpectMessage | ExpectQuickReplies | ExpectRichContent, text: str) -> bool:

@@ -245,8 +245,8 @@ expect_quick_replies = { timeout = 0.2 }
     assert result.failed_step is not None
     assert result.failed_step.error is not None
     error = result.failed_step.error
-    assert error.startswith("none of the branches within 0.3 s: expected agent message with "
-                            "text containing 'weather' or quick replies (any)")
+    assert error.startswith("none of the branches within 0.3 s: expected agent message "
+                            "containing 'weather' or quick replies (any)")
     assert "Are you a business or a private customer?" in error
 
 
