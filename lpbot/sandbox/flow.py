@@ -573,25 +573,10 @@ class FlowSurvey(SurveyBot):
         self.answers: dict[str, list[str]] = {}
         super().__init__(world)
 
-    def open(self, conversation: Conversation) -> Dialog:
-        """Open the POST_SURVEY dialog and ask the first question."""
-        dialog = Dialog(
-            dialog_id=str(uuid.uuid4()), conversation_id=conversation.conversation_id,
-            dialog_type="POST_SURVEY",
-            participants=[(conversation.consumer_id, Role.CONSUMER.value),
-                          (self.bot_id, Role.AGENT.value)],
-            meta_data={"appInstallId": str(uuid.uuid4())})
-        if conversation.agent_id is not None:
-            dialog.participants.append((conversation.agent_id, Role.READER.value))
-        with self.world.lock:
-            for participant in dialog.participants[1:]:
-                if participant not in conversation.participants:
-                    conversation.participants.append(participant)
-            self.world.add_dialog(conversation, dialog)
-            self.world.conversation_changed(conversation)
-            self.answers[dialog.dialog_id] = []
-            self._ask(dialog, 0)
-        return dialog
+    def ask(self, dialog: Dialog) -> None:
+        """Ask the flow's first question in the new survey ``dialog``."""
+        self.answers[dialog.dialog_id] = []
+        self._ask(dialog, 0)
 
     def _ask(self, dialog: Dialog, index: int) -> None:
         question = self.flow.survey[index]

@@ -56,45 +56,49 @@ class SurveyBot:
                     conversation.participants.append(participant)
             self.world.add_dialog(conversation, dialog)
             self.world.conversation_changed(conversation)
-            question_id = str(uuid.uuid4())
-            answers = [str(uuid.uuid4()) for _ in range(5)]
-            replies = [
-                {
-                    "type": "button",
-                    "tooltip": str(n),
-                    "title": str(n),
-                    "click": {
-                        "metadata": [
-                            {
-                                "type": "Answer",
-                                "questionId": question_id,
-                                "id": answer,
-                                "provider": "AC",
-                            }
-                        ],
-                        "actions": [{"type": "publishText", "text": str(n)}],
-                    },
-                }
-                for n, answer in enumerate(answers, start=1)
-            ]
-            event: dict[str, Any] = {
-                "type": "ContentEvent",
-                "message": SURVEY_QUESTION,
-                "contentType": "text/plain",
-                "quickReplies": {"type": "quickReplies", "itemsPerRow": 8, "replies": replies},
-            }
-            metadata = [
-                {
-                    "type": "Question",
-                    "id": question_id,
-                    "groupId": str(uuid.uuid4()),
-                    "surveyId": self.survey_id,
-                    "provider": "AC",
-                    "replies": answers,
-                }
-            ]
-            self.world.publish(dialog, self.bot_id, Role.AGENT.value, event, metadata)
+            self.ask(dialog)
         return dialog
+
+    def ask(self, dialog: Dialog) -> None:
+        """Ask the survey's question in the new ``dialog`` (under the world's lock)."""
+        question_id = str(uuid.uuid4())
+        answers = [str(uuid.uuid4()) for _ in range(5)]
+        replies = [
+            {
+                "type": "button",
+                "tooltip": str(n),
+                "title": str(n),
+                "click": {
+                    "metadata": [
+                        {
+                            "type": "Answer",
+                            "questionId": question_id,
+                            "id": answer,
+                            "provider": "AC",
+                        }
+                    ],
+                    "actions": [{"type": "publishText", "text": str(n)}],
+                },
+            }
+            for n, answer in enumerate(answers, start=1)
+        ]
+        event: dict[str, Any] = {
+            "type": "ContentEvent",
+            "message": SURVEY_QUESTION,
+            "contentType": "text/plain",
+            "quickReplies": {"type": "quickReplies", "itemsPerRow": 8, "replies": replies},
+        }
+        metadata = [
+            {
+                "type": "Question",
+                "id": question_id,
+                "groupId": str(uuid.uuid4()),
+                "surveyId": self.survey_id,
+                "provider": "AC",
+                "replies": answers,
+            }
+        ]
+        self.world.publish(dialog, self.bot_id, Role.AGENT.value, event, metadata)
 
     def _on_change(self, kind: str, conversation: Conversation, stored: StoredEvent | None) -> None:
         if kind != "event" or stored is None or stored.role != Role.CONSUMER.value:

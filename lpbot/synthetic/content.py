@@ -58,6 +58,11 @@ class Received:
     titles: tuple[str, ...] = ()
     file: FileInfo | None = None
 
+    def thin(self) -> Received:
+        """This message without its buttons and structure, once no step can use them."""
+        return Received(kind=self.kind, sequence=self.sequence, dialog_id=self.dialog_id,
+                        at=self.at, text=self.text, file=self.file)
+
     @property
     def clickable(self) -> tuple[Button, ...]:
         """The quick replies and buttons a consumer can press, in order."""

@@ -94,6 +94,7 @@ class Run:
         #: the last message an expect step matched (what a click presses by default)
         self.matched: Received | None = None
         self._executed = 0
+        self._thinned = 0  # agent messages before this index were thinned
         self.step_started_at = 0.0
         rng = runner.rng_for(number)
         self.rng = rng
@@ -147,12 +148,7 @@ class Run:
         for index, step in enumerate(block):
             chosen: list[tuple[tuple[Step, ...], tuple[str, ...]]] = []
             result = self._step(client, names[index], step, chosen)
-            steps.append(result)
-            if self.runner.on_step is not None:
-                try:
-                    self.runner.on_step(self.number, result)
-                except Exception:  # isolation boundary: a reporter bug must not stop runs
-                    log.exception("the step callback failed")
+            self._report(steps, result)
             if not result.ok:
                 return False
             if isinstance(step, Branch) and chosen:
@@ -191,17 +187,40 @@ class Run:
                                 name=f"{name} until {until.kind} (round {round_number})",
                                 started_at=started_at, duration=time.monotonic() - start,
                                 ok=error is None, error=error)
-            steps.append(result)
-            if self.runner.on_step is not None:
-                try:
-                    self.runner.on_step(self.number, result)
-                except Exception:  # isolation boundary: a reporter bug must not stop runs
-                    log.exception("the step callback failed")
+            self._report(steps, result)
             if error is not None:
                 return False
             if done:
                 return True
         return True
+
+    def _thin(self) -> None:
+        """Drop the buttons and structure of consumed messages that no click can press.
+
+        A click presses the message the last expect step matched or the newest one before the
+        cursor that offered buttons; older consumed ones keep only what the run's result and
+        read receipts need, so a long run's memory grows by little per message.
+        """
+        record = self.record
+        with record.cond:
+            messages = record.agent_messages
+            last = min(self.cursor, len(messages))
+            keep = next((i for i in range(last - 1, self._thinned - 1, -1)
+                         if messages[i].clickable), None)
+            for position in range(self._thinned, last):
+                message = messages[position]
+                if position != keep and (message.clickable or message.types):
+                    messages[position] = message.thin()
+            self._thinned = keep if keep is not None else last
+
+    def _report(self, steps: list[StepResult], result: StepResult) -> None:
+        """Keep a finished step's result and hand it to the runner's ``on_step``."""
+        steps.append(result)
+        if self.runner.on_step is not None:
+            try:
+                self.runner.on_step(self.number, result)
+            except Exception:  # isolation boundary: a reporter bug must not stop runs
+                log.exception("the step callback failed")
 
     def _next_index(self) -> int:
         index = self._executed
@@ -222,6 +241,7 @@ class Run:
     def _step(self, client: Client, name: str, step: Step,
               chosen: list[tuple[tuple[Step, ...], tuple[str, ...]]]) -> StepResult:
         index = self._next_index()
+        self._thin()
         started_at, start = time.time(), time.monotonic()
         self.step_started_at = started_at
         error: str | None = None
