@@ -114,15 +114,10 @@ def _run(args: argparse.Namespace) -> int:
         return _convert(args.scenarios)
     try:
         scenarios = [load_scenario(path) for path in args.scenarios]
-        from lpbot.synthetic.target import flow_for
-
-        # a wrong flow file stops here, before anything runs
-        for flow in {str(args.flow) if args.flow is not None else None,
-                     *(s.sandbox.flow for s in scenarios)} - {None}:
-            flow_for(flow)
         config = None
         if args.config is not None:
             config = Config.load(args.config)
+        _check_flows(args, scenarios, config)
     except ConfigError as exc:
         print(f"lpbot synth: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
@@ -153,6 +148,9 @@ def _run(args: argparse.Namespace) -> int:
                     print(f"lpbot synth: cannot start the sandbox: {exc}",  # noqa: T201
                           file=sys.stderr)
                     return EXIT_SANDBOX
+                except ConfigError as exc:  # a flow the checks above could not see
+                    print(f"lpbot synth: {exc}", file=sys.stderr)  # noqa: T201
+                    return EXIT_CONFIG
     progress.finish(results)
     if args.junit is not None:
         write_junit(args.junit, results)
@@ -163,6 +161,22 @@ def _run(args: argparse.Namespace) -> int:
     if stopped.is_set():
         return EXIT_INTERRUPTED
     return EXIT_OK if results else EXIT_FAILED
+
+
+def _check_flows(args: argparse.Namespace, scenarios: list[Scenario], config: object) -> None:
+    """Load every flow file the run names, so a wrong one stops it before anything runs."""
+    from lpbot.runtime.config import Config
+    from lpbot.synthetic.target import flow_for
+
+    section = config.sandbox if isinstance(config, Config) else None
+    named = {str(args.flow) if args.flow is not None else None,
+             str(section.flow) if section is not None and section.flow is not None else None,
+             *(scenario.sandbox.flow for scenario in scenarios)}
+    for flow in sorted(name for name in named if name is not None):
+        flow_for(flow)
+    if args.agent_mode == "flow" and args.flow is None and section is None \
+            and any(scenario.sandbox.flow is None for scenario in scenarios):
+        raise ConfigError("--agent-mode flow needs --flow FILE (or [scenario.sandbox] flow)")
 
 
 def _convert(paths: list[Path]) -> int:

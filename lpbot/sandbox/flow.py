@@ -465,8 +465,8 @@ class FlowAgent:
 
     def _send_state(self, cid: str, name: str, prefix: str | None = None) -> None:
         conversation = self._live(cid)
-        if conversation is None or self.current.get(cid) != name:
-            return
+        if conversation is None:
+            return  # (a state the consumer's answer already left is still sent: it was said)
         state = self.flow.states[name]
         agent_id = conversation.agent_id
         assert agent_id is not None  # noqa: S101 - _live checked it

@@ -94,3 +94,13 @@ def test_a_transfer_moves_the_conversation_to_the_skill_and_a_new_agent_goes_on(
             assert agents_after != agents_before
             assert hello.originator_id in agents_after
             assert record.sequence is not None
+
+
+def test_synth_in_flow_mode_without_a_flow_exits_2(tmp_path: Path) -> None:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "lpbot", "synth", str(ROOT / "config" / "scenarios" /
+                                                     "order_status.toml"),
+         "--agent-mode", "flow"], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("lpbot synth: --agent-mode flow needs --flow FILE "
+                                   "(or [scenario.sandbox] flow)")
