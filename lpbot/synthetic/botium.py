@@ -9,14 +9,14 @@ utterance files are looked up in the convo's folder.
 
 In ``#me``: text lines (sent as one message), ``BUTTON text`` (a click on that button or quick
 reply), ``MEDIA file`` (send a file, relative to the convo). In ``#bot``: text lines, matched as
-Botium's default ``wildcardIgnoreCase`` does (the text appears, ``*`` for anything, case
-ignored), and the asserters ``BUTTONS``, ``CARDS``, ``MEDIA``, ``TEXT_CONTAINS_ANY``,
+Botium's ``wildcardIgnoreCase`` matching mode does (the text appears, ``*`` for anything,
+case ignored), and the asserters ``BUTTONS``, ``CARDS``, ``MEDIA``, ``TEXT_CONTAINS_ANY``,
 ``TEXT_CONTAINS_ALL``, ``TEXT_REGEXP_ANY``, ``TEXT_REGEXP_ALL`` (and their ``_IC`` forms),
 arguments split by ``|``. A ``#bot`` section with ``BUTTONS`` alone expects quick replies; with
 ``CARDS`` or ``MEDIA`` it expects structured content; ``MEDIA`` alone expects a file.
 
-Anything else (other asserters and logic hooks, negation ``!``, optional ``?`` steps, channels,
-``#begin``/``#end`` hooks other than ``INCLUDE``) is refused with one :class:`ConfigError`
+Anything else (other asserters and logic hooks, negated ``!`` and optional ``?`` bot lines,
+channels, ``#begin``/``#end`` hooks other than ``INCLUDE``) is refused with one :class:`ConfigError`
 naming the file and line.
 """
 
@@ -142,7 +142,7 @@ def _parse(path: Path) -> _Script:
                 current.texts.append("")
             continue
         word = stripped.split(" ", 1)[0]
-        if stripped[0] in "!?" and (len(stripped) > 1):
+        if current.who == "bot" and stripped[0] in "!?" and len(stripped) > 1:
             raise ConfigError(f"negated (!) and optional (?) steps are not supported: "
                               f"{stripped!r}", path=file, key=where)
         if _WORD.fullmatch(word) and (word in _ME or word in _BOT or word in _OTHER):
