@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import tomllib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -434,6 +434,11 @@ class FlowAgent:
         self.offered: dict[str, dict[str, Button]] = {}
         pool.world.listeners.append(self._on_change)
 
+    def _later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
+        loop = self.pool.loop
+        if loop is not None:
+            loop.call_later(max(0.0, delay), fn, *args)
+
     def _on_change(self, kind: str, conversation: Conversation, stored: StoredEvent | None) -> None:
         if kind == "closed":
             self.current.pop(conversation.conversation_id, None)
@@ -454,7 +459,7 @@ class FlowAgent:
         if self.pool.options.typing:
             self.pool.publish(conversation, agent_id,
                               {"type": "ChatStateEvent", "chatState": ChatState.COMPOSING.value})
-        self.pool._later(self.pool.options.reply_delay, self._send_state, cid, name)
+        self._later(self.pool.options.reply_delay, self._send_state, cid, name)
 
     def _live(self, cid: str) -> Conversation | None:
         conversation = self.pool.world.conversations.get(cid)
@@ -545,7 +550,7 @@ class FlowAgent:
                 self.enter(conversation, rule.goto)
                 return
         self.current[cid] = name
-        self.pool._later(self.pool.options.reply_delay, self._send_state, cid, name,
+        self._later(self.pool.options.reply_delay, self._send_state, cid, name,
                          state.fallback or self.flow.fallback)
 
     def _clicked(self, cid: str, metadata: list[dict[str, Any]]) -> Button | None:

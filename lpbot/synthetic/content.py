@@ -103,13 +103,17 @@ def _button(element: Mapping[str, Any]) -> Button:
                   if isinstance(metadata, list) else ())
 
 
-def _walk(element: Any) -> Iterator[Mapping[str, Any]]:
-    if not isinstance(element, Mapping):
+#: how deep structured content is read (the documented cards nest two or three levels)
+MAX_DEPTH = 16
+
+
+def _walk(element: Any, depth: int = 0) -> Iterator[Mapping[str, Any]]:
+    if not isinstance(element, Mapping) or depth > MAX_DEPTH:
         return
     yield element
     children = element.get("elements")
     for child in children if isinstance(children, list) else ():
-        yield from _walk(child)
+        yield from _walk(child, depth + 1)
 
 
 def received(event: MessagingEvent, at: float) -> Received | None:

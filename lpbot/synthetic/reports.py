@@ -26,6 +26,9 @@ __all__ = ["Progress", "junit_xml", "json_report", "summary", "write_json", "wri
 TAIL_LINES = 12
 #: how the progress lines show a run that did not pass
 _LABELS = {"failed": "FAILED", "interrupted": "INTERRUPTED"}
+#: failed runs whose transcript tail the summary on the terminal shows, and how many lines
+TRANSCRIPTS_SHOWN = 3
+PROGRESS_TAIL_LINES = 8
 
 
 def _iso(at: float) -> str:
@@ -202,9 +205,14 @@ class Progress:
         with self._lock:
             if self._tty:
                 self._stream.write("\n")
+            shown = 0
             for result in results:
                 if not result.ok:
                     self._stream.write(f"{_LABELS[result.status]} {result.scenario} run "
                                        f"{result.run}: {result.failure}\n")
+                    if shown < TRANSCRIPTS_SHOWN:  # the first few failures with their story
+                        shown += 1
+                        for line in result.transcript_tail(PROGRESS_TAIL_LINES):
+                            self._stream.write(f"    {line}\n")
             self._stream.write(self.line() + "\n")
             self._stream.flush()

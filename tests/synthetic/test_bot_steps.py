@@ -7,11 +7,14 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lpbot.loadtest.consumer import measured_names
+from lpbot.protocol.notifications import MessagingEvent
 from lpbot.sandbox import AgentOptions, Sandbox, load_flow
+from lpbot.synthetic.content import MAX_DEPTH, received
 from lpbot.synthetic.reports import json_report, junit_xml
 from lpbot.synthetic.results import RunResult
 from lpbot.synthetic.runner import Run, Runner
@@ -142,6 +145,9 @@ expect_message = { contains = "11:00" }
      "Welcome to Pizza Bot!"),
     ('capture = { pattern = "(?P<n>\\\\d{5})", timeout = 0.3 }',
      "no agent message matching /(?P<n>\\d{5})/ to capture from within 0.3 s",
+     "Welcome to Pizza Bot!"),
+    ('answer_survey = { answers = ["5"], timeout = 0.3 }',
+     "no survey question 1 (quick replies in a survey dialog) within 0.3 s",
      "Welcome to Pizza Bot!"),
     ('click = { text = "Pasta" }', "cannot click 'Pasta'", "'Order a pizza', 'Opening hours'"),
     ('click = { position = 7 }', "cannot click button #7", "offers 3"),
@@ -385,3 +391,14 @@ def test_consumed_messages_keep_no_buttons_but_the_one_a_click_may_press(
     assert [m.text for m in messages[:2]] == ["Welcome to Pizza Bot! What would you like?",
                                             "Which size?"]
     assert messages[0].quick_replies == ()
+
+
+def test_structured_content_nested_beyond_reason_is_read_to_a_bounded_depth() -> None:
+    content: dict[str, Any] = {"type": "text", "text": "deep"}
+    for _ in range(5000):  # deeper than Python's recursion limit
+        content = {"type": "vertical", "elements": [content]}
+    event = MessagingEvent.from_wire({"sequence": 1, "dialogId": "d", "originatorId": "a",
+                                      "event": {"type": "RichContentEvent", "content": content}})
+    message = received(event, 0.0)
+    assert message is not None
+    assert message.types == ("vertical",) * (MAX_DEPTH + 1)

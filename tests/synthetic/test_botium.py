@@ -88,3 +88,19 @@ def test_a_partial_convo_that_includes_itself_is_refused(tmp_path: Path) -> None
     convo.write_text("a\n#include LOOP\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"LOOP' includes itself \(LOOP -> LOOP\)"):
         load_convo(convo)
+
+
+def test_a_failing_convo_shows_what_was_expected_and_the_transcript(tmp_path: Path) -> None:
+    convo = tmp_path / "wrong.convo.txt"
+    convo.write_text("wrong\n#me\nhello\n#bot\nGood morning, pasta lover\n", encoding="utf-8")
+    done = synth(str(convo), "--flow", str(PIZZA), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    failed = next(i for i, line in enumerate(lines) if line.startswith("FAILED wrong run 1: "))
+    assert "steps[2] expect_message: no agent message matching /(?s)(?i:Good\\ morning," \
+        in lines[failed]
+    assert "Welcome to Pizza Bot! What would you like? [quick replies: Order a pizza" \
+        in lines[failed]
+    tail = lines[failed + 1:-1]
+    assert any(line.startswith("    +") and " consumer: hello" in line for line in tail)
+    assert any(" agent: Welcome to Pizza Bot!" in line for line in tail)
