@@ -37,6 +37,18 @@ class SurveyBot:
 
     def open(self, conversation: Conversation) -> Dialog:
         """Open the POST_SURVEY dialog of ``conversation`` and ask the question."""
+        dialog = self.new_dialog(conversation)
+        with self.world.lock:
+            for participant in dialog.participants[1:]:
+                if participant not in conversation.participants:
+                    conversation.participants.append(participant)
+            self.world.add_dialog(conversation, dialog)
+            self.world.conversation_changed(conversation)
+            self.ask(dialog)
+        return dialog
+
+    def new_dialog(self, conversation: Conversation) -> Dialog:
+        """A POST_SURVEY dialog for ``conversation``: consumer, survey bot, agent as reader."""
         agent_id = conversation.agent_id
         dialog = Dialog(
             dialog_id=str(uuid.uuid4()),
@@ -50,55 +62,49 @@ class SurveyBot:
         )
         if agent_id is not None:
             dialog.participants.append((agent_id, Role.READER.value))
-        with self.world.lock:
-            for participant in dialog.participants[1:]:
-                if participant not in conversation.participants:
-                    conversation.participants.append(participant)
-            self.world.add_dialog(conversation, dialog)
-            self.world.conversation_changed(conversation)
-            self.ask(dialog)
         return dialog
 
     def ask(self, dialog: Dialog) -> None:
         """Ask the survey's question in the new ``dialog`` (under the world's lock)."""
-        question_id = str(uuid.uuid4())
-        answers = [str(uuid.uuid4()) for _ in range(5)]
-        replies = [
-            {
-                "type": "button",
-                "tooltip": str(n),
-                "title": str(n),
-                "click": {
-                    "metadata": [
-                        {
-                            "type": "Answer",
-                            "questionId": question_id,
-                            "id": answer,
-                            "provider": "AC",
-                        }
-                    ],
-                    "actions": [{"type": "publishText", "text": str(n)}],
-                },
+        with self.world.lock:
+            question_id = str(uuid.uuid4())
+            answers = [str(uuid.uuid4()) for _ in range(5)]
+            replies = [
+                {
+                    "type": "button",
+                    "tooltip": str(n),
+                    "title": str(n),
+                    "click": {
+                        "metadata": [
+                            {
+                                "type": "Answer",
+                                "questionId": question_id,
+                                "id": answer,
+                                "provider": "AC",
+                            }
+                        ],
+                        "actions": [{"type": "publishText", "text": str(n)}],
+                    },
+                }
+                for n, answer in enumerate(answers, start=1)
+            ]
+            event: dict[str, Any] = {
+                "type": "ContentEvent",
+                "message": SURVEY_QUESTION,
+                "contentType": "text/plain",
+                "quickReplies": {"type": "quickReplies", "itemsPerRow": 8, "replies": replies},
             }
-            for n, answer in enumerate(answers, start=1)
-        ]
-        event: dict[str, Any] = {
-            "type": "ContentEvent",
-            "message": SURVEY_QUESTION,
-            "contentType": "text/plain",
-            "quickReplies": {"type": "quickReplies", "itemsPerRow": 8, "replies": replies},
-        }
-        metadata = [
-            {
-                "type": "Question",
-                "id": question_id,
-                "groupId": str(uuid.uuid4()),
-                "surveyId": self.survey_id,
-                "provider": "AC",
-                "replies": answers,
-            }
-        ]
-        self.world.publish(dialog, self.bot_id, Role.AGENT.value, event, metadata)
+            metadata = [
+                {
+                    "type": "Question",
+                    "id": question_id,
+                    "groupId": str(uuid.uuid4()),
+                    "surveyId": self.survey_id,
+                    "provider": "AC",
+                    "replies": answers,
+                }
+            ]
+            self.world.publish(dialog, self.bot_id, Role.AGENT.value, event, metadata)
 
     def _on_change(self, kind: str, conversation: Conversation, stored: StoredEvent | None) -> None:
         if kind != "event" or stored is None or stored.role != Role.CONSUMER.value:
