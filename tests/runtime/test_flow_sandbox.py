@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(("sandbox", "expected"), [
     ('agent_mode = "flow"\nflow = "{flow}"\n',
      "states.a.goto: unknown state 'b' (states: a)"),
+    ('agent_mode = "flow"\nflow = "flow.toml"\n',  # relative to the config file
+     "flow.toml: states.a.goto: unknown state 'b' (states: a)"),
     ('agent_mode = "flow"\n', "sandbox.flow: agent_mode flow needs flow = FILE"),
     ('agent_mode = "bot"\n', "sandbox.agent_mode"),
 ])
