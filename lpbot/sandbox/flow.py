@@ -518,12 +518,13 @@ class FlowAgent:
             self.pool.close(conversation, survey=conversation.multi_dialog)
         elif state.transfer is not None and state.goto is not None:
             self.current[cid] = state.goto
-            conversation.skill_id = state.transfer
-            try:
-                self.pool.transfer(conversation)  # the new agent joins and goes on at goto
-            except ValueError:  # one agent only: it stays, in the new skill
-                self.pool.world.conversation_changed(conversation)
-                self.enter(conversation, state.goto)
+            with self.pool.world.lock:
+                conversation.skill_id = state.transfer
+                try:
+                    self.pool.transfer(conversation)  # the new agent joins, goes on at goto
+                except ValueError:  # one agent only: it stays, in the new skill
+                    self.pool.world.conversation_changed(conversation)
+                    self.enter(conversation, state.goto)
         elif state.goto is not None:
             self.enter(conversation, state.goto)
 

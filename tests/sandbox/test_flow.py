@@ -104,3 +104,21 @@ def test_synth_in_flow_mode_without_a_flow_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == ("lpbot synth: --agent-mode flow needs --flow FILE "
                                    "(or [scenario.sandbox] flow)")
+
+
+def test_with_one_agent_a_transfer_changes_the_skill_and_the_same_agent_goes_on() -> None:
+    agents = AgentOptions(count=1, mode="flow", accept_delay=0.01, reply_delay=0.01,
+                          flow=load_flow(ROOT / "config" / "flows" / "pizza.toml"))
+    with Sandbox(agents=agents) as sandbox:
+        options = ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain,
+                                tls=False)
+        with Client(options) as client:
+            client.connect(timeout=10)
+            conversation = client.open_conversation(timeout=10)
+            sandbox.wait_for_event(conversation.id, lambda e: bool(e.event.get("quickReplies")))
+            conversation.send_text("a human please", timeout=10)
+            hello = sandbox.wait_for_event(conversation.id, lambda e: e.event.get(
+                "message") == "Hi, a person here. How can I help?", timeout=10)
+            record = sandbox.conversation(conversation.id)
+    assert record.skill_id == "human-support"
+    assert hello.originator_id == record.assigned_agent_id
