@@ -166,17 +166,30 @@ def _run(args: argparse.Namespace) -> int:
 def _check_flows(args: argparse.Namespace, scenarios: list[Scenario], config: object) -> None:
     """Load every flow file the run names, so a wrong one stops it before anything runs."""
     from lpbot.runtime.config import Config
-    from lpbot.synthetic.target import flow_for
+    from lpbot.runtime.sandbox_options import load_flow_file
 
     section = config.sandbox if isinstance(config, Config) else None
+    folder = _config_folder(config)
+    configured = section.flow if section is not None else None
+    if configured is not None and not configured.is_absolute() and folder is not None:
+        configured = folder / configured
     named = {str(args.flow) if args.flow is not None else None,
-             str(section.flow) if section is not None and section.flow is not None else None,
+             str(configured) if configured is not None else None,
              *(scenario.sandbox.flow for scenario in scenarios)}
     for flow in sorted(name for name in named if name is not None):
-        flow_for(flow)
+        load_flow_file(flow)
     if args.agent_mode == "flow" and args.flow is None and section is None \
             and any(scenario.sandbox.flow is None for scenario in scenarios):
         raise ConfigError("--agent-mode flow needs --flow FILE (or [scenario.sandbox] flow)")
+
+
+def _config_folder(config: object) -> Path | None:
+    """The folder of the config file (its relative paths start there), if one was given."""
+    from lpbot.runtime.config import Config
+
+    if isinstance(config, Config) and not config.file.startswith("<"):
+        return Path(config.file).parent
+    return None
 
 
 def _convert(paths: list[Path]) -> int:
@@ -217,7 +230,8 @@ def _run_one(scenario: Scenario, config: object, args: argparse.Namespace, progr
     else:
         settings = config.sandbox if isinstance(config, Config) else scenario.sandbox
         sandbox = start_sandbox(settings, agent_mode=args.agent_mode,
-                                flow=str(args.flow) if args.flow is not None else None)
+                                flow=str(args.flow) if args.flow is not None else None,
+                                base=_config_folder(config))
         options = sandbox_options(sandbox)
     try:
         runner = Runner(scenario, options, count=args.count, concurrency=args.concurrency,

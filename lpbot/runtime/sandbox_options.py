@@ -32,20 +32,22 @@ def agent_options(settings: SandboxSection, *, mode: str | None = None,
                   flow: Path | str | None = None, base: Path | None = None) -> AgentOptions:
     """The simulated agents that ``settings`` asks for.
 
-    ``mode`` overrides its agent_mode, ``flow`` its flow file (and implies mode ``flow``); a
-    relative flow path is read from ``base`` (the config file's folder). A missing or wrong
-    flow file raises ``ConfigError``.
+    ``mode`` overrides its agent_mode, ``flow`` its flow file (and implies mode ``flow``); the
+    table's own relative flow path is read from ``base`` (the config file's folder). A missing
+    or wrong flow file raises ``ConfigError``.
     """
     from lpbot.sandbox import AgentOptions  # the sandbox's libraries load only when used
 
     chosen = mode or ("flow" if flow is not None else settings.agent_mode)
     loaded = None
     if chosen == "flow":
-        path = Path(flow) if flow is not None else settings.flow
+        path = settings.flow
+        if flow is not None:
+            path = Path(flow)  # given on the command line: as it is
+        elif path is not None and not path.is_absolute() and base is not None:
+            path = base / path
         if path is None:
             raise ConfigError("agent_mode flow needs flow = FILE", key="sandbox.flow")
-        if not path.is_absolute() and base is not None:
-            path = base / path
         loaded = load_flow_file(path)
     return AgentOptions(
         count=settings.agents, mode=chosen, rules=settings.rules, flow=loaded,

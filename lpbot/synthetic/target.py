@@ -8,6 +8,7 @@ or its ``[sandbox]`` when that is enabled.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lpbot.client import ClientOptions
@@ -30,16 +31,18 @@ def sandbox_options(sandbox: Sandbox) -> ClientOptions:
 
 
 def start_sandbox(settings: SandboxSettings | SandboxSection, *,
-                  agent_mode: str | None = None, flow: str | None = None) -> Sandbox:
+                  agent_mode: str | None = None, flow: str | None = None,
+                  base: Path | None = None) -> Sandbox:
     """Start an in-process sandbox whose agents follow ``settings``.
 
     ``settings`` is a config's ``[sandbox]`` table or a scenario file's ``[scenario.sandbox]``;
     ``agent_mode`` and ``flow`` (a flow file, for ``agent_mode = "flow"``) override it. A
-    missing or wrong flow file raises ``ConfigError``. It serves TLS (unless a config's
+    missing or wrong flow file raises ``ConfigError``; a config's relative flow path is read
+    from ``base``, the config file's folder. It serves TLS (unless a config's
     ``[sandbox] tls = false``); :func:`sandbox_options` trusts its CA.
     """
     if isinstance(settings, SandboxSection):
-        return start_configured_sandbox(settings, mode=agent_mode, flow=flow)
+        return start_configured_sandbox(settings, mode=agent_mode, flow=flow, base=base)
     from lpbot.testing import AgentOptions, Sandbox
 
     flow_file = flow or settings.flow
