@@ -122,3 +122,18 @@ def test_with_one_agent_a_transfer_changes_the_skill_and_the_same_agent_goes_on(
             record = sandbox.conversation(conversation.id)
     assert record.skill_id == "human-support"
     assert hello.originator_id == record.assigned_agent_id
+
+
+def test_synth_reads_a_configs_relative_flow_next_to_the_config(tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "bad.toml").write_text('[states.a]\ntext = "hi"\ngoto = "b"\n', encoding="utf-8")
+    (folder / "lpbot.toml").write_text(
+        '[sandbox]\nenabled = true\nagent_mode = "flow"\nflow = "bad.toml"\n', encoding="utf-8")
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "lpbot", "synth", str(ROOT / "config" / "scenarios" /
+                                                     "order_status.toml"),
+         "--config", str(folder / "lpbot.toml")], capture_output=True, text=True, timeout=30,
+        check=False, cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"{folder / 'bad.toml'}: states.a.goto: unknown state 'b'" in done.stderr
