@@ -23,6 +23,13 @@ key path (``steps[3].expect_message.pattern``). The file's shape::
     say = { text = "Where is order {order}?" }
     [[steps]]
     expect_message = { pattern = 'order A-\d+', timeout = 5 }
+
+Steps for bots (docs/bot-testing.md): ``expect_quick_replies``, ``expect_rich_content``,
+``click``, ``capture``, ``branch`` (an array of cases, each an expectation and its ``steps``),
+``repeat`` (``times``, ``steps``, optional ``until``), ``send_file``, ``expect_file`` and
+``answer_survey``. Steps inside branches and repeats are named by their path
+(``steps[3].branch[1].steps[0] click``). A BotiumScript convo (``*.convo.txt``) is read as a
+scenario by :mod:`lpbot.synthetic.botium`.
 """
 
 from __future__ import annotations
