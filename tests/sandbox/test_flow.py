@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lpbot.client import Client, ClientOptions
-from lpbot.sandbox import AgentOptions, FlowError, Sandbox, load_flow
+from lpbot.sandbox import AgentOptions, ConversationRecord, FlowError, Sandbox, load_flow
 from lpbot.sandbox.flow import parse_flow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,29 +71,39 @@ def test_a_scenario_naming_a_wrong_flow_exits_2(tmp_path: Path) -> None:
     assert f"{tmp_path / 'bad.toml'}: states.a.text: expected a string" in done.stderr
 
 
+HELLO = "Hi, a person here. How can I help?"
+
+
+def ask_for_a_person(agents: int) -> tuple[ConversationRecord, ConversationRecord, str]:
+    """A consumer of the pizza bot with ``agents`` agents asks for a person: the conversation
+    before and after, and who said the second skill's hello."""
+    options = AgentOptions(count=agents, mode="flow", accept_delay=0.01, reply_delay=0.01,
+                           flow=load_flow(ROOT / "config" / "flows" / "pizza.toml"))
+    with Sandbox(agents=options) as sandbox, Client(ClientOptions(
+            account=sandbox.account, csds_domain=sandbox.csds_domain, tls=False)) as client:
+        client.connect(timeout=10)
+        conversation = client.open_conversation(timeout=10)
+        sandbox.wait_for_event(conversation.id, lambda e: bool(e.event.get("quickReplies")))
+        before = sandbox.conversation(conversation.id)
+        conversation.send_text("Talk to a person please", timeout=10)
+        hello = sandbox.wait_for_event(conversation.id, lambda e: e.event.get("message") == HELLO,
+                                       timeout=10)
+        return before, sandbox.conversation(conversation.id), hello.originator_id
+
+
 def test_a_transfer_moves_the_conversation_to_the_skill_and_a_new_agent_goes_on() -> None:
-    agents = AgentOptions(mode="flow", flow=load_flow(ROOT / "config" / "flows" / "pizza.toml"),
-                          accept_delay=0.01, reply_delay=0.01)
-    with Sandbox(agents=agents) as sandbox:
-        options = ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain,
-                                tls=False)
-        with Client(options) as client:
-            client.connect(timeout=10)
-            conversation = client.open_conversation(timeout=10)
-            record = sandbox.wait_for_event(conversation.id, lambda e: bool(
-                e.event.get("quickReplies")))
-            first = sandbox.conversation(conversation.id).participants
-            conversation.send_text("Talk to a person please", timeout=10)
-            hello = sandbox.wait_for_event(conversation.id, lambda e: e.event.get(
-                "message") == "Hi, a person here. How can I help?", timeout=10)
-            after = sandbox.conversation(conversation.id)
-            assert after.skill_id == "human-support"
-            agents_before = {p for p, role in first if role == "ASSIGNED_AGENT"}
-            agents_after = {p for p, role in after.participants if role == "ASSIGNED_AGENT"}
-            assert agents_after
-            assert agents_after != agents_before
-            assert hello.originator_id in agents_after
-            assert record.sequence is not None
+    before, after, speaker = ask_for_a_person(agents=3)
+    assert before.skill_id == "-1"
+    assert after.skill_id == "human-support"
+    assert after.assigned_agent_id is not None
+    assert after.assigned_agent_id != before.assigned_agent_id
+    assert speaker == after.assigned_agent_id
+
+
+def test_with_one_agent_a_transfer_changes_the_skill_and_the_same_agent_goes_on() -> None:
+    before, after, speaker = ask_for_a_person(agents=1)
+    assert after.skill_id == "human-support"
+    assert speaker == after.assigned_agent_id == before.assigned_agent_id
 
 
 def test_synth_in_flow_mode_without_a_flow_exits_2(tmp_path: Path) -> None:
@@ -104,24 +114,6 @@ def test_synth_in_flow_mode_without_a_flow_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == ("lpbot synth: --agent-mode flow needs --flow FILE "
                                    "(or [scenario.sandbox] flow)")
-
-
-def test_with_one_agent_a_transfer_changes_the_skill_and_the_same_agent_goes_on() -> None:
-    agents = AgentOptions(count=1, mode="flow", accept_delay=0.01, reply_delay=0.01,
-                          flow=load_flow(ROOT / "config" / "flows" / "pizza.toml"))
-    with Sandbox(agents=agents) as sandbox:
-        options = ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain,
-                                tls=False)
-        with Client(options) as client:
-            client.connect(timeout=10)
-            conversation = client.open_conversation(timeout=10)
-            sandbox.wait_for_event(conversation.id, lambda e: bool(e.event.get("quickReplies")))
-            conversation.send_text("a human please", timeout=10)
-            hello = sandbox.wait_for_event(conversation.id, lambda e: e.event.get(
-                "message") == "Hi, a person here. How can I help?", timeout=10)
-            record = sandbox.conversation(conversation.id)
-    assert record.skill_id == "human-support"
-    assert hello.originator_id == record.assigned_agent_id
 
 
 def test_synth_reads_a_configs_relative_flow_next_to_the_config(tmp_path: Path) -> None:
