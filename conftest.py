@@ -169,10 +169,21 @@ def _check_scenario(text: str, file: str) -> str | None:
     return None
 
 
+def _check_flow(text: str, file: str) -> str | None:
+    from lpbot.sandbox.flow import FlowError, parse_flow
+
+    try:
+        parse_flow(text, file=file, base=ROOT / "config" / "flows")
+    except FlowError as exc:
+        return f"flow {exc}"
+    return None
+
+
 #: TOML files that are not configs, by a top-level key, and the loader that checks them
 TOML_KINDS: dict[str, Callable[[str, str], str | None]] = {
     "scenario": _check_scenario,
     "steps": _check_scenario,
+    "states": _check_flow,
 }
 
 
