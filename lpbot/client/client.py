@@ -117,8 +117,10 @@ class Client:
         self.identities = IdentityManager(
             account=options.account, discovery=self.discovery, http=self._http,
             store=self._store, key=f"{options.account}/{options.identity_name}",
-            provider=options.token_provider, backoff=options.backoff, stop=self._stop,
-            waiter=self._recording_waiter, timeout=options.connect_timeout)
+            provider=options.token_provider or options.code_provider, flow=options.flow,
+            connector_id=options.connector_id, redirect_uri=options.redirect_uri,
+            backoff=options.backoff, stop=self._stop, waiter=self._recording_waiter,
+            timeout=options.connect_timeout, count=self.count)
         ssl_context = None
         if options.tls:
             ssl_context = ssl.create_default_context(cafile=options.ca_file)

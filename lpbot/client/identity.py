@@ -1,15 +1,30 @@
-"""Consumer identity: IDP signup or brand-token exchange, JWT expiry, persisted identities.
+"""Consumer identity: the four documented flows, JWT expiry, persisted identities.
 
-Two flows (protocol.md §2): *unauthenticated* (``POST {idp}/api/account/{acct}/signup``, §2.1)
-and *authenticated* (a brand JWT from a :class:`TokenProvider`, exchanged at
-``/authenticate`` for an LP JWT, §2.2). The identity is saved in the state directory, so a
-restarted bot is the same consumer (JWT ``sub``) and finds its open conversation again.
+Four flows (protocol.md §2), chosen by :class:`ClientOptions <lpbot.client.ClientOptions>`:
 
-Renewal after close code 4407 (§2.5): LivePerson's IDP "extend" endpoint is undocumented (§10),
-so renewing an unauthenticated identity means signing up again, which yields a **new consumer
-id**; the previous consumer's open conversation cannot be continued by the new one. Bots that
-must keep their conversations across expiry use the authenticated flow, whose consumer id is
-stable (refreshing asks the provider for a new brand token).
+* ``signup`` (§2.1): ``POST {idp}/api/account/{acct}/signup``, LivePerson's demo identity;
+* ``anonymous`` (§2.4): the production unauthenticated flow through an ACR0 connector:
+  ``/anonymous/authorize`` gives an external token, ``/app/{connector}/authenticate?v=3.0``
+  turns it into the consumer token; the external token is refreshed at ``/anonymous/authorize``
+  within its refresh window, which keeps the consumer id;
+* ``implicit`` (§2.2): a brand JWT from a :class:`TokenProvider`, exchanged at ``/authenticate``;
+* ``code`` (§2.3): an OAuth code from a provider, exchanged at
+  ``/app/default/authenticate?v=2.0`` (LivePerson redeems it at the brand's token endpoint).
+
+The identity is saved in the state directory (with the ACR0 external token), so a restarted
+bot is the same consumer (JWT ``sub``) and finds its open conversation again.
+
+What changes the consumer: only an identity that is really gone. A signup identity has no
+documented way to be extended (§2.5, §10), so when the server says it expired (4407) or
+refuses its token at the upgrade (HTTP 401), or its ``exp`` has passed, the client signs up
+again and is a **new consumer**. An ACR0 identity is refreshed (same consumer) and is renewed
+only once the IDP refuses the refresh because its window has passed, while running; at
+start-up that refusal is an :class:`~lpbot.errors.AuthError` naming the cause, since the
+stored consumer and its conversations would otherwise be dropped without anyone seeing it.
+Authenticated identities (implicit, code) keep their consumer across every refresh. A late
+``InitConnection`` (1008), a network error or a 401 that a fresh token of the same identity
+answers never changes the consumer. Each change of consumer id is logged as a WARNING and
+counted (``ClientStats.identity_renewals``).
 
 Tokens are secrets: nothing here logs one, and ``repr`` of every class hides them.
 """
@@ -27,7 +42,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Any, Final, Protocol, runtime_checkable
 
 import requests
 
@@ -38,8 +54,10 @@ from lpbot.errors import AuthError, ConfigError, ConnectionClosed
 from lpbot.protocol.names import Services
 
 __all__ = [
+    "DEFAULT_REDIRECT_URI",
     "CommandTokenProvider",
     "FunctionTokenProvider",
+    "Flow",
     "Identity",
     "IdentityManager",
     "StaticTokenProvider",
@@ -50,6 +68,18 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: the code flow's default ``redirect_uri`` (protocol.md §2.3, LivePerson's own SDK)
+DEFAULT_REDIRECT_URI: Final = "https://liveperson.net"
+
+
+class Flow(StrEnum):
+    """How a consumer gets its token (protocol.md §2)."""
+
+    SIGNUP = "signup"          # §2.1: the demo identity
+    ANONYMOUS = "anonymous"    # §2.4: production unauthenticated, an ACR0 connector
+    IMPLICIT = "implicit"      # §2.2: a brand JWT
+    CODE = "code"              # §2.3: an OAuth code
 
 
 def jwt_claims(token: str) -> dict[str, Any]:
@@ -95,10 +125,18 @@ class Identity:
     authenticated: bool
     expires_at: float | None = None
     issued_at: float | None = None
+    #: the ACR0 external token (§2.4) that refreshes this consumer; ``None`` for other flows
+    external_token: str | None = field(default=None, repr=False)
+
+    @property
+    def refreshable(self) -> bool:
+        """True when a fresh token of the same consumer can be had (all but signup)."""
+        return self.authenticated or self.external_token is not None
 
     @classmethod
     def from_token(cls, token: str, *, authenticated: bool,
-                   obtained_at: float | None = None) -> Identity:
+                   obtained_at: float | None = None,
+                   external_token: str | None = None) -> Identity:
         """Read ``sub``, ``iat`` and ``exp`` from an LP JWT (§2.1: ``sub`` is the consumer id).
 
         ``obtained_at`` (default: now) stands in for a missing ``iat``.
@@ -111,7 +149,8 @@ class Identity:
         if issued is None:
             issued = time.time() if obtained_at is None else obtained_at
         return cls(consumer_id=sub, token=token, authenticated=authenticated,
-                   expires_at=_numeric_claim(claims, "exp"), issued_at=issued)
+                   expires_at=_numeric_claim(claims, "exp"), issued_at=issued,
+                   external_token=external_token)
 
     def expires_within(self, seconds: float, now: float | None = None) -> bool:
         """True when the token expires in less than ``seconds`` (or has expired)."""
@@ -139,10 +178,11 @@ class Identity:
 
 @runtime_checkable
 class TokenProvider(Protocol):
-    """Returns a fresh brand token (an external JWT or an OAuth code) for ``/authenticate``.
+    """Returns a fresh brand token (an external JWT, implicit flow) or an OAuth code (code flow).
 
     Called from a client thread whenever a new LP token is needed (first connect, close 4401 or
     1008, HTTP 401 at the handshake, or ahead of expiry). It may block briefly; raise to fail.
+    A code is used once: the provider must return a new one on every call.
     """
 
     def __call__(self) -> str:
@@ -268,6 +308,13 @@ class IdentityManager:
 
     Thread-safe: the connection thread refreshes on 4401 while the keepalive thread may refresh
     ahead of expiry; one lock serialises them.
+
+    Args:
+        provider: brand tokens (implicit flow) or OAuth codes (``flow="code"``).
+        flow: the identity flow; by default ``implicit`` with a provider, else ``signup``.
+        connector_id: the ACR0 connector of the ``anonymous`` flow.
+        redirect_uri: what the code flow sends with each code.
+        count: adds to the client's counters (``identity_renewals``).
     """
 
     def __init__(
@@ -279,13 +326,25 @@ class IdentityManager:
         store: StateStore | None,
         key: str,
         provider: TokenProvider | None = None,
+        flow: Flow | str | None = None,
+        connector_id: str | None = None,
+        redirect_uri: str = DEFAULT_REDIRECT_URI,
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
         waiter: Waiter = wait_on_event,
         timeout: float = 10.0,
+        count: Callable[[str], None] | None = None,
     ) -> None:
         self.account = account
         self.provider = provider
+        self.flow = Flow(flow) if flow is not None else (
+            Flow.IMPLICIT if provider is not None else Flow.SIGNUP)
+        if self.flow in (Flow.IMPLICIT, Flow.CODE) and provider is None:
+            raise ConfigError(f"the {self.flow} flow needs a token provider", key="auth")
+        if self.flow is Flow.ANONYMOUS and not connector_id:
+            raise ConfigError("the anonymous flow needs a connector id", key="connector_id")
+        self.connector_id = connector_id
+        self.redirect_uri = redirect_uri
         self.key = key
         self._discovery = discovery
         self._http = http
@@ -294,37 +353,67 @@ class IdentityManager:
         self._stop = stop if stop is not None else threading.Event()
         self._waiter = waiter
         self._timeout = timeout
+        self._count = count
         self._lock = threading.Lock()
         self._identity: Identity | None = None
 
     def __repr__(self) -> str:
-        return f"IdentityManager(account={self.account!r}, key={self.key!r})"
+        return f"IdentityManager(account={self.account!r}, key={self.key!r}, flow={self.flow!r})"
 
     @property
     def authenticated(self) -> bool:
-        """True when a token provider is configured (the authenticated flow, §2.2)."""
-        return self.provider is not None
+        """True for the authenticated flows (implicit, code: §2.2, §2.3)."""
+        return self.flow in (Flow.IMPLICIT, Flow.CODE)
 
     def current(self) -> Identity:
-        """The identity to connect with: in memory, else persisted, else a new one."""
+        """The identity to connect with: in memory, else persisted, else a new one.
+
+        A persisted ACR0 identity whose consumer token expired is refreshed (same consumer).
+
+        Raises:
+            AuthError: the IDP or the provider refused; for a stored ACR0 identity whose
+                refresh window has passed, the message says so (nothing is replaced).
+        """
         with self._lock:
             if self._identity is None:
-                self._identity = self._load() or self._obtain(renew=False)
+                stored = self._load()
+                if stored is not None and stored.expires_within(0):
+                    stored = self._refresh_anonymous(stored, replace_lost=False)
+                self._identity = stored or self._obtain(previous=self._stored_consumer())
             return self._identity
 
     def refresh(self) -> Identity:
-        """A new LP token for the same consumer (authenticated), after 4401/1008/HTTP 401.
+        """A fresh token of the same consumer (after 4401, 1008, ahead of expiry).
 
-        For an unauthenticated identity this is :meth:`renew` (§2.5: there is no documented
-        way to extend it), which changes the consumer id.
+        A signup identity has none: it is kept while its ``exp`` has not passed (a 1008 for a
+        late ``InitConnection`` does not make it invalid), else signed up again.
         """
         with self._lock:
-            self._identity = self._obtain(renew=not self.authenticated)
+            self._identity = self._fresh(renew=False)
             return self._identity
 
     def renew(self) -> Identity:
-        """Sign up again after 4407 (§2.5): a **new consumer id** for unauthenticated flows."""
-        return self.refresh()
+        """After 4407 or a refused upgrade (HTTP 401) of an unauthenticated identity (§2.5).
+
+        ACR0 identities are refreshed (same consumer) and replaced only when the refresh
+        window has passed; a signup identity is signed up again: a **new consumer id**.
+        """
+        with self._lock:
+            self._identity = self._fresh(renew=True)
+            return self._identity
+
+    def _fresh(self, *, renew: bool) -> Identity:
+        current = self._identity
+        if current is not None and current.external_token is not None:
+            return self._refresh_anonymous(current, replace_lost=True)
+        if (self.flow is Flow.SIGNUP and current is not None and not renew
+                and not current.expires_within(0)):
+            return current
+        return self._obtain(previous=current.consumer_id if current is not None else None)
+
+    def _stored_consumer(self) -> str | None:
+        stored = self._store.load_identity(self.key) if self._store is not None else None
+        return stored.consumer_id if stored is not None else None
 
     def _load(self) -> Identity | None:
         if self._store is None:
@@ -332,43 +421,99 @@ class IdentityManager:
         stored = self._store.load_identity(self.key)
         if stored is None or stored.authenticated != self.authenticated:
             return None
+        if (stored.external_token is not None) != (self.flow is Flow.ANONYMOUS):
+            return None  # saved by another flow: its consumer cannot be kept
         try:
-            identity = Identity.from_token(stored.token, authenticated=stored.authenticated)
+            identity = Identity.from_token(stored.token, authenticated=stored.authenticated,
+                                           external_token=stored.external_token)
         except AuthError:
             return None
-        if identity.expires_within(0):
+        if identity.expires_within(0) and identity.external_token is None:
             # An expired authenticated token is refreshed; an expired signup token keeps the
             # consumer id only if the server still accepts it, which it will not: start over.
             return None
         log.info("identity %s loaded from %s", identity.consumer_id, self._store.path)
         return identity
 
-    def _obtain(self, *, renew: bool) -> Identity:
-        if self.provider is not None:
-            try:
-                brand_token = self.provider()
-            except AuthError:
+    def _refresh_anonymous(self, current: Identity, *, replace_lost: bool) -> Identity:
+        """§2.4 step 3: a new external token for the same consumer, then step 2 again."""
+        assert current.external_token is not None  # noqa: S101 - only ACR0 identities
+        try:
+            external = self._post_for_token(f"/api/account/{self.account}/anonymous/authorize",
+                                            {"id_token": current.external_token})
+        except AuthError as exc:
+            if exc.status != 401:
                 raise
-            except Exception as exc:  # isolation boundary: user-supplied code
-                raise AuthError(f"token provider failed: {exc!r}") from exc
-            path = f"/api/account/{self.account}/authenticate"
-            token = self._post_for_jwt(path, {"authCode": brand_token})
+            cause = (f"the anonymous identity of consumer {current.consumer_id} can no longer "
+                     f"be refreshed: {exc}")
+            if not replace_lost:
+                raise AuthError(f"{cause}; to start as a new consumer, remove the stored "
+                                f"identity {self.key!r} or choose another identity name",
+                                status=401) from exc
+            log.warning("%s", cause)
+            return self._obtain(previous=current.consumer_id)
+        return self._keep(self._authenticate_anonymous(external), previous=current.consumer_id)
+
+    def _authenticate_anonymous(self, external: str) -> Identity:
+        path = f"/api/account/{self.account}/app/{self.connector_id}/authenticate"
+        token = self._post_for_token(path, {"id_token": external}, query={"v": "3.0"})
+        return Identity.from_token(token, authenticated=False, external_token=external)
+
+    def _obtain(self, *, previous: str | None) -> Identity:
+        """A new identity of the configured flow (a new consumer for signup and ACR0)."""
+        account = f"/api/account/{self.account}"
+        if self.flow is Flow.SIGNUP:
+            identity = Identity.from_token(self._post_for_token(f"{account}/signup", None),
+                                           authenticated=False)
+        elif self.flow is Flow.ANONYMOUS:
+            external = self._post_for_token(f"{account}/anonymous/authorize", None,
+                                            json_without_body=True)
+            identity = self._authenticate_anonymous(external)
+        elif self.flow is Flow.IMPLICIT:
+            token = self._post_for_token(f"{account}/authenticate",
+                                         {"authCode": self._provided()})
+            identity = Identity.from_token(token, authenticated=True)
         else:
-            token = self._post_for_jwt(f"/api/account/{self.account}/signup", None)
-        identity = Identity.from_token(token, authenticated=self.provider is not None)
-        previous = self._identity
-        if renew and previous is not None and previous.consumer_id != identity.consumer_id:
-            log.warning("unauthenticated identity renewed: consumer %s replaces %s",
-                        identity.consumer_id, previous.consumer_id)
+            token = self._post_for_token(
+                f"{account}/app/default/authenticate",
+                {"code": self._provided(), "redirect_uri": self.redirect_uri},
+                query={"v": "2.0"})
+            identity = Identity.from_token(token, authenticated=True)
+        return self._keep(identity, previous=previous)
+
+    def _provided(self) -> str:
+        assert self.provider is not None  # noqa: S101 - checked in __init__
+        try:
+            return self.provider()
+        except AuthError:
+            raise
+        except Exception as exc:  # isolation boundary: user-supplied code
+            raise AuthError(f"token provider failed: {exc!r}") from exc
+
+    def _keep(self, identity: Identity, *, previous: str | None) -> Identity:
+        """Persist ``identity``; a changed consumer id is a WARNING and counted."""
+        if previous is not None and previous != identity.consumer_id:
+            log.warning("consumer %s replaces consumer %s (%s identity renewed); the old "
+                        "consumer's conversations are left behind", identity.consumer_id,
+                        previous, self.flow)
+            if self._count is not None:
+                self._count("identity_renewals")
         if self._store is not None:
             self._store.save_identity(self.key, StoredIdentity(
                 consumer_id=identity.consumer_id, token=identity.token,
-                authenticated=identity.authenticated))
-        log.info("identity for consumer %s obtained (%s)", identity.consumer_id,
-                 "authenticated" if identity.authenticated else "unauthenticated")
+                authenticated=identity.authenticated, external_token=identity.external_token))
+        log.info("identity for consumer %s obtained (%s)", identity.consumer_id, self.flow)
         return identity
 
-    def _post_for_jwt(self, path: str, body: Mapping[str, Any] | None) -> str:
+    def _post_for_token(self, path: str, body: Mapping[str, Any] | None, *,
+                        query: Mapping[str, str] | None = None,
+                        json_without_body: bool = False) -> str:
+        """POST to the IDP; the token of the answer (``jwt`` or ``token``), retried on 5xx.
+
+        Raises:
+            AuthError: the IDP answered 4xx (the message carries its ``error``/``details``).
+            ConnectionClosed: the IDP stayed unreachable through the backoff's retries.
+        """
         attempt = 0
         while True:
             status: int | None = None
@@ -376,7 +521,12 @@ class IdentityManager:
             # account) is a ValueError that must not be taken for a bad answer and retried.
             url = self._discovery.url(Services.IDP, path)
             try:
-                response = self._http.post(url, json=body, timeout=self._timeout)
+                if json_without_body:  # §2.4 step 1: "JSON content type, no body"
+                    response = self._http.post(url, params=query, timeout=self._timeout,
+                                               headers={"Content-Type": "application/json"})
+                else:
+                    response = self._http.post(url, params=query, json=body,
+                                               timeout=self._timeout)
                 status = response.status_code
                 if status == 200:
                     payload = response.json()
@@ -384,9 +534,10 @@ class IdentityManager:
                     token = payload.get("jwt") or payload.get("token") if isinstance(
                         payload, dict) else None
                     if not isinstance(token, str) or not token:
-                        raise AuthError("IDP answered without a token", status=status)
+                        raise AuthError(f"IDP {path} answered without a token", status=status)
                     return token
-                error: Exception = AuthError(f"IDP {path} answered HTTP {status}", status=status)
+                error: Exception = AuthError(
+                    f"IDP {path} answered HTTP {status}{_refusal(response)}", status=status)
             except ConfigError:  # CSDS refused the account (401, §1.1): retrying cannot help
                 raise
             except (requests.RequestException, ValueError) as exc:
@@ -396,10 +547,26 @@ class IdentityManager:
                 error = exc
             delay = http_retry_delay(status, attempt, self._backoff)
             if delay is None:
-                raise AuthError(f"IDP refused {path}: HTTP {status}", status=status) from error
+                raise AuthError(f"IDP refused {path}: HTTP {status}{_refusal(response)}",
+                                status=status) from error
             if attempt >= self._backoff.request_retries:
                 raise ConnectionClosed(f"IDP {path} unreachable: {error}") from error
             log.warning("IDP %s failed (%s); retry %d in %.3g s", path, error, attempt + 1, delay)
             if self._waiter(self._stop, delay):
                 raise ConnectionClosed("client closed while talking to the IDP")
             attempt += 1
+
+
+def _refusal(response: requests.Response) -> str:
+    """`` unknown_connector (no connector x)``: the IDP's OAuth-style error, if it gave one."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(payload, dict) or not isinstance(payload.get("error"), str):
+        return ""
+    details = payload.get("details")
+    text = payload["error"][:100]
+    if isinstance(details, str) and details:
+        text += f" ({details[:200]})"
+    return f" {text}"

@@ -3,9 +3,9 @@
 Every ``keepalive_interval`` seconds (30 by default, protocol.md §3.4), waiting on the client's
 stop event, :class:`Keepalive` sends a WebSocket ping and ``GetClock`` on the connected socket;
 if the previous ``GetClock`` is still unanswered the socket is aborted (the reader then backs
-off and reconnects). It asks for a token refresh when an authenticated token nears its expiry,
-and forgets conversations closed for longer than ``closed_retention`` (their handles and
-stored sequences too), so a long-lived client's memory stays bounded.
+off and reconnects). It asks for a token refresh when a refreshable token (authenticated or
+ACR0) nears its expiry, and forgets conversations closed for longer than ``closed_retention``
+(their handles and stored sequences too), so a long-lived client's memory stays bounded.
 
 What it needs from the client is the small :class:`Housekeeping` protocol; the token refresh
 itself is the supervisor's (``refresh``), because a new identity may mean a new session.
@@ -93,7 +93,7 @@ class Keepalive:
                 except ConnectionClosed:
                     continue
                 self._client.count("keepalives")
-                if identity.authenticated and identity.refresh_due(self._options.refresh_ahead):
+                if identity.refreshable and identity.refresh_due(self._options.refresh_ahead):
                     self._refresh_ahead(conn)
         except Exception:  # an internal thread that crashes is logged
             log.exception("keepalive thread crashed")

@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 
 from lpbot.client.backoff import Backoff
 from lpbot.client.discovery import DEFAULT_CSDS_DOMAIN
-from lpbot.client.identity import TokenProvider
+from lpbot.client.identity import DEFAULT_REDIRECT_URI, Flow, TokenProvider
 from lpbot.errors import ConfigError
 
 __all__ = [
@@ -45,8 +45,12 @@ class ClientOptions:
         csds_domain: the Domain API host (protocol.md §1); the sandbox's ``csds_domain``.
         tls: ``wss``/``https`` with verified certificates; ``False`` only for a local sandbox.
         ca_file: extra CA bundle to verify the servers with (default: the system's).
-        token_provider: brand tokens for the authenticated flow (§2.2); ``None`` signs up an
-            unauthenticated consumer (§2.1).
+        token_provider: brand tokens for the implicit flow (§2.2). With none of
+            ``token_provider``, ``code_provider`` and ``connector_id``, the consumer signs up
+            (§2.1, LivePerson's demo identity).
+        code_provider: OAuth codes for the code flow (§2.3), a new one on every call.
+        connector_id: the ACR0 connector of the production unauthenticated flow (§2.4).
+        redirect_uri: the ``redirect_uri`` sent with each code (code flow).
         identity_name: the key of the persisted identity in the state directory, so several
             bots can share one directory.
         auth_mode: ``"header"`` sends ``Authorization: jwt`` at the upgrade (§3.2); ``"init"``
@@ -78,6 +82,9 @@ class ClientOptions:
     tls: bool = True
     ca_file: str | None = None
     token_provider: TokenProvider | None = None
+    code_provider: TokenProvider | None = None
+    connector_id: str | None = None
+    redirect_uri: str = DEFAULT_REDIRECT_URI
     identity_name: str = "default"
     auth_mode: Literal["header", "init"] = "header"
     client_properties: Mapping[str, Any] | None = field(
@@ -92,9 +99,24 @@ class ClientOptions:
     csds_ttl: float = 60.0
     closed_retention: float = 300.0
 
+    @property
+    def flow(self) -> Flow:
+        """The identity flow these options select (protocol.md §2)."""
+        if self.token_provider is not None:
+            return Flow.IMPLICIT
+        if self.code_provider is not None:
+            return Flow.CODE
+        return Flow.ANONYMOUS if self.connector_id is not None else Flow.SIGNUP
+
     def __post_init__(self) -> None:
         if not self.account:
             raise ConfigError("account is required", key="account")
+        flows = [name for name in ("token_provider", "code_provider", "connector_id")
+                 if getattr(self, name) is not None]
+        if len(flows) > 1:
+            raise ConfigError(f"give at most one of {' and '.join(flows)}", key=flows[1])
+        if self.connector_id is not None and not self.connector_id.strip("/ "):
+            raise ConfigError("connector_id is empty", key="connector_id")
         if self.auth_mode not in ("header", "init"):
             raise ConfigError(f"auth_mode must be 'header' or 'init', not {self.auth_mode!r}",
                               key="auth_mode")
@@ -167,6 +189,7 @@ class ClientStats:
     request_retries: int = 0
     request_timeouts: int = 0
     token_refreshes: int = 0
+    #: times the consumer id changed (a signup identity expired, an ACR0 one past its window)
     identity_renewals: int = 0
     forgotten_dialogs: int = 0
     retry_delays: tuple[float, ...] = ()

@@ -67,7 +67,7 @@ class Recovery(StrEnum):
     """What to do after a socket ended or failed to open."""
 
     REFRESH_TOKEN = "refresh-token"  # noqa: S105 - a name, not a secret; new token from the provider, then reconnect
-    RENEW_IDENTITY = "renew-identity"    # unauthenticated identity expired: sign up again
+    RENEW_IDENTITY = "renew-identity"    # unauthenticated identity expired: ACR0 refresh, or signup
     RATE_LIMITED = "rate-limited"        # wait at least the documented minimum, then reconnect
     BACKOFF = "backoff"                  # wait the backoff delay, then reconnect
     FATAL = "fatal"                      # retrying cannot help (bad account, bad config)

@@ -65,7 +65,8 @@ _SCHEMA: Final = (
         consumer_id TEXT NOT NULL,
         token TEXT NOT NULL,
         authenticated INTEGER NOT NULL,
-        updated REAL NOT NULL
+        updated REAL NOT NULL,
+        external_token TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS sequences (
         consumer_id TEXT NOT NULL,
@@ -84,6 +85,9 @@ class StoredIdentity:
     consumer_id: str
     token: str = field(repr=False)
     authenticated: bool
+    #: the ACR0 external token the consumer token was made from (protocol.md §2.4), kept to
+    #: refresh the same consumer after a restart; ``None`` for the other flows
+    external_token: str | None = field(default=None, repr=False)
 
 
 class StateStore:
@@ -127,6 +131,9 @@ class StateStore:
                 db.execute("PRAGMA synchronous=NORMAL")
                 for statement in _SCHEMA:
                     db.execute(statement)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(identities)")}
+                if "external_token" not in columns:  # a directory written before ACR0 support
+                    db.execute("ALTER TABLE identities ADD COLUMN external_token TEXT")
                 # A write, so a read-only file fails here and not at the first commit.
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
@@ -163,22 +170,25 @@ class StateStore:
         """Return the identity saved under ``key`` (e.g. ``"account/default"``), if any."""
         with self._lock, self._failing("cannot read"):
             row = self._conn().execute(
-                "SELECT consumer_id, token, authenticated FROM identities WHERE key = ?", (key,)
+                "SELECT consumer_id, token, authenticated, external_token FROM identities "
+                "WHERE key = ?", (key,)
             ).fetchone()
         if row is None:
             return None
-        return StoredIdentity(consumer_id=row[0], token=row[1], authenticated=bool(row[2]))
+        return StoredIdentity(consumer_id=row[0], token=row[1], authenticated=bool(row[2]),
+                              external_token=row[3])
 
     def save_identity(self, key: str, identity: StoredIdentity) -> None:
         """Persist ``identity`` under ``key`` atomically (replacing any older one)."""
         with self._lock, self._failing("cannot save an identity in"):
             self._conn().execute(
-                "INSERT INTO identities (key, consumer_id, token, authenticated, updated) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "INSERT INTO identities (key, consumer_id, token, authenticated, updated, "
+                "external_token) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
                 "consumer_id = excluded.consumer_id, token = excluded.token, "
-                "authenticated = excluded.authenticated, updated = excluded.updated",
+                "authenticated = excluded.authenticated, updated = excluded.updated, "
+                "external_token = excluded.external_token",
                 (key, identity.consumer_id, identity.token, int(identity.authenticated),
-                 time.time()),
+                 time.time(), identity.external_token),
             )
 
     def forget_identity(self, key: str) -> None:

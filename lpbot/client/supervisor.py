@@ -173,11 +173,14 @@ class Supervisor:
 
     # --- identities ---------------------------------------------------------------------
 
-    def _adopt(self, identity: Identity) -> None:
+    def _adopt(self, identity: Identity) -> bool:
+        """Use ``identity``; True when it is another consumer (its threads are renamed)."""
         if self._link.adopt(identity, self._committed, auto_follow=self._options.auto_follow):
             for thread in self._threads:  # a renewed identity is a new consumer
                 role = thread.name.split("-")[1]
                 thread.name = f"lpbot-{role}-{identity.consumer_id}"
+            return True
+        return False
 
     def _committed(self, consumer_id: str) -> dict[str, int]:
         store = self._client.store
@@ -185,6 +188,16 @@ class Supervisor:
 
     def _refresh(self) -> None:
         self._adopt(self._client.identities.refresh())
+
+    def _renewed(self, identity: Identity) -> None:
+        """Adopt what a refresh or renewal gave; a new token of the same consumer is counted.
+
+        A changed consumer is counted (``identity_renewals``) by the identity manager, which
+        logs it; a signup identity kept as it was (a 1008) counts as neither.
+        """
+        previous = self._link.identity
+        if not self._adopt(identity) and previous is not None and previous.token != identity.token:
+            self._client.count("token_refreshes")
 
     # --- the reader thread --------------------------------------------------------------
 
@@ -211,11 +224,9 @@ class Supervisor:
                     return
                 try:
                     if recovery is Recovery.REFRESH_TOKEN:
-                        self._refresh()
-                        self._client.count("token_refreshes")
+                        self._renewed(self._client.identities.refresh())
                     elif recovery is Recovery.RENEW_IDENTITY:
-                        self._adopt(self._client.identities.renew())
-                        self._client.count("identity_renewals")
+                        self._renewed(self._client.identities.renew())
                 except (ConfigError, CertificateError) as exc:
                     self._fail(exc)
                     return
@@ -270,7 +281,7 @@ class Supervisor:
                 opening=self._set_opening, unknown_logged=self._unknown_logged)
         except HandshakeRefused as exc:
             return _Outcome(classify(http_status=exc.status,
-                                     authenticated=identity.authenticated),
+                                     authenticated=identity.refreshable),
                             f"handshake refused: HTTP {exc.status}", http_status=exc.status,
                             error=exc)
         except (ConnectionClosed, AuthError, ConfigError) as exc:
@@ -294,7 +305,7 @@ class Supervisor:
         if planned is not None:
             return _Outcome(planned[0], planned[1], reached=reached, code=closed.code)
         if closed.code is not None:
-            recovery = classify(close_code=closed.code, authenticated=identity.authenticated)
+            recovery = classify(close_code=closed.code, authenticated=identity.refreshable)
             reason = f"closed by server: {closed.code} {closed.reason}".rstrip()
             return _Outcome(recovery, reason, reached=reached, code=closed.code)
         return _Outcome(classify(error=closed.error), f"connection lost: {closed.error}",
@@ -337,7 +348,7 @@ class Supervisor:
             return False
         if isinstance(error, RequestRejected):
             identity = self._link.identity
-            authenticated = identity.authenticated if identity is not None else True
+            authenticated = identity.refreshable if identity is not None else True
             recovery = classify(http_status=error.code, authenticated=authenticated)
             if recovery is Recovery.FATAL:
                 recovery = Recovery.BACKOFF  # a refused setup request: retry, never give up
