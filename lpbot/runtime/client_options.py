@@ -18,14 +18,15 @@ __all__ = ["client_options"]
 def client_options(account: AccountSection, **overrides: Any) -> ClientOptions:
     """The ``ClientOptions`` of a consumer of ``account``, with ``overrides`` applied last.
 
-    With ``auth = "authenticated"`` the consumer gets its brand token from the account's one
-    token source (a function, a command or a secret), asked again for each new identity.
+    With ``auth = "authenticated"`` (or ``"code"``) the consumer gets its brand token (or OAuth
+    code) from the account's one token source (a function, a command or a secret), asked again
+    for each new token; ``auth = "anonymous"`` uses the ACR0 connector ``connector_id``.
 
     Raises:
         ConfigError: the token source cannot be used (an unimportable function ...).
     """
     provider = None
-    if account.auth == "authenticated":
+    if account.auth in ("authenticated", "code"):
         secret = account.brand_token
         provider = token_provider(command=account.token_command,
                                   function=account.token_function,
@@ -33,7 +34,11 @@ def client_options(account: AccountSection, **overrides: Any) -> ClientOptions:
     options = ClientOptions(
         account=account.id, csds_domain=account.csds_domain, tls=account.tls,
         ca_file=str(account.ca_file) if account.ca_file is not None else None,
-        token_provider=provider, auth_mode="init" if account.auth_mode == "init" else "header")
+        token_provider=provider if account.auth == "authenticated" else None,
+        code_provider=provider if account.auth == "code" else None,
+        connector_id=account.connector_id if account.auth == "anonymous" else None,
+        redirect_uri=account.redirect_uri,
+        auth_mode="init" if account.auth_mode == "init" else "header")
     if account.client_properties is not None:
         options = replace(options, client_properties=dict(account.client_properties))
     return replace(options, **overrides) if overrides else options

@@ -130,9 +130,12 @@ class BotSection:
 class AccountSection:
     """``[account]``: the LivePerson account and how consumers authenticate.
 
-    ``auth = "authenticated"`` needs exactly one brand-token source: ``token_function``
-    (``"package.module:function"``), ``token_command`` (its output is the token), or
-    ``brand_token`` (``{ env = "VARIABLE" }``).
+    ``auth`` is ``"unauthenticated"`` (the demo signup), ``"anonymous"`` (the production
+    unauthenticated ACR0 flow through ``connector_id``), ``"authenticated"`` (the implicit flow)
+    or ``"code"`` (the OAuth code flow, sending ``redirect_uri``). The last two need exactly one
+    token source: ``token_function`` (``"package.module:function"``), ``token_command`` (its
+    output is the token) or ``brand_token`` (``{ env = "VARIABLE" }``); for ``"code"`` the
+    source gives an OAuth code, a new one each time it is asked.
     """
 
     id: str = ""
@@ -140,11 +143,13 @@ class AccountSection:
     tls: bool = True
     ca_file: Path | None = None
     auth: str = field(default="unauthenticated",
-                      metadata=_choice("unauthenticated", "authenticated"))
+                      metadata=_choice("unauthenticated", "anonymous", "authenticated", "code"))
     auth_mode: str = field(default="header", metadata=_choice("header", "init"))
     token_function: str | None = None
     token_command: str | None = None
     brand_token: Secret | None = None
+    connector_id: str | None = None
+    redirect_uri: str = "https://liveperson.net"  # = lpbot.client.identity.DEFAULT_REDIRECT_URI
     client_properties: Mapping[str, Any] | None = None
 
 
@@ -553,13 +558,21 @@ def _from_env_text(text: str, hint: Any) -> Any:
 def _check_account(account: AccountSection, sandbox: SandboxSection, file: str) -> None:
     sources = [name for name in ("token_function", "token_command", "brand_token")
                if getattr(account, name) is not None]
-    if account.auth == "authenticated" and len(sources) != 1:
-        raise ConfigError("authenticated consumers need exactly one of token_function, "
+    with_source = ("authenticated", "code")
+    if account.auth in with_source and len(sources) != 1:
+        who = "authenticated" if account.auth == "authenticated" else "code-flow"
+        raise ConfigError(f"{who} consumers need exactly one of token_function, "
                           f"token_command or brand_token (got {', '.join(sources) or 'none'})",
                           path=file, key="account.auth")
-    if account.auth == "unauthenticated" and sources:
-        raise ConfigError(f"{sources[0]} is only used with auth = \"authenticated\"",
-                          path=file, key=f"account.{sources[0]}")
+    if account.auth not in with_source and sources:
+        raise ConfigError(f"{sources[0]} is only used with auth = \"authenticated\" or "
+                          "\"code\"", path=file, key=f"account.{sources[0]}")
+    if account.auth == "anonymous" and not (account.connector_id or "").strip():
+        raise ConfigError("auth = \"anonymous\" needs connector_id: the id of the brand's "
+                          "unauthenticated (ACR0) connector", path=file, key="account.connector_id")
+    if account.auth != "anonymous" and account.connector_id is not None:
+        raise ConfigError("connector_id is only used with auth = \"anonymous\"", path=file,
+                          key="account.connector_id")
     if account.token_function is not None and not re.fullmatch(
             r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", account.token_function):
         raise ConfigError("expected a function reference such as 'mypackage.auth:brand_token'",

@@ -54,6 +54,15 @@ MISTAKES = [
      "account.auth: authenticated consumers need exactly one"),
     ("[account]\nid = \"1\"\ntoken_command = \"vault read jwt\"\n",
      "account.token_command: token_command is only used with auth = \"authenticated\""),
+    ("[account]\nid = \"1\"\nauth = \"code\"\n",
+     "account.auth: code-flow consumers need exactly one of token_function"),
+    ("[account]\nid = \"1\"\nauth = \"anonymous\"\n",
+     "account.connector_id: auth = \"anonymous\" needs connector_id"),
+    ("[account]\nid = \"1\"\nconnector_id = \"acr0\"\n",
+     "account.connector_id: connector_id is only used with auth = \"anonymous\""),
+    ("[account]\nid = \"1\"\nauth = \"anonymous\"\nconnector_id = \"a\"\n"
+     "token_command = \"x\"\n", "account.token_command: token_command is only used"),
+    ("[account]\nid = \"1\"\nauth = \"implicit\"\n", "account.auth: expected one of"),
 ]
 
 
