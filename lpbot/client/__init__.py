@@ -21,6 +21,7 @@ from lpbot.client.identity import (
 )
 from lpbot.client.options import ClientOptions, ClientStats, ConnectionState, StateChange
 from lpbot.client.profiles import AgentProfile
+from lpbot.protocol.requests import SetUserProfile
 
 __all__ = [
     "AgentProfile",
@@ -32,6 +33,7 @@ __all__ = [
     "Conversation",
     "FunctionTokenProvider",
     "Identity",
+    "SetUserProfile",
     "StateChange",
     "StaticTokenProvider",
     "TokenProvider",

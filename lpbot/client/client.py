@@ -46,7 +46,7 @@ from lpbot.client.supervisor import Supervisor
 from lpbot.errors import ConnectionClosed, RequestRejected, RequestTimeout
 from lpbot.protocol.envelope import Request
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
-from lpbot.protocol.requests import ConsumerRequestConversation
+from lpbot.protocol.requests import ConsumerRequestConversation, SetUserProfile
 
 __all__ = ["Client"]
 
@@ -364,6 +364,22 @@ class Client:
         consumer_id = self.consumer_id
         if consumer_id is not None:
             self._store.commit_sequence(consumer_id, event.dialog_id, event.sequence)
+
+    def set_user_profile(self, profile: SetUserProfile, *, timeout: float | None = None) -> str:
+        """Tell agents who the consumer is (``userprofile.SetUserProfile``, protocol.md §5.10).
+
+        Optional; LivePerson's own consumer SDK sends it before requesting a conversation.
+        Returns the server's confirmation text.
+
+        Example:
+            >>> client.set_user_profile(SetUserProfile(first_name="Ada", last_name="Lovelace",
+            ...                                        nickname="ada"))  # doctest: +SKIP
+            'OK User Profile set successfully'
+
+        Raises:
+            RequestRejected: the server refused the profile (a 4xx with its reason).
+        """
+        return self.request(profile, timeout=timeout)
 
     def agent_profile(self, agent_id: str, *, timeout: float | None = None) -> AgentProfile:
         """Fetch an agent's public profile (protocol.md §5.13)."""

@@ -44,6 +44,7 @@ __all__ = [
     "PublishEvent",
     "RawField",
     "RequestType",
+    "SetUserProfile",
     "SubscribeExConversations",
     "SubscribeMessagingEvents",
     "TtrChange",
@@ -441,6 +442,53 @@ class GenerateDownloadUrl:
         return _file_url(self, resp)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetUserProfile:
+    """Tell agents who the consumer is (protocol.md §5.10, optional); answers a string.
+
+    Not in the consumer WebSocket schema, but sent by LivePerson's own consumer SDK before it
+    requests a conversation. Only the fields given are sent; ``sdes`` are the
+    ``authenticatedData.lp_sdes`` (``ctmrinfo`` / ``personal``) and ``private_data`` the
+    ``privateData`` table (``mobileNum``, ``mail``...), both passed through as given.
+    """
+
+    type_name: ClassVar[str] = Requests.SET_USER_PROFILE
+
+    first_name: str | None = None
+    last_name: str | None = None
+    nickname: str | None = None
+    user_id: str | None = None
+    avatar_url: str | None = None
+    role: str | None = None
+    background_image_uri: str | None = None
+    description: str | None = None
+    sdes: tuple[Mapping[str, Any], ...] = ()
+    private_data: Mapping[str, Any] | None = None
+
+    def body(self) -> dict[str, Any] | None:
+        """The given fields under their wire names (``firstName``, ``backgndImgUri``...)."""
+        body: dict[str, Any] = {
+            wire: value for wire, value in (
+                ("firstName", self.first_name), ("lastName", self.last_name),
+                ("nickName", self.nickname), ("userId", self.user_id),
+                ("avatarUrl", self.avatar_url), ("role", self.role),
+                ("backgndImgUri", self.background_image_uri),
+                ("description", self.description)) if value is not None}
+        if self.sdes:
+            body["authenticatedData"] = {"lp_sdes": [dict(sde) for sde in self.sdes]}
+        if self.private_data is not None:
+            body["privateData"] = dict(self.private_data)
+        return body
+
+    def envelope(self) -> dict[str, Any]:
+        """No envelope extras."""
+        return {}
+
+    def parse_response(self, resp: Response) -> str:
+        """The server's confirmation text ("OK User Profile set successfully"; "" if none)."""
+        return _text(self, resp)
+
+
 RequestType = (
     InitConnection
     | GetClock
@@ -452,6 +500,7 @@ RequestType = (
     | PublishEvent
     | GenerateUploadUrl
     | GenerateDownloadUrl
+    | SetUserProfile
 )
 
 
@@ -513,7 +562,25 @@ def _parse_body(type_name: str, body: Mapping[str, Any], frame: Mapping[str, Any
         return GenerateUploadUrl(file_size=int(get("fileSize")), file_type=str(get("fileType")))
     if type_name == Requests.GENERATE_DOWNLOAD_URL:
         return GenerateDownloadUrl(relative_path=str(get("relativePath")))
+    if type_name == Requests.SET_USER_PROFILE:
+        return _parse_user_profile(body)
     raise ProtocolError(f"unknown request type {type_name!r}"[:120], raw=repr(frame))
+
+
+def _parse_user_profile(body: Mapping[str, Any]) -> SetUserProfile:
+    def text(key: str) -> str | None:
+        value = body.get(key)
+        return value if isinstance(value, str) else None
+
+    authenticated = opt_mapping(body.get("authenticatedData")) or {}
+    sdes = authenticated.get("lp_sdes")
+    private = body.get("privateData")
+    return SetUserProfile(
+        first_name=text("firstName"), last_name=text("lastName"), nickname=text("nickName"),
+        user_id=text("userId"), avatar_url=text("avatarUrl"), role=text("role"),
+        background_image_uri=text("backgndImgUri"), description=text("description"),
+        sdes=tuple(s for s in sdes if isinstance(s, Mapping)) if isinstance(sdes, list) else (),
+        private_data=private if isinstance(private, Mapping) else None)
 
 
 def parse_request(frame: Mapping[str, Any]) -> RequestType:
