@@ -23,6 +23,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from lpbot.client import Conversation, StateChange
+    from lpbot.client.dialogs import CoBrowseDialog
     from lpbot.protocol.notifications import (
         ConversationDetails,
         MessagingEvent,
@@ -48,6 +49,7 @@ __all__ = [
     "lpbot_participant_left",
     "lpbot_ttr_changed",
     "lpbot_conversation_closed",
+    "lpbot_cobrowse_dialog",
     "lpbot_message_received",
     "lpbot_accept_status_received",
     "lpbot_chat_state_received",
@@ -229,6 +231,22 @@ def lpbot_conversation_closed(
 
     Called on the conversation's worker thread, once per conversation, last of its
     conversation events.
+    """
+
+
+@hookspec
+def lpbot_cobrowse_dialog(bot: Bot, conversation: Conversation, dialog: CoBrowseDialog) -> None:
+    """An agent opened a CoBrowse, voice or video dialog, or it changed (accepted, closed).
+
+    :param bot: The bot.
+    :param conversation: The conversation handle; its messages keep going to the messaging
+        dialog (MAIN, or the open survey), never to this one.
+    :param dialog: The dialog as now reported: ``kind`` (``cobrowse``, ``voice``, ``video``),
+        ``session_state`` (``INVITED``, ``ACCEPTED``, ``CLOSED``), ``expires``, ``service_id``.
+
+    Called on the conversation's worker thread, after ``lpbot_conversation_changed`` of the
+    same change, once per dialog that is new or changed. Such a dialog carries no messages and
+    is not followed as a message stream.
     """
 
 

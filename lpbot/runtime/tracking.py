@@ -1,7 +1,8 @@
 """What the bot knows about each conversation, and how a metadata change becomes hook calls.
 
 :func:`conversation_hooks` turns one conversation change into the ordered hook calls of
-``hookspecs`` (opened, changed, participant joined/left, TTR changed, closed).
+``hookspecs`` (opened, changed, participant joined/left, TTR changed, CoBrowse dialog,
+closed).
 :class:`ConversationTracker` keeps the last details and a little activity per conversation
 (who spoke last, since when the consumer waits for an agent), and lets jobs wait for what
 happens next; plugins keep their own per-conversation state in ``Conversation.stash``. It is
@@ -17,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from lpbot.client.dialogs import changed_cobrowse_dialogs
 from lpbot.hookspecs import hookimpl
 from lpbot.protocol.names import Role
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
@@ -55,6 +57,8 @@ def conversation_hooks(
     old_ttr = previous.ttr if previous is not None else None
     if current.ttr is not None and current.ttr != old_ttr:
         calls.append(("lpbot_ttr_changed", {"ttr": current.ttr, "previous": old_ttr}))
+    calls.extend(("lpbot_cobrowse_dialog", {"dialog": dialog})
+                 for dialog in changed_cobrowse_dialogs(previous, current))
     if not current.is_open and (previous is None or previous.is_open):
         calls.append(("lpbot_conversation_closed", {"closed_by": current.close_reason}))
     return calls
