@@ -253,8 +253,12 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
             config = replace(config, account=replace(
                 config.account, id=sandbox.account, csds_domain=sandbox.csds_domain,
                 tls=sandbox.tls, ca_file=Path(sandbox.ca_file) if sandbox.ca_file else None,
-                auth="unauthenticated", token_function=None, token_command=None,
-                brand_token=None))
+                # The sandbox plays LivePerson's IDP: the anonymous (ACR0) flow runs against
+                # its connector; every other flow signs up (it cannot know the brand's keys).
+                auth="anonymous" if config.account.auth == "anonymous" else "unauthenticated",
+                connector_id=(sandbox.identity.options.anonymous_connector
+                              if config.account.auth == "anonymous" else None),
+                token_function=None, token_command=None, brand_token=None))
             # The in-process sandbox starts empty: identities from an earlier run mean nothing.
             client_state_dir = state_dir / "sandbox-consumers"
             shutil.rmtree(client_state_dir, ignore_errors=True)

@@ -33,3 +33,15 @@ def test_a_refused_identity_exits_3_with_one_line_naming_the_cause(
     messages = "\n".join(daemon.messages())
     assert "Traceback" not in messages
     assert "a-code-nobody-issued" not in messages  # the secret stays out of the log
+
+
+def test_the_embedded_sandbox_runs_the_anonymous_flow_against_its_own_connector(
+        tmp_path: Path) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text('[sandbox]\nenabled = true\n[account]\nauth = "anonymous"\n'
+                    'connector_id = "the-brands-connector"\n', encoding="utf-8")
+    with DaemonProcess("--config", str(path), "--state-dir", str(tmp_path / "state"),
+                       "--duration", "0.5") as daemon:
+        assert daemon.wait(timeout=60) == 0
+    obtained = [line for line in daemon.messages() if "obtained (anonymous)" in line]
+    assert obtained, daemon.messages()
