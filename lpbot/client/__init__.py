@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from lpbot.client.client import Client
 from lpbot.client.conversation import Conversation
+from lpbot.client.dialogs import CoBrowseDialog, cobrowse_dialogs
 from lpbot.client.identity import (
     CommandTokenProvider,
     FunctionTokenProvider,
@@ -28,6 +29,7 @@ __all__ = [
     "Client",
     "ClientOptions",
     "ClientStats",
+    "CoBrowseDialog",
     "CommandTokenProvider",
     "ConnectionState",
     "Conversation",
@@ -37,5 +39,6 @@ __all__ = [
     "StateChange",
     "StaticTokenProvider",
     "TokenProvider",
+    "cobrowse_dialogs",
     "token_provider",
 ]
