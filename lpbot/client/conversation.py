@@ -128,9 +128,22 @@ class Conversation:
 
         Returns once the server confirmed the subscription (or ``timeout`` passed).
         """
+        self._follow(None, timeout)
+
+    def follow_dialog(self, dialog_id: str, *, timeout: float | None = None) -> None:
+        """Deliver the events of one more dialog of this conversation, such as a CoBrowse one.
+
+        A CoBrowse, voice or video dialog carries no messages and is not followed unless
+        asked here; its changes are reported as conversation changes anyway
+        (:func:`lpbot.client.dialogs.cobrowse_dialogs`). Returns once the server confirmed
+        the subscription (or ``timeout`` passed).
+        """
+        self._follow([dialog_id], timeout)
+
+    def _follow(self, dialog_ids: list[str] | None, timeout: float | None) -> None:
         limit = self._client.options.request_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
-        for reply in self._client.streams.follow(self.conversation_id):
+        for reply in self._client.streams.follow(self.conversation_id, dialog_ids):
             reply.wait(max(0.0, deadline - time.monotonic()))
 
     def unsubscribe(self) -> None:

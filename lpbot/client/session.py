@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final, NamedTuple
 
+from lpbot.client.dialogs import is_messaging
 from lpbot.errors import AuthError, CertificateError, ConfigError
 from lpbot.protocol.names import CloseCode, ConversationState, Role
 from lpbot.protocol.notifications import (
@@ -539,10 +540,15 @@ class Session:
                  if (c.stage if c.stage is not None else c.state) == ConversationState.OPEN]
         return sorted(found, key=lambda c: c.start_ts or 0, reverse=True)
 
-    def dialogs_of(self, conversation_id: str) -> Iterable[str]:
-        """Dialog ids known for ``conversation_id`` (the main dialog first)."""
+    def dialogs_of(self, conversation_id: str, *, messaging: bool = False) -> Iterable[str]:
+        """Dialog ids known for ``conversation_id`` (the main dialog first).
+
+        With ``messaging``, only the dialogs that carry messages: not a CoBrowse, voice or
+        video dialog (§6.1 Example D).
+        """
         details = self.conversations.get(conversation_id)
-        ids = [d.dialog_id for d in details.dialogs] if details is not None else []
+        ids = [d.dialog_id for d in details.dialogs
+               if not messaging or is_messaging(d)] if details is not None else []
         if conversation_id not in ids:
             ids.insert(0, conversation_id)
         return ids

@@ -81,18 +81,22 @@ class Streams:
 
     # --- explicit subscriptions (callers' threads) ----------------------------------------
 
-    def follow(self, conversation_id: str) -> list[Reply[None]]:
-        """Deliver the conversation's events (subscribing its open dialogs now if needed).
+    def follow(self, conversation_id: str,
+               dialog_ids: Iterable[str] | None = None) -> list[Reply[None]]:
+        """Deliver the conversation's events (subscribing its dialogs now if needed).
 
-        Returns the replies of this socket's subscriptions of those dialogs that are still
-        unanswered, so a caller can wait until the server confirmed them.
+        By default its messaging dialogs (MAIN, a survey); ``dialog_ids`` names others, such as
+        a CoBrowse dialog a caller asked for. Returns the replies of this socket's
+        subscriptions of those dialogs that are still unanswered, so a caller can wait until
+        the server confirmed them.
         """
         link = self._link
         with link.lock:
             if link.session is None:
                 return []
             conn = link.conn if link.connected else None
-            dialogs = list(link.session.dialogs_of(conversation_id))
+            dialogs = list(dialog_ids if dialog_ids is not None
+                           else link.session.dialogs_of(conversation_id, messaging=True))
             requests = [r for d in dialogs if (r := link.session.follow(
                 d, conversation_id, subscribe=conn is not None))]
             tracked = self._track(conn, requests)
