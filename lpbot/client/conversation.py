@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lpbot.client.dialogs import is_messaging
 from lpbot.client.files import download_file, file_to_send, upload_file
 from lpbot.client.profiles import AgentProfile
 from lpbot.protocol.events import (
@@ -111,7 +112,7 @@ class Conversation:
         if details is not None:
             for dialog in details.dialogs:
                 if (dialog.is_open and dialog.dialog_id != self.conversation_id
-                        and dialog.channel_type in (None, "MESSAGING")):
+                        and is_messaging(dialog)):
                     return dialog.dialog_id
         return self.conversation_id
 

@@ -272,9 +272,9 @@ class Session:
         requests: list[SubscribeMessagingEvents] = []
         open_ids = set(details.open_dialog_ids)
         # Only dialogs that carry messages: a CoBrowse, voice or video dialog (§6.1 Example D)
-        # has no events to follow.
+        # has no events to follow, unless it was asked for (Conversation.follow_dialog).
         dialog_ids = [d.dialog_id for d in details.dialogs
-                      if d.channel_type in (None, "MESSAGING")] or [conversation_id]
+                      if is_messaging(d) or d.dialog_id in self._followed] or [conversation_id]
         for dialog_id in dialog_ids:
             dialog = self._dialogs.get(dialog_id)
             is_open = dialog_id in open_ids
