@@ -52,3 +52,23 @@ def test_an_explicit_subscription_leaves_the_cobrowse_dialog_alone_unless_asked(
     assert client.stats.retained_dialogs == 1  # MAIN only: no stream for the call
     conversation.follow_dialog(dialog_id)  # asked for: followed like any dialog
     assert client.stats.retained_dialogs == 2
+
+
+def test_during_a_survey_messages_go_to_the_survey_and_the_conversation_stays_the_open_one(
+        sandbox, make_client):
+    multi_dialog = {**DEFAULT_CLIENT_PROPERTIES,
+                    "features": [*DEFAULT_CLIENT_PROPERTIES["features"], "MULTI_DIALOG"]}
+    client, _ = make_client(client_properties=multi_dialog)
+    client.connect(timeout=5)
+    conversation = client.open_conversation()
+    agent_assigned(sandbox, conversation.id)
+    sandbox.agents.close(conversation.id, survey=True)
+    wait_until(lambda: conversation.dialog_id != conversation.id, 5, "the survey dialog")
+    survey = conversation.dialog_id
+    assert client.open_conversation() == conversation  # not a 400: the survey is running
+    conversation.set_chat_state("COMPOSING")
+    conversation.send_text("5")
+    mine = [e for e in sandbox.conversation(conversation.id).events
+            if e.role == "CONSUMER" and e.dialog_id == survey]
+    assert {e.event_type for e in mine} == {"ChatStateEvent", "ContentEvent"}
+    assert [e.text for e in mine if e.text is not None] == ["5"]
