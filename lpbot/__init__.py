@@ -22,6 +22,7 @@ from lpbot.transcripts import read_transcript, transcript_path
 
 if TYPE_CHECKING:
     from lpbot.client import ConnectionState, Conversation, StateChange
+    from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits
     from lpbot.protocol import (
         AcceptStatusEvent,
         ChatStateEvent,
@@ -51,6 +52,8 @@ __all__ = [
     "AcceptStatusEvent",
     "AuthError",
     "Bot",
+    "BoundedHTTPServer",
+    "BoundedRequestHandler",
     "ChatState",
     "ChatStateEvent",
     "Config",
@@ -79,6 +82,7 @@ __all__ = [
     "Role",
     "RunResult",
     "Scheduler",
+    "ServerLimits",
     "Stash",
     "StashKey",
     "StateChange",
@@ -105,6 +109,8 @@ _LAZY = {
     "Counters": "lpbot.runtime.counters",
     **dict.fromkeys(("AcceptStatus", "ChatState", "ConversationState", "Role", "TTRType"),
                     "lpbot.protocol.names"),
+    **dict.fromkeys(("BoundedHTTPServer", "BoundedRequestHandler", "ServerLimits"),
+                    "lpbot.httpserver"),
     "JWT_PATTERN": "lpbot.redaction",
     "Redactor": "lpbot.redaction",
     "JobInfo": "lpbot.runtime.scheduler",

@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -111,13 +110,17 @@ class _RuntimeCollector(Collector):
             yield family
 
 
-class _Server(HTTPServer):
+#: a few threads, 5 s per request, no bodies: a slow client never holds /healthz or shutdown
+LIMITS: Final = lpbot.ServerLimits(workers=4, backlog=32, max_connections=64,
+                                   request_timeout=5.0, write_timeout=5.0, max_body=0)
+
+
+class _Server(lpbot.BoundedHTTPServer):
     metrics: Metrics
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(lpbot.BoundedRequestHandler):
     server: _Server
-    timeout = 5.0  # a stalled client cannot hold the one serving thread for long
 
     def do_GET(self) -> None:
         if self.path.split("?")[0] == "/metrics":
@@ -135,9 +138,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
 
 
 def _reason(change: StateChange) -> str:
@@ -204,7 +204,6 @@ class Metrics:
         self._ever_connected: set[str] = set()
         self._last_drop: dict[str, str] = {}
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # --- health ---------------------------------------------------------------------------
 
@@ -255,23 +254,21 @@ class Metrics:
 
     def start(self) -> None:
         """Bind and serve on the thread ``lpbot-metrics``."""
-        server = _Server((self.options.host, self.options.port), _Handler)
+        server = _Server((self.options.host, self.options.port), _Handler, name="lpbot-metrics",
+                         limits=LIMITS)
         server.metrics = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="lpbot-metrics", daemon=True)
-        self._thread.start()
+        server.start()
         log.info("metrics on %s/metrics, health on %s/healthz", self.url, self.url)
 
     def stop(self) -> None:
-        """Stop serving, close the socket, join the thread; idempotent."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+        """Stop serving, close the socket and every connection, join the threads; idempotent.
+
+        Bounded: a client in the middle of a request is disconnected, never waited for.
+        """
+        server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(5.0)
+            server.stop(2.0)
 
     # --- hooks ------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Imports point one way (errors <- protocol <- client <- runtime <- cli), checked with ast.
 
-The sandbox imports nothing of lpbot but ``lpbot.protocol.names`` and ``lpbot.wakeup`` (both
-standard library only); the bundled plugins
+The sandbox imports nothing of lpbot but ``lpbot.protocol.names``, ``lpbot.wakeup`` and
+``lpbot.httpserver`` (all standard library only); the bundled plugins
 (``plugins/``, installed as ``lpbot_plugins``) use only the public ``lpbot`` API.
 """
 
@@ -21,6 +21,7 @@ LAYERS = {
     "lpbot.wakeup": 0,      # standard library only: the daemon's and the sandbox's main thread
     "lpbot.transcripts": 0, # standard library only: the transcript file format
     "lpbot.redaction": 0,   # standard library only: what a secret looks like, for every layer
+    "lpbot.httpserver": 0,  # standard library only: every HTTP port (sandbox, metrics, plugins)
     "lpbot.protocol": 1,
     "lpbot.client": 2,      # the consumer client, its backoff policy and its state store
     "lpbot": 3,             # the package itself: the public API, re-exported
@@ -34,7 +35,7 @@ LAYERS = {
 }
 RUNTIME = 3
 #: the only lpbot modules the sandbox may import
-SANDBOX_ALLOWED = ("lpbot.protocol.names", "lpbot.wakeup")
+SANDBOX_ALLOWED = ("lpbot.protocol.names", "lpbot.wakeup", "lpbot.httpserver")
 #: runtime modules that start an in-process sandbox
 SANDBOX_USERS = ("lpbot.runtime.daemon", "lpbot.runtime.sandbox_options", "lpbot.testing",
                  "lpbot.cli.sandbox")

@@ -294,6 +294,9 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
         stopping.set()
         with wake.watching():
             clean = bot.stop()
+            if sandbox is not None:  # its threads count too: a slow client must not hold them
+                clean = sandbox.stop(config.bot.stop_timeout) and clean
+        clean = clean and not _leftover_threads()
         if bot.counters.total(COMMIT_ERRORS):
             failures.append(StateError("state could not be saved while running"))
         code = EXIT_ERROR if failures else EXIT_OK if clean else EXIT_UNCLEAN
@@ -307,11 +310,15 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
             if bot is not None:
                 bot.stop()
             if sandbox is not None:
-                sandbox.stop()
+                sandbox.stop(config.bot.stop_timeout)
         threading.excepthook = previous_hook
-        leftover = [t.name for t in threading.enumerate()
-                    if t.name.startswith("lpbot-") and t.is_alive()]
+        leftover = _leftover_threads()
         log.info("exit code %d; lpbot threads left: %s", code, ", ".join(leftover) or "none")
+
+
+def _leftover_threads() -> list[str]:
+    """Names of lpbot's threads still alive (none once everything stopped)."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("lpbot-") and t.is_alive()]
 
 
 def _wait(wake: Wakeup, duration: float | None) -> None:

@@ -10,7 +10,8 @@ WebSocket, with simulated agents and fault injection, all on 127.0.0.1 by defaul
 CA whose file is ``sandbox.ca_file``. Its identity service speaks every documented flow
 (:mod:`lpbot.sandbox.identity`).
 
-It imports nothing of lpbot but :mod:`lpbot.protocol.names`: its JSON handling is its own.
+It imports nothing of lpbot but :mod:`lpbot.protocol.names`, :mod:`lpbot.wakeup` and
+:mod:`lpbot.httpserver`: its JSON handling is its own.
 """
 
 from __future__ import annotations
@@ -204,18 +205,25 @@ class Sandbox:
                  "lenient" if self.lenient else "strict", self.variants_description)
         return self
 
-    def stop(self) -> None:
-        """Close every connection and join every thread; safe to call more than once."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Close every connection and join every thread within about ``timeout`` seconds.
+
+        Returns True when every thread of the sandbox ended (False: one is still busy, named in
+        a warning). Safe to call more than once (later calls return True).
+        """
         with self._state_lock:
             if self._stopped:
-                return
+                return True
             self._stopped = True
+        deadline = time.monotonic() + timeout
         self.console.stop()
+        clean = True
         if self._http is not None:
-            self._http.stop()
-        self._ws.stop()
+            clean = self._http.stop(max(0.5, timeout / 2))
+        clean = self._ws.stop(max(0.5, deadline - time.monotonic())) and clean
         if self._certificates is not None:
             self._certificates.cleanup()
+        return clean
 
     def __enter__(self) -> Self:
         return self.start()

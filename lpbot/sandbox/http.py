@@ -7,26 +7,21 @@ pages (the agent console) can be added with :meth:`HttpServer.add_route`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
-import selectors
-import socket
-import socketserver
 import ssl
-import threading
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
 
+from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits
 from lpbot.protocol.names import Services
 
-from .files import FileStore
+from .files import MAX_FILE_SIZE, FileStore
 
-__all__ = ["HttpReply", "HttpRequest", "HttpServer", "Route", "jsonp_callback"]
+__all__ = ["LIMITS", "HttpReply", "HttpRequest", "HttpServer", "Route", "jsonp_callback"]
 
 log = logging.getLogger(__name__)
 
@@ -69,57 +64,18 @@ class HttpReply:
 
 Route = Callable[[HttpRequest], HttpReply]
 _ACCOUNT = r"/(?:api|csdr)/account/(?P<account>[^/]+)"
-_TLS_HANDSHAKE_TIMEOUT = 10.0
 _CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,63}$")
+_FILES: Final = "/v1/AUTH_async-images/"
+
+#: the sandbox's HTTP bounds: 32 threads, 512 open connections, 10 s per request, 64 KiB bodies
+#: (file uploads: up to ``files.MAX_FILE_SIZE``); see docs/hardening.md
+LIMITS: Final = ServerLimits(workers=32, backlog=256, max_connections=512)
 
 
 def jsonp_callback(query: Mapping[str, str]) -> str | None:
     """The JSONP callback name of a query (``cb`` or ``callback``), if it is a safe name."""
     value = query.get("cb") or query.get("callback")
     return value if value and _CALLBACK.match(value) else None
-
-
-class _Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer whose per-request threads are named and joined on close."""
-
-    daemon_threads = False
-    request_queue_size = 256  # the default 5 drops connections under a burst of signups
-    #: when set, each accepted socket does its TLS handshake on its own request thread, so a
-    #: slow or silent client never holds up the accepting thread
-    ssl_context: ssl.SSLContext | None = None
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.ssl_context is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(_TLS_HANDSHAKE_TIMEOUT)
-        try:
-            tls = self.ssl_context.wrap_socket(request, server_side=True)
-        except OSError as exc:  # ssl.SSLError included: a plain-HTTP client, an untrusting one
-            log.debug("TLS handshake with %s failed: %s", client_address, exc)
-            return
-        try:
-            super().finish_request(tls, client_address)
-        finally:
-            with contextlib.suppress(OSError):
-                tls.shutdown(socket.SHUT_RDWR)
-            tls.close()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        threads: list[threading.Thread] = vars(self).setdefault("_lpbot_threads", [])
-        threads[:] = [t for t in threads if t.is_alive()]
-        thread = threading.Thread(
-            target=self.process_request_thread,
-            args=(request, client_address),
-            name="lpbot-sandbox-http-request",
-        )
-        threads.append(thread)
-        thread.start()
-
-    def server_close(self) -> None:
-        socketserver.TCPServer.server_close(self)
-        for thread in list(vars(self).get("_lpbot_threads", [])):
-            thread.join(5.0)
 
 
 class HttpServer:
@@ -141,12 +97,12 @@ class HttpServer:
         self._ws_port = ws_port
         self._accounts = accounts
         self.routes: list[tuple[str, re.Pattern[str], Route]] = []
-        self._server = _Server((host, port), self._handler_class())
-        self._server.ssl_context = ssl_context
+        self._server = BoundedHTTPServer(
+            (host, port), self._handler_class(), name="lpbot-sandbox-http", limits=LIMITS,
+            ssl_context=ssl_context,
+        )
         self.host = host
-        self.port: int = self._server.server_address[1]
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._thread = threading.Thread(target=self._serve, name="lpbot-sandbox-http", daemon=True)
+        self.port: int = self._server.port
         self._add_default_routes()
 
     @property
@@ -158,29 +114,18 @@ class HttpServer:
         """Serve ``method`` requests whose path fully matches ``pattern`` with ``route``."""
         self.routes.append((method, re.compile(pattern), route))
 
+    @property
+    def server(self) -> BoundedHTTPServer:
+        """The bounded server underneath (its ``stats`` and ``thread_count``)."""
+        return self._server
+
     def start(self) -> None:
         """Start serving."""
-        self._thread.start()
+        self._server.start()
 
-    def stop(self) -> None:
-        """Stop serving, close the socket, join the thread and every request thread."""
-        if self._thread.is_alive():
-            self._wake_w.send(b"x")
-            self._thread.join(10.0)
-        self._server.server_close()
-        self._wake_r.close()
-        self._wake_w.close()
-
-    def _serve(self) -> None:
-        """Accept requests until :meth:`stop` writes to the wake-up socket (no polling)."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._server, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while True:
-                for key, _ in selector.select():
-                    if key.fileobj is self._wake_r:
-                        return
-                    self._server.handle_request()
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Close the listener and every connection, join the threads; True if all ended."""
+        return self._server.stop(timeout)
 
     # -- routes -----------------------------------------------------------------------------
 
@@ -312,22 +257,17 @@ class HttpServer:
             return HttpReply.json(405, {"error": "method not allowed"})
         return HttpReply.json(404, {"error": "not found"})
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def _handler_class(self) -> type[BoundedRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(BoundedRequestHandler):
             server_version = "lpbot-sandbox"
-            timeout = 10.0
 
             def _serve(self) -> None:
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    length = -1
-                if not 0 <= length <= 8 * 1024 * 1024:
-                    self.send_error(413 if length > 0 else 400)
+                is_upload = self.command == "PUT" and self.path.startswith(_FILES)
+                body = self.read_body(MAX_FILE_SIZE if is_upload else None)
+                if body is None:
                     return
-                body = self.rfile.read(length) if length else b""
                 headers = dict(self.headers.items())
                 try:
                     reply = server.dispatch(self.command, self.path, headers, body)
@@ -358,8 +298,5 @@ class HttpServer:
                         stream.close()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("http %s", format % args)
 
         return Handler

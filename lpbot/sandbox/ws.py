@@ -130,14 +130,18 @@ class WsServer:
         if self._error is not None:
             raise RuntimeError(f"sandbox WebSocket server failed: {self._error}")
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Close every connection (1001), stop the loop, join the thread."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Close every connection (1001), stop the loop, join the thread; True if it ended."""
         if not self._thread.is_alive():
-            return
+            return True
         stop = self._stop
         if stop is not None:
             self.loop.call_soon_threadsafe(_resolve, stop)
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("sandbox WebSocket thread still busy after %g s", timeout)
+            return False
+        return True
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -1,0 +1,212 @@
+"""The bounded HTTP server under every port lpbot serves: slow, idle and vanishing clients.
+
+Real sockets only. A "slow client" sends one header line at a time and never finishes its
+request; an "idle client" connects and sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits, is_local_host
+from lpbot.sandbox import Sandbox
+
+LIMITS = ServerLimits(workers=4, backlog=8, max_connections=400, request_timeout=1.0,
+                      write_timeout=1.0)
+
+
+class Handler(BoundedRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def do_POST(self) -> None:
+        body = self.read_body()
+        if body is None:
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server() -> Iterator[BoundedHTTPServer]:
+    running = BoundedHTTPServer(("127.0.0.1", 0), Handler, name="lpbot-test-http", limits=LIMITS)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def get(port: int, path: str = "/healthz", timeout: float = 2.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        return read_all(sock)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def slow_client(port: int) -> socket.socket:
+    """A client that has sent a request line and one header, and will send more later."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    return sock
+
+
+def hang_up(sock: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a client killed mid-request does."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_a_client_pacing_its_header_lines_is_dropped_at_the_request_deadline(
+        server: BoundedHTTPServer) -> None:
+    sock = slow_client(server.port)
+    started = time.monotonic()
+    stop = threading.Event()
+    with sock:
+        sock.settimeout(0.3)
+        ended = b"?"
+        while time.monotonic() - started < 5:
+            try:
+                ended = sock.recv(1024)
+            except TimeoutError:
+                sock.sendall(b"X-Slow: 1\r\n")  # one more header line, never the blank one
+                continue
+            except ConnectionError:
+                ended = b""
+            break
+        stop.set()
+    assert ended in (b"", b"?") or b"408" in ended or ended.startswith(b"HTTP/")
+    assert time.monotonic() - started < LIMITS.request_timeout + 1.5
+
+
+def test_healthz_answers_while_slow_clients_hold_connections(server: BoundedHTTPServer) -> None:
+    slow = [slow_client(server.port) for _ in range(LIMITS.workers * 2)]
+    try:
+        assert get(server.port).endswith(b"ok")
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_stop_does_not_wait_for_clients(server: BoundedHTTPServer) -> None:
+    slow = [slow_client(server.port) for _ in range(20)]
+    try:
+        assert get(server.port).endswith(b"ok")  # the slow ones are in by now
+        started = time.monotonic()
+        assert server.stop(timeout=2.0) is True
+        assert time.monotonic() - started < 2.0
+        assert "lpbot-test-http" not in {t.name for t in threading.enumerate()}
+        assert not [t for t in threading.enumerate() if t.name == "lpbot-test-http-worker"]
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_idle_connections_take_no_thread(server: BoundedHTTPServer) -> None:
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(300)]
+    try:
+        assert get(server.port).endswith(b"ok")
+        assert server.thread_count <= 1 + LIMITS.workers
+        assert threading.active_count() <= before + LIMITS.workers
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_past_max_connections_a_client_gets_503_at_once() -> None:
+    limits = ServerLimits(workers=1, backlog=1, max_connections=2, request_timeout=5.0)
+    running = BoundedHTTPServer(("127.0.0.1", 0), Handler, name="lpbot-test-http", limits=limits)
+    running.start()
+    idle = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(2)]
+    try:
+        assert get(running.port).startswith(b"HTTP/1.0 503")
+        assert running.stats.refused_busy >= 1
+    finally:
+        for sock in idle:
+            sock.close()
+        running.stop()
+
+
+def test_bodies_beyond_the_limit_get_413_unread(server: BoundedHTTPServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as sock:
+        sock.sendall(b"POST / HTTP/1.0\r\nContent-Length: 8388608\r\n\r\n")
+        assert read_all(sock).startswith(b"HTTP/1.0 413")
+
+
+def test_hang_ups_are_logged_through_logging_not_printed(
+        server: BoundedHTTPServer, capfd: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="lpbot.httpserver")
+    for _ in range(10):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"POST / HTTP/1.0\r\nContent-Length: 100\r\n\r\nhalf")
+        hang_up(sock)
+    assert get(server.port).endswith(b"ok")
+    server.stop()
+    assert capfd.readouterr().err == ""
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_sandbox_hang_ups_print_nothing_on_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    with Sandbox() as sandbox:
+        for _ in range(10):
+            sock = socket.create_connection(("127.0.0.1", sandbox.http_port))
+            sock.sendall(b"POST /api/account/sandbox/authenticate HTTP/1.1\r\n"
+                         b"Content-Length: 100\r\n\r\n{")
+            hang_up(sock)
+        assert get(sandbox.http_port, "/api/account/sandbox/service/baseURI.json?version=1.0")
+    assert capfd.readouterr().err == ""
+
+
+def test_sandbox_http_threads_are_capped_under_300_idle_connections() -> None:
+    with Sandbox() as sandbox:
+        before = threading.active_count()
+        idle = [socket.create_connection(("127.0.0.1", sandbox.http_port)) for _ in range(300)]
+        try:
+            reply = get(sandbox.http_port, "/api/account/sandbox/service/baseURI.json?version=1.0")
+            assert reply.startswith(b"HTTP/1.0 200")
+            assert threading.active_count() < before + 40
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_sandbox_stop_with_twenty_slow_clients_is_prompt() -> None:
+    sandbox = Sandbox().start()
+    slow = [slow_client(sandbox.http_port) for _ in range(20)]
+    try:
+        assert get(sandbox.http_port, "/api/account/sandbox/service/baseURI.json?version=1.0")
+        started = time.monotonic()
+        assert sandbox.stop(timeout=3.0) is True
+        assert time.monotonic() - started < 3.0
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+@pytest.mark.parametrize(("host", "local"), [
+    ("127.0.0.1:8383", True), ("localhost:8383", True), ("[::1]:8383", True),
+    ("127.0.0.1", True), ("evil.example:8383", False), ("evil.example", False),
+    ("127.0.0.1.evil.example", False), ("", False), (None, False),
+])
+def test_is_local_host(host: str | None, local: bool) -> None:
+    assert is_local_host(host, "127.0.0.1") is local
