@@ -47,7 +47,7 @@ __all__ = [
     "ServerLimits",
     "ServerStats",
     "header",
-    "is_local_host",
+    "is_direct_host",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,10 @@ class ServerStats:
     handler_errors: int = 0
 
 
-def is_local_host(host_header: str | None, bound_host: str) -> bool:
-    """True if a ``Host`` header names this machine: loopback, ``localhost`` or the bound host.
+def is_direct_host(host_header: str | None, bound_host: str) -> bool:
+    """True if a ``Host`` header names the server by address, not by a name others control.
+
+    Accepted: an IP address, ``localhost`` or the host the server was bound to.
 
     Browsers send the name they resolved in ``Host``: a DNS-rebinding page reaching 127.0.0.1
     through ``evil.example`` still says ``Host: evil.example``, which this refuses.
@@ -115,9 +117,10 @@ def is_local_host(host_header: str | None, bound_host: str) -> bool:
     if host in ("localhost", bound_host.lower()):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ipaddress.ip_address(host)
     except ValueError:
         return False
+    return True
 
 
 class _DeadlineReader(io.RawIOBase):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits, is_local_host
+from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits, is_direct_host
 from lpbot.sandbox import Sandbox
 
 LIMITS = ServerLimits(workers=4, backlog=8, max_connections=400, request_timeout=1.0,
@@ -206,7 +206,7 @@ def test_sandbox_stop_with_twenty_slow_clients_is_prompt() -> None:
 @pytest.mark.parametrize(("host", "local"), [
     ("127.0.0.1:8383", True), ("localhost:8383", True), ("[::1]:8383", True),
     ("127.0.0.1", True), ("evil.example:8383", False), ("evil.example", False),
-    ("127.0.0.1.evil.example", False), ("", False), (None, False),
+    ("127.0.0.1.evil.example", False), ("", False), (None, False), ("10.1.2.3:80", True),
 ])
-def test_is_local_host(host: str | None, local: bool) -> None:
-    assert is_local_host(host, "127.0.0.1") is local
+def test_is_direct_host(host: str | None, local: bool) -> None:
+    assert is_direct_host(host, "127.0.0.1") is local

@@ -16,8 +16,10 @@ It imports nothing of lpbot but :mod:`lpbot.protocol.names`, :mod:`lpbot.wakeup`
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
@@ -189,7 +191,7 @@ class Sandbox:
         for method, pattern, route in self.identity.routes():
             self._http.add_route(method, pattern, route)
         self._http.add_route("GET", r"/agents/(?P<agent>[^/]+)\.svg", self._picture)
-        self.console.mount(self._http.add_route)
+        self.console.mount(functools.partial(self._http.add_route, local=True))
         remote.install(self)
         try:
             self._ws.start()
@@ -303,9 +305,13 @@ class Sandbox:
             f"/ws_api/account/{self.account}/messaging/consumer?v=3"
         )
 
-    def add_route(self, method: str, pattern: str, route: Route) -> None:
-        """Serve more HTTP pages (such as an agent console) on the sandbox's HTTP port."""
-        self._require_http().add_route(method, pattern, route)
+    def add_route(self, method: str, pattern: str, route: Route, *, local: bool = False) -> None:
+        """Serve more HTTP pages (such as an agent console) on the sandbox's HTTP port.
+
+        ``local=True`` refuses cross-site and DNS-rebinding requests (pages that act for the
+        sandbox's operator).
+        """
+        self._require_http().add_route(method, pattern, route, local=local)
 
     @property
     def connection_count(self) -> int:

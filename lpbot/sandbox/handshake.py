@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .faults import FaultState
+from .inbound import BadInput, loads
 from .rules import Rules
 from .tokens import TokenError, TokenIssuer
 
@@ -68,8 +68,8 @@ def check_upgrade(
     )
     if raw:
         try:
-            parsed = json.loads(raw)
-        except ValueError:
+            parsed = loads(raw)
+        except BadInput:
             return Refusal(400, "Client-Properties is not JSON\n")
         if isinstance(parsed, dict):
             properties = parsed

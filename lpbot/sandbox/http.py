@@ -16,7 +16,13 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits
+from lpbot.httpserver import (
+    BoundedHTTPServer,
+    BoundedRequestHandler,
+    ServerLimits,
+    header,
+    is_direct_host,
+)
 from lpbot.protocol.names import Services
 
 from .files import MAX_FILE_SIZE, FileStore
@@ -70,6 +76,31 @@ _FILES: Final = "/v1/AUTH_async-images/"
 #: the sandbox's HTTP bounds: 32 threads, 512 open connections, 10 s per request, 64 KiB bodies
 #: (file uploads: up to ``files.MAX_FILE_SIZE``); see docs/hardening.md
 LIMITS: Final = ServerLimits(workers=32, backlog=256, max_connections=512)
+#: what a browser may POST to another site without asking first (a "simple" request)
+_SIMPLE_TYPES: Final = frozenset(
+    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+
+
+def cross_site(method: str, headers: Mapping[str, str], bound_host: str) -> HttpReply | None:
+    """The refusal of a request a web page could have made for someone else, or None.
+
+    The console and the ``/_sandbox/`` control routes act for whoever runs the sandbox, so they
+    take only requests that name the sandbox by address (a DNS-rebinding page cannot), that no
+    other origin sent, and (when they change something) that no HTML form could have sent.
+    """
+    if not is_direct_host(header(headers, "Host"), bound_host):
+        return HttpReply.json(403, {"error": "name the sandbox by address in Host"})
+    origin = header(headers, "Origin")
+    fetch_site = (header(headers, "Sec-Fetch-Site") or "").lower()
+    if fetch_site in ("cross-site", "same-site") or (
+        origin is not None and re.sub(r"^https?://", "", origin) != header(headers, "Host")
+    ):
+        return HttpReply.json(403, {"error": "cross-origin requests are refused"})
+    content_type = (header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+    if method not in ("GET", "HEAD") and content_type in _SIMPLE_TYPES:
+        return HttpReply.json(415, {"error": "send application/json, or no body"})
+    return None
 
 
 def jsonp_callback(query: Mapping[str, str]) -> str | None:
@@ -96,7 +127,7 @@ class HttpServer:
         self.profiles = profiles
         self._ws_port = ws_port
         self._accounts = accounts
-        self.routes: list[tuple[str, re.Pattern[str], Route]] = []
+        self.routes: list[tuple[str, re.Pattern[str], Route, bool]] = []
         self._server = BoundedHTTPServer(
             (host, port), self._handler_class(), name="lpbot-sandbox-http", limits=LIMITS,
             ssl_context=ssl_context,
@@ -110,9 +141,13 @@ class HttpServer:
         """The host name to give clients (a wildcard bind is advertised as 127.0.0.1)."""
         return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # noqa: S104
 
-    def add_route(self, method: str, pattern: str, route: Route) -> None:
-        """Serve ``method`` requests whose path fully matches ``pattern`` with ``route``."""
-        self.routes.append((method, re.compile(pattern), route))
+    def add_route(self, method: str, pattern: str, route: Route, *, local: bool = False) -> None:
+        """Serve ``method`` requests whose path fully matches ``pattern`` with ``route``.
+
+        ``local`` routes act for the sandbox's operator: they refuse what a web page could send
+        for someone else (see :func:`cross_site`).
+        """
+        self.routes.append((method, re.compile(pattern), route, local))
 
     @property
     def server(self) -> BoundedHTTPServer:
@@ -238,12 +273,15 @@ class HttpServer:
         parts = urllib.parse.urlsplit(target)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
         allowed = False
-        for route_method, pattern, route in self.routes:
+        for route_method, pattern, route, local in self.routes:
             match = pattern.fullmatch(parts.path)
             if match is None:
                 continue
             allowed = True
             if route_method == method:
+                refusal = cross_site(method, headers, self.host) if local else None
+                if refusal is not None:
+                    return refusal
                 request = HttpRequest(
                     method=method,
                     path=parts.path,

@@ -38,6 +38,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from .http import HttpReply, HttpRequest, jsonp_callback
+from .inbound import BadInput, loads
 from .tokens import LazyRsaKey, TokenError, TokenIssuer
 
 __all__ = [
@@ -496,8 +497,8 @@ def _is_json(request: HttpRequest) -> bool:
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError as exc:
+        body = loads(request.body or b"{}")  # nothing the sandbox could not send back
+    except BadInput as exc:
         raise _Refusal(400, "json_parse_error", "the body is not JSON") from exc
     if not isinstance(body, dict):
         raise _Refusal(400, "json_parse_error", "the body is not a JSON object")

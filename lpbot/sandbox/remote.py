@@ -6,31 +6,56 @@ from another language) gets the same controls as POSTs under ``/_sandbox/`` on i
     curl -X POST 'http://127.0.0.1:8383/_sandbox/faults/drop_all?code=4401'
     curl -X POST 'http://127.0.0.1:8383/_sandbox/conversations/CID/say?text=hello'
     curl -X POST 'http://127.0.0.1:8383/_sandbox/conversations/CID/invite?kind=video'
+
+The routes act for whoever runs the sandbox, so they refuse what a web page could send for
+someone else (a form post, another origin, a DNS-rebinding ``Host``), and numbers are bounded:
+counts up to :data:`MAX_COUNT`, delays up to :data:`MAX_DELAY` seconds.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from .http import HttpReply, HttpRequest
 
 if TYPE_CHECKING:
     from . import Sandbox
 
-__all__ = ["install"]
+__all__ = ["MAX_COUNT", "MAX_DELAY", "install"]
 
 _PREFIX = r"/_sandbox"
+#: the most requests or handshakes one fault call may reject
+MAX_COUNT: Final = 10_000
+#: the longest response delay, in seconds
+MAX_DELAY: Final = 60.0
 
 
-def _int(request: HttpRequest, name: str, default: int | None = None) -> int:
+def _int(
+    request: HttpRequest, name: str, default: int | None = None, *, low: int = 0, high: int
+) -> int:
     value = request.query.get(name)
     if value is None:
         if default is None:
             raise ValueError(f"query parameter {name} is required")
         return default
-    return int(value)
+    number = int(value) if value.strip().lstrip("-").isdigit() and len(value) < 12 else None
+    if number is None or not low <= number <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}")
+    return number
+
+
+def _seconds(request: HttpRequest, name: str) -> float:
+    value = request.query.get(name, "0")
+    try:
+        seconds = float(value) if len(value) < 24 else math.nan
+    except ValueError:
+        seconds = math.nan
+    if not 0.0 <= seconds <= MAX_DELAY:  # NaN fails both
+        raise ValueError(f"{name} must be a number of seconds from 0 to {MAX_DELAY:g}")
+    return seconds
 
 
 def install(sandbox: Sandbox) -> None:
@@ -38,20 +63,28 @@ def install(sandbox: Sandbox) -> None:
     faults, agents = sandbox.faults, sandbox.agents
 
     def fault(name: str, action: Callable[[HttpRequest], Any]) -> None:
-        sandbox.add_route("POST", rf"{_PREFIX}/faults/{name}", _guarded(action))
+        sandbox.add_route("POST", rf"{_PREFIX}/faults/{name}", _guarded(action), local=True)
 
     def drop_all(request: HttpRequest) -> Any:
-        code = request.query.get("code", "1006")
-        return {"dropped": faults.drop_all(None if code.lower() == "none" else int(code))}
+        if request.query.get("code", "").lower() == "none":
+            return {"dropped": faults.drop_all(None)}
+        return {"dropped": faults.drop_all(_int(request, "code", 1006, low=1000, high=4999))}
 
     fault("drop_all", drop_all)
     fault("expire_tokens", lambda r: faults.expire_tokens())
-    fault("reject_next", lambda r: faults.reject_next(_int(r, "count", 1), _int(r, "code", 429)))
+    fault(
+        "reject_next",
+        lambda r: faults.reject_next(
+            _int(r, "count", 1, high=MAX_COUNT), _int(r, "code", 429, low=100, high=599)
+        ),
+    )
     fault(
         "reject_handshakes",
-        lambda r: faults.reject_handshakes(_int(r, "count", 1), _int(r, "status", 503)),
+        lambda r: faults.reject_handshakes(
+            _int(r, "count", 1, high=MAX_COUNT), _int(r, "status", 503, low=100, high=599)
+        ),
     )
-    fault("delay_responses", lambda r: faults.delay_responses(float(r.query.get("seconds", "0"))))
+    fault("delay_responses", lambda r: faults.delay_responses(_seconds(r, "seconds")))
     fault(
         "send_malformed",
         lambda r: {"sent": faults.send_malformed(r.body.decode() if r.body else "{not json")},
@@ -61,7 +94,7 @@ def install(sandbox: Sandbox) -> None:
 
     def conversation(action: str, run: Callable[[HttpRequest, str], Any]) -> None:
         pattern = rf"{_PREFIX}/conversations/(?P<cid>[^/]+)/{action}"
-        sandbox.add_route("POST", pattern, _guarded(lambda r: run(r, r.match["cid"])))
+        sandbox.add_route("POST", pattern, _guarded(lambda r: run(r, r.match["cid"])), local=True)
 
     conversation("accept", lambda r, cid: {"agentId": agents.accept(cid, r.query.get("agent"))})
     conversation("say", lambda r, cid: {"sequence": agents.say(cid, r.query.get("text", ""))})
@@ -87,7 +120,7 @@ def install(sandbox: Sandbox) -> None:
         records = sandbox.conversations(consumer_id=request.query.get("consumer"))
         return HttpReply.json(200, [_summary(dataclasses.asdict(r)) for r in records])
 
-    sandbox.add_route("GET", rf"{_PREFIX}/conversations", listing)
+    sandbox.add_route("GET", rf"{_PREFIX}/conversations", listing, local=True)
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import ssl
 import threading
@@ -29,6 +28,7 @@ from . import wire
 from .faults import FaultState
 from .handlers import Handlers, canonical_type
 from .handshake import Refusal, check_upgrade, init_headers
+from .inbound import BadInput, loads
 from .model import Refused, Session
 from .tokens import TokenError, TokenIssuer
 from .variants import WireStyle, WireVariants
@@ -38,6 +38,9 @@ __all__ = ["MAX_BUFFERED", "SandboxConnection", "WsServer"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: what a handler raises on a request of valid JSON but an unusable shape (a list where a
+#: name belongs, say): answered 400, like the checks the handler makes on purpose
+_SHAPE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError)
 
 _INITIALIZED = "Connection initialized successfully"
 #: unsent bytes after which a socket that does not read is dropped
@@ -308,13 +311,24 @@ class WsServer:
             _push_all(conn, frames)
 
     def _on_frame(self, conn: SandboxConnection, session: Session, message: str | bytes) -> None:
+        """Answer one inbound frame; whatever it holds, the socket lives on (no 1011)."""
+        try:
+            self._answer(conn, session, message)
+        except Exception:  # isolation boundary: a sandbox bug answers 500
+            log.exception("sandbox failed on a frame")
+            self._reply(conn, [wire.error_frame(None, 500, "internal error")])
+
+    def _answer(self, conn: SandboxConnection, session: Session, message: str | bytes) -> None:
         if isinstance(message, bytes):
             self._reply(conn, [wire.error_frame(None, 400, "binary frames are not supported")])
             return
         try:
-            frame = json.loads(message)
-        except ValueError:
-            self._reply(conn, [wire.error_frame(None, 400, "malformed JSON")])
+            frame = loads(message)
+        except BadInput as exc:
+            raw_id = exc.parsed.get("id") if isinstance(exc.parsed, dict) else None
+            ok = isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and raw_id != ""
+            req_id = str(raw_id) if ok else None
+            self._reply(conn, [wire.error_frame(req_id, 400, f"malformed JSON: {exc}")])
             return
         if not isinstance(frame, dict):
             self._reply(conn, [wire.error_frame(None, 400, "a request must be a JSON object")])
@@ -363,6 +377,9 @@ class WsServer:
             frames = [response, *followups]
         except Refused as exc:
             frames = [wire.error_frame(req_id, exc.code, exc.message, style)]
+        except _SHAPE_ERRORS as exc:
+            log.debug("%s refused as malformed: %r", type_name, exc)
+            frames = [wire.error_frame(req_id, 400, "malformed request body", style)]
         except Exception:  # isolation boundary: a sandbox bug answers 500, the socket lives on
             log.exception("sandbox failed to handle %s", type_name)
             frames = [wire.error_frame(req_id, 500, "internal error", style)]
