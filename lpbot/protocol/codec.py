@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -43,8 +45,12 @@ Inbound = (
 # orjson parses a frame in about half the time of the standard library's scanner, which is most
 # of what decoding costs on the receive thread (benchmarks/codec.py). It keeps to RFC 8259 more
 # strictly: NaN, Infinity and lone surrogate escapes are refused, nesting deeper than 1,024
-# levels is refused, and an integer beyond 64 bits becomes a float.
+# levels is refused, and an integer beyond 64 bits becomes a float. A lone surrogate escape
+# ("\ud800") is valid JSON text, though, and one in a message must not cost the other events of
+# its frame: a frame orjson refuses is read again by the standard library (_loads_lenient),
+# off the hot path, since only a refused frame pays for it.
 _loads: Final = orjson.loads
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 # Compact separators: frames are small and many; ensure_ascii=False keeps text as UTF-8.
 _dumps: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # Exceptions a parser may meet on a frame of valid JSON but an unusable shape; the decoder
@@ -70,10 +76,44 @@ def _loads_object(text: str | bytes) -> dict[str, Any]:
     try:
         frame = _loads(text)
     except ValueError as exc:  # orjson.JSONDecodeError: not JSON, bad UTF-8, nested too deep
-        raise ProtocolError(f"frame is not JSON: {exc}"[:120], raw=text) from exc
+        try:
+            frame = _loads_lenient(text)
+        except (ValueError, RecursionError):
+            raise ProtocolError(f"frame is not JSON: {exc}"[:120], raw=text) from exc
     if type(frame) is not dict:
         raise ProtocolError("frame is not a JSON object", raw=text)
     return frame
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _loads_lenient(text: str | bytes) -> Any:
+    """Read a frame orjson refused as the standard library does, within RFC 8259.
+
+    What it accepts beyond orjson is a lone surrogate escape; each becomes U+FFFD, so the text
+    can be logged, stored and sent again. NaN, Infinity and overflowing numbers stay refused.
+    """
+    value = json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    return _replace_surrogates(value)
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def decode_request(text: str | bytes) -> RequestType:

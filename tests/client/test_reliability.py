@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -232,3 +233,28 @@ def test_a_malformed_frame_is_logged_without_tokens(sandbox, make_client, caplog
     logged = [r.getMessage() for r in caplog.records if r.name.startswith("lpbot.client")]
     assert any("malformed frame" in message for message in logged)
     assert not any("eyJ" in message for message in logged)
+
+
+def test_a_lone_surrogate_in_one_event_loses_no_other_event_of_its_frame(sandbox, make_client):
+    client, recorder = make_client()
+    client.connect(timeout=5)
+    conversation = client.open_conversation()
+    agent = agent_assigned(sandbox, conversation.id)
+    sandbox.agents.say(conversation.id, "first")
+    recorder.wait_agent_texts(1)
+    last = recorder.sequences(conversation.id)[-1]
+
+    def change(sequence: int, text: str) -> dict[str, object]:
+        return {"sequence": sequence, "originatorId": agent,
+                "originatorMetadata": {"id": agent, "role": "ASSIGNED_AGENT"},
+                "serverTimestamp": 1700000000000 + sequence,
+                "event": {"type": "ContentEvent", "contentType": "text/plain", "message": text},
+                "conversationId": conversation.id, "dialogId": conversation.id}
+
+    frame = {"kind": "notification", "type": "ms.MessagingEventNotification",
+             "body": {"changes": [change(last + 1, "bad @ text"), change(last + 2, "after")]}}
+    # a lone surrogate escape, as another server may write it: valid JSON, refused by orjson
+    assert sandbox.faults.send_malformed(json.dumps(frame).replace("@", "\\ud800")) == 1
+    assert recorder.wait_agent_texts(3) == ["first", "bad \ufffd text", "after"]
+    assert client.stats.malformed_frames == 0
+    assert client.stats.gaps == 0

@@ -121,12 +121,27 @@ def test_a_frame_that_is_not_text_is_refused(frame):
         Decoder().decode(frame)
 
 
-@pytest.mark.parametrize("value", ["NaN", "-Infinity", '"\\ud800"', "1e999"])
+@pytest.mark.parametrize("value", ["NaN", "-Infinity", "1e999"])
 def test_values_outside_rfc_8259_are_not_json(value):
     # the standard library would accept each of these; a frame carrying one is refused
     with pytest.raises(ProtocolError, match="frame is not JSON"):
         Decoder().decode('{"kind": "resp", "reqId": "1", "code": 200, "body": {"x": '
                          + value + "}}")
+
+
+def test_a_lone_surrogate_escape_costs_no_other_event_of_its_frame():
+    frame = json.loads(text("32-notification-ms_MessagingEventNotification.json"))
+    change = frame["body"]["changes"][0]
+    frame["body"]["changes"] = [
+        {**change, "sequence": 1, "event": {**change["event"], "message": "before"}},
+        {**change, "sequence": 2, "event": {**change["event"], "message": "bad @ here"}},
+        {**change, "sequence": 3, "event": {**change["event"], "message": "after"}},
+    ]
+    raw = json.dumps(frame).replace("@", "\\ud800")  # as the server wrote it: an escape
+    notification = Decoder().decode(raw)
+    assert [c.sequence for c in notification.changes] == [1, 2, 3]
+    assert [c.event.message for c in notification.changes] == ["before", "bad \ufffd here", "after"]
+    assert Decoder().decode(raw.encode()).changes[1].event.message == "bad \ufffd here"
 
 
 def test_an_integer_beyond_64_bits_becomes_a_float():
