@@ -2,8 +2,9 @@
 
 ``GenerateURLForUploadFile`` reserves a path and signs a PUT URL; the HTTP listener checks
 ``temp_url_sig``/``temp_url_expires`` (HMAC-SHA1 like OpenStack Swift temp URLs) and stores the
-bytes; ``GenerateURLForDownloadFile`` signs a GET URL for a stored file. URLs expire after a
-minute by default.
+bytes; ``GenerateURLForDownloadFile`` signs a GET URL for a stored file, for the consumer who
+uploaded it only (another consumer of the account who learns the path gets 400, as for a path
+that does not exist). URLs expire after a minute by default.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class StoredFile:
     """One reserved or uploaded file."""
 
     account: str
+    consumer: str
     declared_size: int
     file_type: str
     data: bytes | None = None
@@ -60,8 +62,10 @@ class FileStore:
         expires = int(time.time() + self.url_lifetime)
         return {"temp_url_sig": self._sign(method, path, expires), "temp_url_expires": str(expires)}
 
-    def upload_url(self, account: str, size: int, file_type: str) -> tuple[str, dict[str, str]]:
-        """Reserve a path for a file of ``size`` bytes and sign a PUT URL for it."""
+    def upload_url(
+        self, account: str, consumer: str, size: int, file_type: str
+    ) -> tuple[str, dict[str, str]]:
+        """Reserve a path for ``consumer``'s file of ``size`` bytes and sign a PUT URL for it."""
         kind = file_type.upper()
         if kind not in FILE_TYPES:
             raise Refused(400, f"unsupported fileType {file_type!r}")
@@ -71,20 +75,24 @@ class FileStore:
         with self._lock:
             if len(self._files) >= self.max_files:  # keep memory bounded: drop the oldest
                 del self._files[next(iter(self._files))]
-            self._files[path] = StoredFile(account, size, kind)
+            self._files[path] = StoredFile(account, consumer, size, kind)
         return path, self._params("PUT", path)
 
-    def store(self, account: str, data: bytes, file_type: str) -> str:
-        """Keep ``data`` as an uploaded file of ``account`` (a file an agent sends); its path."""
-        path, _ = self.upload_url(account, len(data), file_type)
+    def store(self, account: str, consumer: str, data: bytes, file_type: str) -> str:
+        """Keep ``data`` as a file of ``consumer``'s conversation (one an agent sends); its path."""
+        path, _ = self.upload_url(account, consumer, len(data), file_type)
         self.put(path, data)
         return path
 
-    def download_url(self, account: str, path: str) -> dict[str, str]:
-        """Sign a GET URL for an uploaded file of ``account``."""
+    def download_url(self, account: str, consumer: str, path: str) -> dict[str, str]:
+        """Sign a GET URL for a file of ``consumer`` (its upload, or one an agent sent it)."""
         with self._lock:
             stored = self._files.get(path)
-        if stored is None or stored.account != account or stored.data is None:
+        if (
+            stored is None
+            or (stored.account, stored.consumer) != (account, consumer)
+            or stored.data is None
+        ):
             raise Refused(400, f"unknown file {path}")
         return self._params("GET", path)
 

@@ -506,7 +506,8 @@ class FlowAgent:
                 "type": "RichContentEvent",
                 "content": {"type": "carousel", "padding": 10, "elements": cards}})
         if state.file is not None:
-            path = self.files.store(conversation.account, state.file.data, state.file.file_type)
+            path = self.files.store(conversation.account, conversation.consumer_id,
+                                    state.file.data, state.file.file_type)
             self.pool.publish(conversation, agent_id, {
                 "type": "ContentEvent", "contentType": "hosted/file",
                 "message": {"caption": state.file.caption, "relativePath": path,

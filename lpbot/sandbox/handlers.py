@@ -212,7 +212,7 @@ class Handlers:
         if not isinstance(file_type, str):
             raise Refused(400, "fileType is required")
         self.rules.upload(file_type)
-        path, params = self.files.upload_url(session.account, size, file_type)
+        path, params = self.files.upload_url(session.account, session.consumer, size, file_type)
         return 200, Responses.GENERATE_URL, {"relativePath": path, "queryParams": params}, []
 
     def generate_download_url(self, session: Session, body: Any, metadata: list[Any]) -> Outcome:
@@ -221,7 +221,7 @@ class Handlers:
         path = data.get("relativePath")
         if not isinstance(path, str) or not path:
             raise Refused(400, "relativePath is required")
-        params = self.files.download_url(session.account, path)
+        params = self.files.download_url(session.account, session.consumer, path)
         return 200, Responses.GENERATE_URL, {"relativePath": path, "queryParams": params}, []
 
     def set_user_profile(self, session: Session, body: Any, metadata: list[Any]) -> Outcome:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -171,3 +172,16 @@ def test_bodies_are_capped_without_buffering(sandbox: Sandbox) -> None:
     url = f"{sandbox.http_url}/api/account/{sandbox.account}/authenticate"
     reply = requests.post(url, data=b"x" * (4 * 1024 * 1024), timeout=10)
     assert reply.status_code == 413
+
+
+def test_a_consumer_cannot_download_another_consumers_upload(
+        sandbox: Sandbox, consumer_factory: Callable[..., Consumer]) -> None:
+    owner, other = consumer_factory(), consumer_factory()
+    resp = owner.ok("ms.GenerateURLForUploadFile", {"fileSize": 5, "fileType": "JPG"})
+    path, params = resp["body"]["relativePath"], resp["body"]["queryParams"]
+    put = requests.put(f"{sandbox.http_url}{path}", params=params, data=b"\xff\xd8 jp", timeout=5)
+    assert put.status_code == 201
+    refused = other.request("ms.GenerateURLForDownloadFile", {"relativePath": path})
+    assert refused["code"] == 400
+    assert "queryParams" not in str(refused.get("body"))
+    assert owner.ok("ms.GenerateURLForDownloadFile", {"relativePath": path})["code"] == 200
