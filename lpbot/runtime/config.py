@@ -179,6 +179,8 @@ class SandboxSection:
     wire_variants: str = field(default="random",
                                metadata=_choice("canonical", "legacy", "random"))
     seed: int | None = None
+    #: seconds a closed conversation is kept (then forgotten, as the client forgets it)
+    closed_retention: float = field(default=300.0, metadata=_between(0, MAX_INTERVAL))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -57,7 +57,7 @@ def agent_options(settings: SandboxSection, *, mode: str | None = None,
 
 def start_sandbox(settings: SandboxSection, *, mode: str | None = None,
                   flow: Path | str | None = None, base: Path | None = None) -> Sandbox:
-    """Start a sandbox on 127.0.0.1 with ``settings``' account and agents; the caller stops it.
+    """Start a sandbox on 127.0.0.1 as ``settings`` say; the caller stops it.
 
     It serves TLS unless ``settings.tls`` is off; its ``ca_file`` is what clients trust.
 
@@ -70,4 +70,5 @@ def start_sandbox(settings: SandboxSection, *, mode: str | None = None,
     agents = agent_options(settings, mode=mode, flow=flow, base=base)
     return Sandbox(account=settings.account, agents=agents, tls=settings.tls,
                    lenient=settings.lenient, wire_variants=settings.wire_variants,
-                   seed=settings.seed).start()
+                   seed=settings.seed,
+                   closed_retention=settings.closed_retention).start()

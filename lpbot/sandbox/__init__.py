@@ -89,6 +89,8 @@ class Sandbox:
             kept in :attr:`seed`).
         invitation_lifetime: seconds before an agent's CoBrowse, voice or video invitation
             (``agents.invite``) closes unless answered (two minutes, as documented).
+        closed_retention: seconds a closed conversation is kept, then forgotten (None, the
+            default: kept for ever), so a sandbox that runs for days keeps its memory flat.
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class Sandbox:
         wire_variants: str = "random",
         seed: int | None = None,
         invitation_lifetime: float = 120.0,
+        closed_retention: float | None = None,
     ) -> None:
         self.account = account
         self.accounts = frozenset((account, *accounts))
@@ -121,7 +124,7 @@ class Sandbox:
         self.host = host
         self.tls = tls
         self.agent_options = agents
-        self._world = World()
+        self._world = World(closed_retention=closed_retention)
         self._tokens = TokenIssuer(lifetime=token_lifetime)
         if brand_key is not None:
             identity = replace(identity, brand_hs256_key=brand_key)

@@ -7,7 +7,7 @@ frames that must follow it (subscription snapshots), or raises :class:`Refused`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lpbot.protocol.names import Requests, Responses, Role, TTRType
@@ -21,7 +21,9 @@ from .world import World
 
 __all__ = ["Handlers", "canonical_type"]
 
-Outcome = tuple[int, str, Any, list[str]]  # code, response type, body, frames that follow
+#: frames that follow a response: text, or pages made as the socket drains (a replay)
+Followups = list[str | Iterator[str]]
+Outcome = tuple[int, str, Any, Followups]  # code, response type, body, frames that follow
 Handler = Callable[[Session, Any, list[Any]], Outcome]
 
 #: default TTR seconds of each ``ttrDefName`` (the docs show PRIORITIZED 600, URGENT 300)

@@ -7,8 +7,8 @@ client's codec (house style §3.1): the two sides meet only at the wire.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
 
 from lpbot.protocol.names import Kind, Notifications, Requests, Responses
 
@@ -24,6 +24,7 @@ __all__ = [
     "event_change",
     "live_event",
     "messaging_notification",
+    "messaging_pages",
     "response_frame",
     "styled_response",
     "subscription_notification",
@@ -220,6 +221,36 @@ def event_change(stored: StoredEvent, style: WireStyle = CANONICAL) -> dict[str,
     if stored.metadata:
         change["metadata"] = stored.metadata
     return change
+
+
+#: the size a replay page grows to before the next change starts a new frame
+PAGE_BYTES: Final = 256 * 1024
+
+
+def messaging_pages(
+    changes: Iterable[dict[str, Any]], page_bytes: int = PAGE_BYTES
+) -> Iterator[str]:
+    """``ms.MessagingEventNotification`` frames of about ``page_bytes`` each, made lazily.
+
+    A backlog replayed as one frame could pass any frame limit (the client's, and the
+    sandbox's own slow-reader bound); pages keep every frame small. At least one frame (an
+    empty one for no changes) is yielded.
+    """
+    head, tail = messaging_notification([]).split("[]", 1)  # the same frame, changes spliced in
+    head, tail = head + "[", "]" + tail
+    parts: list[str] = []
+    size = 0
+    sent = False
+    for change in changes:
+        text = dumps(change)
+        if parts and size + len(text) > page_bytes:
+            yield head + ",".join(parts) + tail
+            sent = True
+            parts, size = [], 0
+        parts.append(text)
+        size += len(text) + 1
+    if parts or not sent:
+        yield head + ",".join(parts) + tail
 
 
 def messaging_notification(changes: Iterable[dict[str, Any]]) -> str:

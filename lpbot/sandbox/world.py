@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lpbot.protocol.names import ConversationState, Role
@@ -32,7 +33,11 @@ _OPEN = ConversationState.OPEN.value
 class World:
     """All accounts' conversations and live sessions of one sandbox."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, closed_retention: float | None = None) -> None:
+        #: seconds a conversation is kept once closed (None: for ever); see :meth:`forget_closed`
+        self.closed_retention = closed_retention
+        #: conversation id -> ``time.monotonic()`` when it closed, oldest first
+        self._closed: dict[str, float] = {}
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.conversations: dict[str, Conversation] = {}
@@ -138,6 +143,7 @@ class World:
     def create_conversation(self, session: Session, **attributes: Any) -> Conversation:
         """Create an OPEN conversation for the session's consumer (one open at a time, §8.5)."""
         with self.lock:
+            self.forget_closed()
             existing = self.open_conversation_of(session.account, session.consumer)
             if existing is not None:
                 raise Refused(
@@ -286,6 +292,47 @@ class World:
             conversation.end_ts = now_ms()
             conversation.awaiting_agent_since = None
             self.conversation_changed(conversation, "closed")
+            self._closed.pop(conversation.conversation_id, None)
+            self._closed[conversation.conversation_id] = time.monotonic()
+            self.forget_closed()
+
+    def forget_closed(self) -> int:
+        """Forget conversations closed for longer than ``closed_retention``; how many.
+
+        A long-running sandbox (the one ``lpbot run`` embeds) would otherwise keep every
+        conversation it ever had. A forgotten conversation is unknown from then on (404 to its
+        consumer, KeyError to :meth:`record`), as a conversation past LivePerson's retention is.
+        """
+        if self.closed_retention is None:
+            return 0
+        horizon = time.monotonic() - self.closed_retention
+        forgotten = 0
+        with self.lock:
+            while self._closed:
+                conversation_id, closed_at = next(iter(self._closed.items()))
+                if closed_at > horizon:
+                    break
+                del self._closed[conversation_id]
+                conversation = self.conversations.pop(conversation_id, None)
+                if conversation is not None:
+                    self._forget(conversation)
+                    forgotten += 1
+        return forgotten
+
+    def _forget(self, conversation: Conversation) -> None:
+        key = (conversation.account, conversation.consumer_id)
+        for dialog_id, dialog in conversation.dialogs.items():
+            self.dialogs.pop(dialog_id, None)
+            for session in dialog.subscribers:
+                session.dialogs.discard(dialog_id)
+        mine = [c for c in self.by_consumer.get(key, ()) if c is not conversation]
+        if mine:
+            self.by_consumer[key] = mine
+        else:
+            self.by_consumer.pop(key, None)
+        for session in self.sessions.get(key, ()):
+            for members in session.subscription_members.values():
+                members.discard(conversation.conversation_id)
 
     # -- subscriptions ----------------------------------------------------------------------
 
@@ -314,17 +361,27 @@ class World:
             del session.conversation_subscriptions[subscription_id]
             del session.subscription_members[subscription_id]
 
-    def subscribe_dialog(self, session: Session, dialog: Dialog, from_seq: int) -> str:
-        """Subscribe the session to a dialog; return the replay notification (seq >= from_seq)."""
+    def subscribe_dialog(self, session: Session, dialog: Dialog, from_seq: int) -> Iterator[str]:
+        """Subscribe the session to a dialog; return its replay (seq >= from_seq) as pages.
+
+        The pages are made as the socket drains (:func:`wire.messaging_pages`), from the
+        events stored when the subscription was made: later ones reach the session live.
+        """
         with self.lock:
             dialog.subscribers.add(session)
             session.dialogs.add(dialog.dialog_id)
-            replay = [
-                wire.event_change(e, session.style)
-                for e in dialog.events
-                if e.sequence is not None and e.sequence >= from_seq
-            ]
-            return wire.messaging_notification(replay)
+            events = dialog.events
+            end = len(events)
+        return wire.messaging_pages(self._changes(events, from_seq, end, session.style))
+
+    def _changes(
+        self, events: list[StoredEvent], from_seq: int, end: int, style: WireStyle
+    ) -> Iterator[dict[str, Any]]:
+        for index in range(end):
+            with self.lock:
+                stored = events[index]
+            if stored.sequence is not None and stored.sequence >= from_seq:
+                yield wire.event_change(stored, style)
 
     # -- records ----------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -45,6 +46,8 @@ _SHAPE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, IndexError)
 _INITIALIZED = "Connection initialized successfully"
 #: unsent bytes after which a socket that does not read is dropped
 MAX_BUFFERED = 16 * 1024 * 1024
+#: the socket's write buffer above which frames wait in the connection's outbox
+_WRITE_LIMIT = 2**16
 
 
 class SandboxConnection(ServerConnection):
@@ -58,6 +61,9 @@ class SandboxConnection(ServerConnection):
         self.client_properties: dict[str, Any] = {}
         self.timers: dict[str, asyncio.TimerHandle] = {}  # init, idle, expiry
         self.bucket = (0.0, 0.0)  # (tokens, loop time of the last refill) for the rate limit
+        #: frames waiting for the socket to drain, in order: text, or pages made on demand
+        self.outbox: deque[str | Iterator[str]] = deque()
+        self.outbox_bytes = 0
 
     def data_received(self, data: bytes) -> None:
         """Every inbound byte (text frames and pings alike) counts as activity."""
@@ -65,17 +71,54 @@ class SandboxConnection(ServerConnection):
         super().data_received(data)
 
     def push(self, text: str) -> None:
-        """Queue a text frame now, in call order (loop thread only).
+        """Send a text frame in call order (loop thread only).
 
-        A client that stops reading is dropped once its unsent data passes
-        :data:`MAX_BUFFERED`, so one stuck socket cannot grow the sandbox's memory without bound.
+        Frames wait in :attr:`outbox` while the socket's buffer is full. A client that stops
+        reading is dropped once its unsent data passes :data:`MAX_BUFFERED`, so one stuck socket
+        cannot grow the sandbox's memory without bound.
         """
+        if self.protocol.state is not State.OPEN:
+            return
+        if not self.outbox and not self.paused:
+            self._write(text)
+            return
+        self.outbox.append(text)
+        self.outbox_bytes += len(text)
+        if self.outbox_bytes + self.transport.get_write_buffer_size() > MAX_BUFFERED:
+            log.warning("dropping a consumer socket that does not read its frames")
+            self.outbox.clear()
+            self.outbox_bytes = 0
+            self.transport.abort()
+
+    def push_pages(self, pages: Iterator[str]) -> None:
+        """Send frames made one at a time as the socket drains (a replay of any length)."""
         if self.protocol.state is State.OPEN:
-            self.protocol.send_text(text.encode())
-            self.send_data()
-            if self.transport.get_write_buffer_size() > MAX_BUFFERED:
-                log.warning("dropping a consumer socket that does not read its frames")
-                self.transport.abort()
+            self.outbox.append(pages)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write waiting frames until the socket's buffer is full again (loop thread)."""
+        while self.outbox and not self.paused and self.protocol.state is State.OPEN:
+            head = self.outbox[0]
+            if isinstance(head, str):
+                self.outbox.popleft()
+                self.outbox_bytes -= len(head)
+                self._write(head)
+                continue
+            page = next(head, None)
+            if page is None:
+                self.outbox.popleft()
+            else:
+                self._write(page)
+
+    def resume_writing(self) -> None:
+        """The socket drained: send what waits."""
+        super().resume_writing()
+        self.flush()
+
+    def _write(self, text: str) -> None:
+        self.protocol.send_text(text.encode())
+        self.send_data()
 
 
 class WsServer:
@@ -173,7 +216,7 @@ class WsServer:
             ping_timeout=None,
             close_timeout=2,
             max_queue=4,
-            write_limit=2**16,
+            write_limit=_WRITE_LIMIT,
             server_header="lpbot-sandbox",
         )
         self.port = server.sockets[0].getsockname()[1]
@@ -303,7 +346,7 @@ class WsServer:
 
     # -- frames -----------------------------------------------------------------------------
 
-    def _reply(self, conn: SandboxConnection, frames: list[str]) -> None:
+    def _reply(self, conn: SandboxConnection, frames: Sequence[str | Iterator[str]]) -> None:
         delay = self.faults.delay
         if delay > 0:
             self.loop.call_later(delay, _push_all, conn, frames)
@@ -477,9 +520,12 @@ def _initialized(req_id: str, style: WireStyle) -> str:
     return wire.styled_response(req_id, 200, Responses.STRING, _INITIALIZED, "", style)
 
 
-def _push_all(conn: SandboxConnection, frames: list[str]) -> None:
+def _push_all(conn: SandboxConnection, frames: Sequence[str | Iterator[str]]) -> None:
     for frame in frames:
-        conn.push(frame)
+        if isinstance(frame, str):
+            conn.push(frame)
+        else:
+            conn.push_pages(frame)
 
 
 def _clock_offset(loop: asyncio.AbstractEventLoop) -> float:
