@@ -370,7 +370,7 @@ class WsServer:
         except BadInput as exc:
             raw_id = exc.parsed.get("id") if isinstance(exc.parsed, dict) else None
             ok = isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and raw_id != ""
-            req_id = str(raw_id) if ok else None
+            req_id = str(raw_id) if ok and str(raw_id).isprintable() else None  # echoable
             self._reply(conn, [wire.error_frame(req_id, 400, f"malformed JSON: {exc}")])
             return
         if not isinstance(frame, dict):
