@@ -17,6 +17,7 @@ import pytest
 
 from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits, is_direct_host
 from lpbot.sandbox import Sandbox
+from lpbot.sandbox.http import HttpReply, HttpRequest
 
 LIMITS = ServerLimits(workers=4, backlog=8, max_connections=400, request_timeout=1.0,
                       write_timeout=1.0)
@@ -210,3 +211,26 @@ def test_sandbox_stop_with_twenty_slow_clients_is_prompt() -> None:
 ])
 def test_is_direct_host(host: str | None, local: bool) -> None:
     assert is_direct_host(host, "127.0.0.1") is local
+
+
+def test_sandbox_stop_is_bounded_and_reports_a_thread_it_could_not_end() -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck(request: HttpRequest) -> HttpReply:
+        entered.set()
+        release.wait(30)  # a route that ignores the shutdown
+        return HttpReply.json(200, {})
+
+    sandbox = Sandbox().start()
+    sandbox.add_route("GET", "/stuck", stuck)
+    client = socket.create_connection(("127.0.0.1", sandbox.http_port))
+    try:
+        client.sendall(b"GET /stuck HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        assert entered.wait(5)
+        started = time.monotonic()
+        assert sandbox.stop(timeout=1.0) is False
+        assert time.monotonic() - started < 2.5
+    finally:
+        release.set()
+        client.close()

@@ -56,6 +56,10 @@ ODD = st.sampled_from(["\ud800", "a\udfffb", float("nan"), float("inf"), -float(
 FUZZED = st.one_of(ODD, TEXT, VALUES)
 
 
+#: stands for the open conversation's id in drawn bodies (replaced when sent)
+DIALOG = "@dialog@"
+
+
 def valid_bodies(dialog: str) -> dict[str, Any]:
     """A well-formed body of each request type, for ``dialog`` (the fuzz mutates them)."""
     text_event = {"type": "ContentEvent", "contentType": "text/plain", "message": "hi"}
@@ -165,28 +169,34 @@ def frame_text(frame: Any) -> str:
     return json.dumps(frame, allow_nan=True)
 
 
-@FUZZ
-@given(data=st.data())
-def test_any_request_gets_a_documented_answer_and_the_socket_lives(
-        target: Target, data: st.DataObject) -> None:
-    for type_name, body in data.draw(mutated(target.conversation), label="mutated requests"):
-        target.consumer.send_raw(frame_text({"kind": "req", "id": "m", "type": type_name,
-                                             "body": body}))
-    type_name = data.draw(st.sampled_from(REQUEST_TYPES), label="type")
-    frame: Any = {"kind": "req", "id": data.draw(st.one_of(st.just("fuzz"), FUZZED)),
-                  "type": type_name, "body": data.draw(FUZZED, label="body")}
+@st.composite
+def whole_frame(draw: st.DrawFn) -> str:
+    """One more request, fuzzed as a whole: id, type, body, nesting and numerals."""
+    type_name = draw(st.sampled_from(REQUEST_TYPES), label="type")
+    frame: Any = {"kind": "req", "id": draw(st.one_of(st.just("fuzz"), FUZZED), label="id"),
+                  "type": type_name, "body": draw(FUZZED, label="body")}
     if type_name == "InitConnection":
-        frame["headers"] = data.draw(st.lists(st.fixed_dictionaries({
+        frame["headers"] = draw(st.lists(st.fixed_dictionaries({
             "type": st.just(".ams.headers.ConsumerAuthentication"),
             "jwt": FUZZED}), max_size=1), label="headers")
-    text = frame_text(data.draw(st.one_of(st.just(frame), VALUES), label="frame"))
-    nesting = data.draw(st.sampled_from([0, 0, 0, 40, 1000]), label="nesting")
+    text = frame_text(draw(st.one_of(st.just(frame), VALUES), label="frame"))
+    nesting = draw(st.sampled_from([0, 0, 0, 40, 1000]), label="nesting")
     if nesting:
         text = with_member(text, "deep", "[" * nesting + "]" * nesting)
-    digits = data.draw(st.sampled_from([0, 0, 41, 5000]), label="numeral digits")
+    digits = draw(st.sampled_from([0, 0, 41, 5000]), label="numeral digits")
     if digits:
         text = with_member(text, "n", "9" * digits)
-    target.consumer.send_raw(text)
+    return text
+
+
+@FUZZ
+@given(mutations=mutated(DIALOG), last=whole_frame())
+def test_any_request_gets_a_documented_answer_and_the_socket_lives(
+        target: Target, mutations: list[tuple[str, Any]], last: str) -> None:
+    for type_name, body in mutations:
+        text = frame_text({"kind": "req", "id": "m", "type": type_name, "body": body})
+        target.consumer.send_raw(text.replace(DIALOG, target.conversation))
+    target.consumer.send_raw(last)
     for answer in answers_until_probe(target):
         assert answer["code"] in WS_CODES, answer
         assert isinstance(answer.get("body", ""), str | dict | list), answer
