@@ -33,6 +33,9 @@ __all__ = ["Activity", "ConversationTracker", "conversation_hooks"]
 
 #: closed conversations remembered (for late CSAT changes) before the oldest go
 KEEP_CLOSED: Final = 10_000
+#: seconds a closed conversation is remembered at most: the client's own ``closed_retention``,
+#: after which no late event of it arrives (a count alone let memory grow for hours)
+CLOSED_RETENTION: Final = 300.0
 _AGENT_ROLES: Final = frozenset({Role.ASSIGNED_AGENT, Role.AGENT, Role.MANAGER})
 
 
@@ -86,7 +89,8 @@ class ConversationTracker:
         self._condition = threading.Condition(threading.RLock())
         self._waiters = 0  # threads in wait_until: the hooks notify only when there are some
         self._activities: OrderedDict[str, Activity] = OrderedDict()
-        self._closed: OrderedDict[str, None] = OrderedDict()  # closed ones, oldest first
+        #: closed ones, oldest first, with the ``time.monotonic()`` they closed at
+        self._closed: OrderedDict[str, float] = OrderedDict()
 
     # --- reader thread --------------------------------------------------------------------
 
@@ -210,9 +214,11 @@ class ConversationTracker:
     def _mark_closed(self, conversation_id: str, activity: Activity) -> None:
         """Mark it closed and forget the longest-closed ones beyond ``KEEP_CLOSED`` (locked)."""
         activity.closed = True
-        self._closed[conversation_id] = None
+        now = time.monotonic()
+        self._closed[conversation_id] = now
         self._closed.move_to_end(conversation_id)
-        while len(self._closed) > KEEP_CLOSED:
+        while self._closed and (len(self._closed) > KEEP_CLOSED
+                                or next(iter(self._closed.values())) < now - CLOSED_RETENTION):
             oldest, _ = self._closed.popitem(last=False)
             self._activities.pop(oldest, None)
 

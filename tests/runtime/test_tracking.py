@@ -27,3 +27,20 @@ def test_the_longest_closed_conversations_are_forgotten_beyond_the_bound(
         assert remembered == closed[1:]
         assert tracker.wait_until(
             lambda: [cid for cid, _ in tracker.open_conversations()] == [still_open.id], 5)
+
+
+def test_closed_conversations_are_forgotten_after_the_retention(
+    make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running bot's memory stays flat: a count alone is reached only after hours."""
+    monkeypatch.setattr(tracking, "CLOSED_RETENTION", 0.0)
+    with make_harness() as harness:
+        tracker = harness.bot.tracker
+        closed = []
+        for _ in range(3):
+            conversation = harness.open_conversation()
+            conversation.close()
+            assert tracker.wait_until(lambda c=conversation: tracker.activity(c.id).closed, 5)
+            closed.append(conversation.id)
+        remembered = [cid for cid in closed if tracker.activity(cid).closed]
+        assert remembered == closed[-1:]  # each close forgets those closed before it
