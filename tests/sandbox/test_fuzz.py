@@ -19,6 +19,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from lpbot.sandbox import Sandbox
@@ -117,13 +118,23 @@ class Target:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        # no keepalive pings: their payload comes from the random module, which Hypothesis
-        # must see untouched while it draws
-        self.consumer = Consumer(connect(
-            sandbox.ws_url, additional_headers={"Authorization": f"jwt {signup(sandbox)}"},
-            open_timeout=5, ping_interval=None, legacy=True))
+        self.token = signup(sandbox)
+        self.consumer = self._connect()
         self.probes = itertools.count()
         self.conversation = self._open()
+
+    def _connect(self) -> Consumer:
+        # no keepalive pings: their payload comes from the random module, which Hypothesis
+        # must see untouched while it draws
+        return Consumer(connect(
+            self.sandbox.ws_url, additional_headers={"Authorization": f"jwt {self.token}"},
+            open_timeout=5, ping_interval=None, legacy=True))
+
+    def reconnect(self) -> None:
+        """Back after a documented close (a bad token in InitConnection closes with 4401)."""
+        self.consumer.close()
+        self.consumer = self._connect()
+        self.consumer.ok("ms.SubscribeMessagingEvents", {"dialogId": self.conversation})
 
     def _open(self) -> str:
         """A conversation the console's agent took, its dialog subscribed (live echoes)."""
@@ -149,16 +160,27 @@ def target() -> Iterator[Target]:
 
 
 def answers_until_probe(target: Target) -> list[dict[str, Any]]:
-    """Send a GetClock probe; every response received up to its answer."""
+    """Send a GetClock probe; every response received up to its answer.
+
+    A close with 4401 or 4407 (a token refused at InitConnection, protocol.md §3.5) is a
+    documented answer: the consumer reconnects. Any other close fails the test.
+    """
     probe = f"probe-{next(target.probes)}"
-    target.consumer.send_raw(json.dumps({"kind": "req", "id": probe, "type": "GetClock"}))
     seen = []
-    while True:
-        frame = target.consumer.receive(10)
-        if frame.get("kind") == "resp":
-            seen.append(frame)
-            if frame.get("reqId") == probe:
-                return seen
+    try:
+        target.consumer.send_raw(json.dumps({"kind": "req", "id": probe, "type": "GetClock"}))
+        while True:
+            frame = target.consumer.receive(10)
+            if frame.get("kind") == "resp":
+                seen.append(frame)
+                if frame.get("reqId") == probe:
+                    return seen
+    except ConnectionClosed:
+        received = target.consumer.ws.protocol.close_rcvd
+        assert received is not None, "closed without a close frame"
+        assert received.code in (4401, 4407), received
+        target.reconnect()
+        return seen
 
 
 def with_member(text: str, name: str, raw: str) -> str:
