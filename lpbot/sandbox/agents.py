@@ -151,8 +151,8 @@ class AgentPool:
 
     def _on_change(self, kind: str, conversation: Conversation, stored: StoredEvent | None) -> None:
         cid = conversation.conversation_id
-        if self.loop is not None:
-            self._last_activity[cid] = self.loop.time()
+        if self.loop is not None and conversation.stage != "CLOSE":  # a CSAT after the close
+            self._last_activity[cid] = self.loop.time()  # must not bring the entry back
         if kind == "created":
             if self.options.accept_delay is not None and self.profiles:
                 self._later(self.options.accept_delay, self._auto_accept, cid)

@@ -51,3 +51,14 @@ def test_without_a_retention_closed_conversations_stay(sandbox: Sandbox,
     cid = consumer.request_conversation()
     close(consumer, cid)
     assert sandbox.conversation(cid).stage == "CLOSE"
+
+
+def test_a_csat_after_the_close_leaves_nothing_behind_in_the_agents(
+        sandbox: Sandbox, consumer: Consumer) -> None:
+    cid = consumer.request_conversation()
+    close(consumer, cid)
+    consumer.ok("cm.UpdateConversationField", {
+        "conversationId": cid, "conversationField": [{"field": "CSATRate", "csatRate": 5}],
+    })
+    pool = sandbox.agents._pool
+    assert cid not in pool._last_activity
