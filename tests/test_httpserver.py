@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+import trustme
 
 from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits, is_direct_host
 from lpbot.sandbox import Sandbox
@@ -230,3 +232,34 @@ def test_sandbox_stop_is_bounded_and_reports_a_thread_it_could_not_end() -> None
     finally:
         release.set()
         client.close()
+
+
+def test_tls_connections_are_served_bounded_and_stopped_promptly(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    running = BoundedHTTPServer(("127.0.0.1", 0), Handler, name="lpbot-test-https",
+                                limits=LIMITS, ssl_context=server_context)
+    running.start()
+    plain = socket.create_connection(("127.0.0.1", running.port))
+    plain.sendall(b"GET / HTTP/1.0\r\n\r\n")  # not TLS: refused by the handshake, quietly
+    slow = [client_context.wrap_socket(socket.create_connection(("127.0.0.1", running.port)),
+                                       server_hostname="127.0.0.1") for _ in range(3)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET / HTTP/1.0\r\n")  # and never the rest
+        with client_context.wrap_socket(socket.create_connection(("127.0.0.1", running.port)),
+                                        server_hostname="127.0.0.1") as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert read_all(sock).endswith(b"ok")
+        started = time.monotonic()
+        assert running.stop(timeout=2.0) is True
+        assert time.monotonic() - started < 2.0
+    finally:
+        for sock in [plain, *slow]:
+            sock.close()
+        running.stop()
+    assert capfd.readouterr().err == ""
