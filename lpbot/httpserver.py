@@ -253,7 +253,7 @@ class BoundedHTTPServer(HTTPServer):
         self._selector: selectors.BaseSelector | None = None
         self._active: set[socket.socket] = set()  # queued or being served
         self._workers: list[threading.Thread] = []
-        self._waiting = 0  # workers waiting for a connection
+        self._load = 0  # connections queued or being served (what the workers must cover)
         self._local = threading.local()
         self._wake_r, self._wake_w = socket.socketpair()
         self._thread = threading.Thread(target=self._accept_loop, name=name, daemon=True)
@@ -433,14 +433,16 @@ class BoundedHTTPServer(HTTPServer):
             full = self._queue.qsize() >= self.limits.backlog
             if not full:
                 self._active.add(conn)
+                self._load += 1
                 self._queue.put_nowait((conn, address, deadline, head))
                 self._workers = [t for t in self._workers if t.is_alive()]
-                if self._waiting < self._queue.qsize() and len(self._workers) < self.limits.workers:
+                # a worker per connection queued or being served, up to the cap (workers end
+                # only at stop, so this is the most connections served at once so far)
+                if len(self._workers) < min(self.limits.workers, self._load):
                     thread = threading.Thread(
                         target=self._work, name=f"{self.name}-worker", daemon=True
                     )
                     self._workers.append(thread)
-                    self._waiting += 1
                     thread.start()
         if full:
             self._refuse(conn)
@@ -473,8 +475,6 @@ class BoundedHTTPServer(HTTPServer):
     def _work(self) -> None:
         while True:
             item = self._queue.get()
-            with self._lock:
-                self._waiting -= 1
             if item is None:
                 return
             conn, address, deadline, head = item
@@ -491,21 +491,19 @@ class BoundedHTTPServer(HTTPServer):
                 self._local.request = None
                 with self._lock:
                     self._active.discard(conn)
+                    self._load -= 1
                 self.shutdown_request(conn)
-            with self._lock:
-                if self._stopping:
-                    return
-                self._waiting += 1
+            if self._stopping:
+                return
 
     def _secure(self, conn: socket.socket, deadline: float) -> socket.socket:
         """The connection after its TLS handshake (itself without an ``ssl_context``)."""
         if self.ssl_context is None:
             return conn
         conn.settimeout(max(0.001, deadline - time.monotonic()))
-        with self._lock:
-            self._active.discard(conn)
         tls = self.ssl_context.wrap_socket(conn, server_side=True)  # ssl.SSLError: a bad client
         with self._lock:
+            self._active.discard(conn)
             self._active.add(tls)
         return tls
 
