@@ -58,7 +58,9 @@ def test_a_csat_after_the_close_leaves_nothing_behind_in_the_agents(
     cid = consumer.request_conversation()
     close(consumer, cid)
     consumer.ok("cm.UpdateConversationField", {
-        "conversationId": cid, "conversationField": [{"field": "CSATRate", "csatRate": 5}],
+        "conversationId": cid, "conversationField": [{"field": "CSATRate", "csatRate": 5,
+                                                     "csatResolutionConfirmation": True,
+                                                     "status": "FILLED"}],
     })
     pool = sandbox.agents._pool
     assert cid not in pool._last_activity
