@@ -12,6 +12,7 @@ none of this module.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
 
     from lpbot.runtime.bot import Bot
     from lpbot.runtime.tracking import Activity
+
+#: Job stores written before the package had layers refer to this module as ``lpbot.jobs``
+#: (APScheduler keeps ``"lpbot.jobs:set_ttr"`` in each stored job). The alias lets those jobs
+#: load instead of being dropped with a traceback; the next ``ensure_job`` of the config stores
+#: them under this module's name.
+sys.modules.setdefault("lpbot.jobs", sys.modules[__name__])
 
 __all__ = [
     "get_bot",
