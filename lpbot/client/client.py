@@ -3,24 +3,28 @@
 The client is composed of small parts, each with a narrow interface: the
 :class:`~lpbot.client.link.Link` (connection state), :class:`~lpbot.client.streams.Streams`
 (inbound frames, subscriptions), :class:`~lpbot.client.keepalive.Keepalive` and the
-:class:`~lpbot.client.supervisor.Supervisor` that runs them. Threads (house style §3.9), both
-started by :meth:`Client.connect` and joined by :meth:`Client.close` within one second:
+:class:`~lpbot.client.supervisor.Supervisor` that runs them. Threads (house style §3.9): one of
+its own, started by :meth:`Client.connect` and joined by :meth:`Client.close` within one second,
+and a share of one for the whole process:
 
 * ``lpbot-reader-<consumer>`` opens the socket, reads it (:meth:`Connection.run`), and when it
   ends classifies why (:func:`~lpbot.client.session.classify`), refreshes or renews the
   identity, waits the backoff through ``stop_event.wait`` and connects again. Callbacks run
   here and must be quick (the runtime's dispatcher enqueues).
-* ``lpbot-keepalive-<consumer>`` sends a WS ping and ``GetClock`` every 30 s (protocol.md
-  §3.4), aborts a socket whose previous ``GetClock`` is still unanswered, refreshes an
-  authenticated token ahead of its expiry, and forgets conversations closed for longer than
-  ``closed_retention`` (their handles too), so a long-lived client's memory stays bounded.
+* ``lpbot-keepalive``, one per process (:mod:`lpbot.client.keepalive`), sends each client's WS
+  ping and ``GetClock`` every 30 s (protocol.md §3.4), aborts a socket whose previous
+  ``GetClock`` is still unanswered, refreshes an authenticated token ahead of its expiry, and
+  forgets conversations closed for longer than ``closed_retention`` (their handles too), so a
+  long-lived client's memory stays bounded. It runs while any client is connected.
+
+TLS is paid once per process (:mod:`lpbot.client.tls`): every client trusting one CA file
+shares one ``SSLContext``, and the clients of one account share their HTTP connection pools.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import ssl
 import threading
 import time
 from collections import deque
@@ -30,7 +34,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-import requests.adapters
 
 from lpbot.client.backoff import Waiter, wait_on_event
 from lpbot.client.conversation import Conversation
@@ -43,6 +46,7 @@ from lpbot.client.reply import Reply
 from lpbot.client.state import StateStore
 from lpbot.client.streams import Streams
 from lpbot.client.supervisor import Supervisor
+from lpbot.client.tls import TlsAdapter, acquire_pools, release_pools, shared_session, tls_context
 from lpbot.errors import ConnectionClosed, RequestRejected, RequestTimeout
 from lpbot.protocol.envelope import Request
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
@@ -97,8 +101,14 @@ class Client:
         self.on_conversation = on_conversation
         self.on_state = on_state
         self._stop = threading.Event()
-        self._owns_http = http is None
-        self._http = http if http is not None else requests.Session()
+        # TLS costs are per process, not per consumer (lpbot.client.tls): a bad CA file fails
+        # here, before anything is shared or started.
+        ssl_context = tls_context(options.ca_file) if options.tls else None
+        self._pools: TlsAdapter | None = None
+        if http is None:  # a session passed in keeps its own settings and pools
+            self._pools = acquire_pools(options.account, options.ca_file if options.tls else None)
+            http = shared_session(self._pools)
+        self._http = http
         self._waiter = waiter
         self._rng = rng if rng is not None else random.Random()
         self._store = StateStore(state_dir) if state_dir is not None else None
@@ -110,10 +120,6 @@ class Client:
             options.account, session=self._http, csds_domain=options.csds_domain,
             tls=options.tls, ttl=options.csds_ttl, timeout=options.connect_timeout,
             backoff=options.backoff, stop=self._stop, waiter=self._recording_waiter)
-        if options.tls and options.ca_file is not None and self._owns_http:
-            # A session passed in keeps its own settings. Not ``session.verify``: requests lets
-            # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override it, silently dropping the CA.
-            self._http.mount("https://", CaFileAdapter(options.ca_file))
         self.identities = IdentityManager(
             account=options.account, discovery=self.discovery, http=self._http,
             store=self._store, key=f"{options.account}/{options.identity_name}",
@@ -121,9 +127,6 @@ class Client:
             connector_id=options.connector_id, redirect_uri=options.redirect_uri,
             backoff=options.backoff, stop=self._stop, waiter=self._recording_waiter,
             timeout=options.connect_timeout, count=self.count)
-        ssl_context = None
-        if options.tls:
-            ssl_context = ssl.create_default_context(cafile=options.ca_file)
         self._link = Link(self._stop)
         self._supervisor = Supervisor(self, self._link, ssl_context=ssl_context, rng=self._rng)
         self._close_lock = threading.Lock()
@@ -227,8 +230,8 @@ class Client:
         self._supervisor.stop(timeout)
         if self._store is not None:
             self._store.close()
-        if self._owns_http:
-            self._http.close()
+        if self._pools is not None:  # the session's only adapter is the account's, shared
+            release_pools(self._pools)
 
     @property
     def stop_event(self) -> threading.Event:
@@ -409,25 +412,3 @@ class Client:
     def streams(self) -> Streams:
         """The subscriptions (internal; the Conversation handle follows through it)."""
         return self._supervisor.streams
-
-
-class CaFileAdapter(requests.adapters.HTTPAdapter):
-    """Verifies HTTPS servers against ``ca_file``, whatever the environment's CA bundle is.
-
-    Mount it on a shared session (``session.mount("https://", CaFileAdapter(path))``) that
-    clients get through ``http=``: they keep that session's settings. ``adapter_options`` go to
-    :class:`requests.adapters.HTTPAdapter` (``pool_maxsize``...).
-    """
-
-    def __init__(self, ca_file: str, **adapter_options: Any) -> None:
-        super().__init__(**adapter_options)
-        self.ca_file = ca_file
-
-    def send(
-        self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-        verify: bool | str = True, cert: Any = None, proxies: Any = None,
-    ) -> requests.Response:
-        """Send with ``verify`` set to the CA file (unless a caller turned verification off)."""
-        return super().send(request, stream=stream, timeout=timeout,
-                            verify=False if verify is False else self.ca_file, cert=cert,
-                            proxies=proxies)

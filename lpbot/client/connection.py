@@ -38,6 +38,7 @@ import websocket
 from lpbot.client.discovery import untrusted_certificate
 from lpbot.client.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
 from lpbot.client.reply import Reply
+from lpbot.client.tls import tls_context
 from lpbot.errors import ConnectionClosed, ProtocolError
 from lpbot.protocol.codec import Decoder, Inbound, encode
 from lpbot.protocol.envelope import Request, Response
@@ -116,8 +117,7 @@ class Connection:
         # UTF-8 is validated by bytes.decode() in the loop below (strict), which is faster
         # than websocket-client's validator and rejects the same frames.
         # TLS options go to the constructor: WebSocket.connect() ignores an ``sslopt`` keyword.
-        sslopt = ({"context": ssl_context or ssl.create_default_context()}
-                  if url.startswith("wss:") else None)
+        sslopt = ({"context": ssl_context or tls_context()} if url.startswith("wss:") else None)
         ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True,
                                  sslopt=sslopt)
         options: dict[str, Any] = {"header": list(headers), "timeout": timeout,
@@ -172,6 +172,12 @@ class Connection:
                 if pending is future:
                     del self._pending[req_id]
                     return
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the socket (the process's one for its CA file); None over TCP."""
+        sock = self._ws.sock
+        return sock.context if isinstance(sock, ssl.SSLSocket) else None
 
     @property
     def pending(self) -> int:

@@ -1,22 +1,32 @@
-"""The keepalive thread: proves the socket alive, refreshes the token, bounds memory.
+"""Keepalive: proves each socket alive, refreshes tokens, bounds memory; one thread in all.
 
-Every ``keepalive_interval`` seconds (30 by default, protocol.md §3.4), waiting on the client's
-stop event, :class:`Keepalive` sends a WebSocket ping and ``GetClock`` on the connected socket;
-if the previous ``GetClock`` is still unanswered the socket is aborted (the reader then backs
-off and reconnects). It asks for a token refresh when a refreshable token (authenticated or
-ACR0) nears its expiry, and forgets conversations closed for longer than ``closed_retention``
-(their handles and stored sequences too), so a long-lived client's memory stays bounded.
+Every ``keepalive_interval`` seconds (30 by default, protocol.md §3.4) a client's
+:class:`Keepalive` sends a WebSocket ping and ``GetClock`` on its connected socket; if the
+previous ``GetClock`` is still unanswered the socket is aborted (the reader then backs off and
+reconnects). It asks for a token refresh when a refreshable token (authenticated or ACR0)
+nears its expiry, and forgets conversations closed for longer than ``closed_retention`` (their
+handles and stored sequences too), so a long-lived client's memory stays bounded.
 
-What it needs from the client is the small :class:`Housekeeping` protocol; the token refresh
-itself is the supervisor's (``refresh``), because a new identity may mean a new session.
+The ticks of every client of the process run on one thread, ``lpbot-keepalive``, driven by a
+timer heap (:class:`Heartbeat`): a consumer costs its reader thread and nothing more. The thread
+is started when the first client connects and stopped and joined when the last one closes;
+it sleeps on a condition until the earliest tick is due (no polling). Each client keeps its own
+interval, counted from the end of its previous tick, as with a thread of its own. A tick only
+sends two small frames and, rarely, refreshes a token, so one thread serves thousands.
+
+What a tick needs from the client is the small :class:`Housekeeping` protocol; the token
+refresh itself is the supervisor's (``refresh``), because a new identity may mean a new session.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from lpbot.client.link import Link
 from lpbot.client.session import Recovery
@@ -29,7 +39,7 @@ if TYPE_CHECKING:
     from lpbot.client.reply import Reply
     from lpbot.client.state import StateStore
 
-__all__ = ["IMMEDIATE", "Housekeeping", "Keepalive"]
+__all__ = ["HEARTBEAT", "IMMEDIATE", "Heartbeat", "Housekeeping", "Keepalive"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +62,7 @@ class Housekeeping(Protocol):
 
 
 class Keepalive:
-    """The body of the ``lpbot-keepalive-<consumer>`` thread; see the module docstring.
+    """One client's keepalive ticks, run by the process's :class:`Heartbeat`.
 
     Args:
         link: The connection state: the socket to ping, the session to prune.
@@ -70,33 +80,36 @@ class Keepalive:
         self._refresh = refresh
         self._clock: Reply[int] | None = None
 
-    def run(self) -> None:
-        """Loop until the client's stop event is set (the thread's target)."""
+    @property
+    def interval(self) -> float:
+        """Seconds between the end of one tick and the next (``keepalive_interval``)."""
+        return self._options.keepalive_interval
+
+    def tick(self) -> None:
+        """Ping, check the previous ``GetClock``, send the next, prune, refresh if due."""
         link = self._link
+        if link.stop.is_set():
+            return
+        with link.lock:
+            conn = link.conn if link.connected else None
+            identity = link.identity
+        if conn is None or identity is None:
+            return
+        self.prune()
+        previous = self._clock
+        if previous is not None and not previous.done():
+            conn.forget(previous)
+            self._clock = None
+            link.abort(conn, Recovery.BACKOFF, "keepalive: GetClock unanswered")
+            return
+        conn.ping()
         try:
-            while not link.stop.wait(self._options.keepalive_interval):
-                with link.lock:
-                    conn = link.conn if link.connected else None
-                    identity = link.identity
-                if conn is None or identity is None:
-                    continue
-                self.prune()
-                previous = self._clock
-                if previous is not None and not previous.done():
-                    conn.forget(previous)
-                    self._clock = None
-                    link.abort(conn, Recovery.BACKOFF, "keepalive: GetClock unanswered")
-                    continue
-                conn.ping()
-                try:
-                    self._clock = conn.request(GetClock())
-                except ConnectionClosed:
-                    continue
-                self._client.count("keepalives")
-                if identity.refreshable and identity.refresh_due(self._options.refresh_ahead):
-                    self._refresh_ahead(conn)
-        except Exception:  # an internal thread that crashes is logged
-            log.exception("keepalive thread crashed")
+            self._clock = conn.request(GetClock())
+        except ConnectionClosed:
+            return
+        self._client.count("keepalives")
+        if identity.refreshable and identity.refresh_due(self._options.refresh_ahead):
+            self._refresh_ahead(conn)
 
     def prune(self) -> None:
         """Forget conversations closed for ``closed_retention`` seconds."""
@@ -128,3 +141,107 @@ class Keepalive:
             return
         self._client.count("token_refreshes")
         self._link.abort(conn, IMMEDIATE, "token refreshed ahead of expiry", graceful=True)
+
+
+class _Entry:
+    """A scheduled tick in the heap; ``task`` is None once its client left (dropped lazily)."""
+
+    __slots__ = ("due", "order", "task")
+
+    def __init__(self, due: float, order: int, task: Keepalive) -> None:
+        self.due = due
+        self.order = order
+        self.task: Keepalive | None = task
+
+    def __lt__(self, other: _Entry) -> bool:
+        return (self.due, self.order) < (other.due, other.order)
+
+
+class Heartbeat:
+    """The process's keepalive thread and its timer heap; see the module docstring.
+
+    :meth:`add` schedules a client's first tick one interval from now (starting the thread if
+    it is not running); :meth:`remove` unschedules it, waits for a tick of it in progress, and
+    when no client is left stops the thread and joins it. Both are thread-safe.
+    """
+
+    def __init__(self, name: str = "lpbot-keepalive") -> None:
+        self.name = name
+        self._changed = threading.Condition()
+        self._heap: list[_Entry] = []
+        self._entries: dict[Keepalive, _Entry] = {}
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._ticking: Keepalive | None = None
+
+    @property
+    def clients(self) -> int:
+        """How many clients are scheduled."""
+        with self._changed:
+            return len(self._entries)
+
+    def add(self, task: Keepalive) -> None:
+        """Tick ``task`` every ``task.interval`` seconds from now on, until :meth:`remove`."""
+        with self._changed:
+            if task in self._entries:
+                return
+            self._schedule(task, time.monotonic() + task.interval)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, task: Keepalive, timeout: float = 1.0) -> None:
+        """Stop ticking ``task``; the last client's removal stops and joins the thread."""
+        current = threading.current_thread()
+        with self._changed:
+            entry = self._entries.pop(task, None)
+            if entry is not None:
+                entry.task = None
+            if current is not self._thread:  # its own tick finishes when this returns
+                self._changed.wait_for(lambda: self._ticking is not task, timeout)
+            thread = None
+            if not self._entries and self._thread is not None:
+                thread, self._thread = self._thread, None
+                self._heap.clear()
+                self._changed.notify_all()
+        if thread is not None and thread is not current:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("thread %s did not stop within %.1f s", thread.name, timeout)
+
+    def _schedule(self, task: Keepalive, due: float) -> None:
+        entry = _Entry(due, next(self._order), task)
+        self._entries[task] = entry
+        heapq.heappush(self._heap, entry)
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        heap = self._heap
+        while True:
+            with self._changed:
+                task = None
+                while task is None:
+                    if self._thread is not me:
+                        return  # stopped (or replaced by a newer thread after a restart)
+                    while heap and heap[0].task is None:
+                        heapq.heappop(heap)  # a client that left
+                    delay = heap[0].due - time.monotonic() if heap else None
+                    if delay is not None and delay <= 0:
+                        task = heapq.heappop(heap).task
+                    else:
+                        self._changed.wait(delay)
+                self._ticking = task
+            try:
+                task.tick()
+            except Exception:  # one client's failure must not stop the others' keepalives
+                log.exception("keepalive tick failed")
+            with self._changed:
+                self._ticking = None
+                if task in self._entries:  # not removed meanwhile
+                    self._schedule(task, time.monotonic() + task.interval)
+                self._changed.notify_all()
+
+
+#: the process's keepalive thread, shared by every client
+HEARTBEAT: Final = Heartbeat()

@@ -5,10 +5,11 @@ narrow interface:
 
 * :class:`~lpbot.client.link.Link`: the shared connection state (socket, session, identity);
 * :class:`~lpbot.client.streams.Streams`: what to do with each inbound frame (hot path);
-* :class:`~lpbot.client.keepalive.Keepalive`: the keepalive thread's body.
+* :class:`~lpbot.client.keepalive.Keepalive`: the client's keepalive ticks.
 
-It starts ``lpbot-reader-<consumer>`` (:meth:`Supervisor.run`, here) and
-``lpbot-keepalive-<consumer>``, and joins both in :meth:`Supervisor.stop`. The reconnect loop is
+It starts ``lpbot-reader-<consumer>`` (:meth:`Supervisor.run`, here) and joins it in
+:meth:`Supervisor.stop`; its keepalive ticks run on the process's one ``lpbot-keepalive``
+thread (:data:`~lpbot.client.keepalive.HEARTBEAT`), from connect until stop. The reconnect loop is
 lpbot's own (house style §3.11): every socket end is classified by
 :func:`~lpbot.client.session.classify` (protocol.md §3.5), the identity is refreshed or renewed
 when the close code says so, and the next attempt waits the
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import websocket
 
 from lpbot.client.connection import Connection, HandshakeRefused, handshake_headers, interrupt
-from lpbot.client.keepalive import IMMEDIATE, Housekeeping, Keepalive
+from lpbot.client.keepalive import HEARTBEAT, IMMEDIATE, Housekeeping, Keepalive
 from lpbot.client.link import Link
 from lpbot.client.options import ConnectionState, StateChange
 from lpbot.client.reply import Reply
@@ -92,7 +93,7 @@ class _Outcome:
 
 
 class Supervisor:
-    """Keeps one consumer connected; owns the reader and keepalive threads.
+    """Keeps one consumer connected; owns the reader thread and the keepalive ticks.
 
     Args:
         client: The client's services (identity, discovery, store, callbacks, counters).
@@ -122,7 +123,7 @@ class Supervisor:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self, timeout: float) -> None:
-        """Obtain the identity, start both threads, return once connected (or raise).
+        """Obtain the identity, start the reader and the ticks, return once connected (or raise).
 
         Called again while running, it only waits for the connection.
         """
@@ -133,12 +134,10 @@ class Supervisor:
         self._adopt(identity)
         name = identity.consumer_id
         self._threads = [
-            threading.Thread(target=self.run, name=f"lpbot-reader-{name}", daemon=True),
-            threading.Thread(target=self._keepalive.run, name=f"lpbot-keepalive-{name}",
-                             daemon=True),
-        ]
+            threading.Thread(target=self.run, name=f"lpbot-reader-{name}", daemon=True)]
         for thread in self._threads:
             thread.start()
+        HEARTBEAT.add(self._keepalive)  # the process's one keepalive thread ticks it
         if not self._ready.wait(timeout):
             raise ConnectionClosed(f"not connected within {timeout:g} s")
         if self._fatal is not None:
@@ -147,7 +146,7 @@ class Supervisor:
             raise ConnectionClosed("client closed while connecting")
 
     def stop(self, timeout: float) -> None:
-        """Close the socket with a close frame and join both threads within ``timeout``."""
+        """Close the socket with a close frame, end the ticks, join the reader in ``timeout``."""
         link = self._link
         deadline = time.monotonic() + timeout
         with link.changed:
@@ -158,6 +157,7 @@ class Supervisor:
             conn.close(1000, "client closed")
         if opening is not None:
             interrupt(opening)
+        HEARTBEAT.remove(self._keepalive, max(0.0, deadline - time.monotonic()))
         current = threading.current_thread()
         for thread in self._threads:
             if thread is current or thread.ident is None:

@@ -26,10 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import requests
-import requests.adapters
 
 from lpbot.client import Client, ClientOptions, Conversation
-from lpbot.client.client import CaFileAdapter
+from lpbot.client.tls import TlsAdapter
 from lpbot.errors import LpError
 from lpbot.synthetic.content import Button, Received
 from lpbot.synthetic.record import RunRecord
@@ -585,13 +584,13 @@ class Runner:
         self._lock = threading.Lock()
         self._results: list[RunResult] = []
         self._active: set[RunRecord] = set()
+        # One session and pool for every run (cookies do not matter to the synthetic consumers);
+        # its adapter verifies with the process's shared TLS context for the CA file.
         self.http = requests.Session()
-        pool = min(self.concurrency, 64)
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool)
+        adapter = TlsAdapter(options.ca_file if options.tls else None,
+                             pool_maxsize=min(self.concurrency, 64))
         self.http.mount("http://", adapter)
-        # the clients keep this shared session's settings: it must trust their CA file itself
-        self.http.mount("https://", CaFileAdapter(options.ca_file, pool_maxsize=pool)
-                        if options.tls and options.ca_file else adapter)
+        self.http.mount("https://", adapter)
 
     def rng_for(self, number: int) -> random.Random:
         """The random stream of run ``number`` (reproducible with a seed)."""

@@ -19,7 +19,7 @@ def test_getting_started_flow(sandbox, make_client, tmp_path):
     client.connect(timeout=5)
     assert client.state is ConnectionState.CONNECTED
     assert client_threads() == [f"lpbot-reader-{client.consumer_id}",
-                                f"lpbot-keepalive-{client.consumer_id}"]
+                                "lpbot-keepalive"]
 
     conversation = client.open_conversation(ttr="NORMAL")
     assert conversation.state is not None

@@ -1,0 +1,216 @@
+"""One TLS context per CA file and one HTTP connection pool per account, for the whole process.
+
+Loading a CA store is the expensive part of TLS on the client side: the system store holds
+about 140 certificates, and an :class:`ssl.SSLContext` that loaded them costs tens of
+milliseconds of CPU and most of a megabyte. Before this module every client built its own
+context for its WebSocket, and urllib3 built and loaded another one for each HTTPS
+connection of each client's ``requests.Session``. Here:
+
+* :func:`tls_context` returns the process's context for a CA file (``None``: the system's
+  store, as ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` say). It is built once, on first use, and
+  shared by every client's WebSocket and HTTPS calls: an ``SSLContext`` is safe to share
+  between threads, and what a consumer then pays for TLS is its own session (its socket's
+  buffers and keys), not a copy of the CA store. A CA file that does not exist or holds no
+  PEM certificate raises :class:`CaFileError`, one line naming the file and the cause.
+* :func:`acquire_pools` lends the clients of one account (and CA file) one
+  :class:`TlsAdapter`: one urllib3 pool manager, thread-safe, whose connections to the
+  domain lookup, the identity service and the profile API are reused by every consumer of the
+  account. :func:`release_pools` gives it back; the last client to give it back closes its
+  connections.
+
+A context is rebuilt when its CA file changes on disk (a renewed bundle), and the contexts
+never verify less than ``ssl.create_default_context`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+import requests.adapters
+
+from lpbot.errors import LpError
+
+if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs
+
+__all__ = ["CaFileError", "TlsAdapter", "acquire_pools", "ca_bundle", "release_pools",
+           "shared_session", "tls_context"]
+
+#: connections kept per host in an account's pool (consumers connect in bursts)
+POOL_SIZE = 32
+
+
+class CaFileError(LpError):
+    """A CA file cannot be used: it does not exist, cannot be read, or holds no PEM certificate.
+
+    Retrying cannot help, so it is raised when the client is built, before anything connects
+    (``lpbot run`` then exits with code 3 at start-up). ``path`` is the file.
+    """
+
+    def __init__(self, path: str, cause: str) -> None:
+        super().__init__(f"ca_file {path}: {cause}")
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A context and the state of its CA file when it was loaded (to notice a new bundle)."""
+
+    stamp: tuple[int, int] | tuple[str | None, str | None]
+    context: ssl.SSLContext
+
+
+_lock = threading.Lock()
+_contexts: dict[str | None, _Loaded] = {}
+
+
+def tls_context(ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLContext:
+    """The process's verifying client context for ``ca_file`` (``None``: the system store).
+
+    The same object for every caller while the file is unchanged; see the module docstring.
+
+    Raises:
+        CaFileError: the file does not exist, cannot be read, or holds no PEM certificate.
+    """
+    if ca_file is None:
+        key = None
+        stamp: tuple[int, int] | tuple[str | None, str | None] = (
+            os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    else:
+        key = os.path.abspath(ca_file)
+        try:
+            status = os.stat(key)
+        except FileNotFoundError:
+            raise CaFileError(str(ca_file), "no such file") from None
+        except OSError as exc:
+            raise CaFileError(str(ca_file), exc.strerror or str(exc)) from None
+        stamp = (status.st_mtime_ns, status.st_size)
+    with _lock:
+        loaded = _contexts.get(key)
+        if loaded is not None and loaded.stamp == stamp:
+            return loaded.context
+        context = ssl.create_default_context() if key is None else _load(key, str(ca_file))
+        _contexts[key] = _Loaded(stamp, context)
+        return context
+
+
+def _load(path: str, shown: str) -> ssl.SSLContext:
+    context = ssl.create_default_context()  # not cafile=: it would skip the checks below
+    try:
+        if os.path.isdir(path):
+            context.load_verify_locations(capath=path)
+        else:
+            context.load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:  # HTML, a key, a broken certificate ...: OpenSSL's reason
+        if exc.reason == "NO_CERTIFICATE_OR_CRL_FOUND":
+            raise CaFileError(shown, "holds no PEM certificate ('BEGIN CERTIFICATE')") from None
+        raise CaFileError(shown, f"not a PEM certificate bundle ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise CaFileError(shown, exc.strerror or str(exc)) from None
+    if not os.path.isdir(path) and context.cert_store_stats()["x509_ca"] == 0:
+        raise CaFileError(shown, "holds no CA certificate")
+    return context
+
+
+class TlsAdapter(requests.adapters.HTTPAdapter):
+    """Verifies HTTPS servers with the process's shared context for ``ca_file``.
+
+    With ``ca_file`` it trusts that file whatever the environment says (``REQUESTS_CA_BUNDLE``
+    would otherwise replace it silently); without, ``verify=True`` uses the system store and a
+    ``verify`` path (the environment's bundle, or a caller's) that file's shared context.
+    ``verify=False`` is left to urllib3. ``adapter_options`` go to
+    :class:`requests.adapters.HTTPAdapter` (``pool_maxsize`` ...).
+
+    Raises:
+        CaFileError: ``ca_file`` cannot be used.
+    """
+
+    def __init__(self, ca_file: str | None = None, **adapter_options: Any) -> None:
+        self.ca_file = ca_file
+        if ca_file is not None:
+            tls_context(ca_file)  # a bad file fails here, not at the first request
+        super().__init__(**adapter_options)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None,
+    ) -> tuple[_HostParams, _PoolKwargs]:
+        """The pool of ``request``: for HTTPS, one keyed by the shared context."""
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert)
+        if host_params.get("scheme") == "https" and verify is not False:
+            source = self.ca_file if self.ca_file is not None or verify is True else verify
+            # urllib3 would load these into the shared context, on every new connection
+            pool_kwargs.pop("ca_certs", None)
+            pool_kwargs.pop("ca_cert_dir", None)
+            pool_kwargs["ssl_context"] = tls_context(source)
+            pool_kwargs["cert_reqs"] = "CERT_REQUIRED"
+        return host_params, pool_kwargs
+
+
+_pools_lock = threading.Lock()
+_pools: dict[tuple[str, str | None], tuple[TlsAdapter, int]] = {}
+
+
+def acquire_pools(account: str, ca_file: str | None) -> TlsAdapter:
+    """The connection pools shared by the clients of ``account`` trusting ``ca_file``.
+
+    Mount the adapter on the client's own ``requests.Session`` (cookies stay per consumer)
+    for ``https://`` and ``http://``; call :func:`release_pools` when the client closes.
+
+    Raises:
+        CaFileError: ``ca_file`` cannot be used.
+    """
+    key = (account, None if ca_file is None else os.path.abspath(ca_file))
+    with _pools_lock:
+        adapter, users = _pools.get(key, (None, 0))
+        if adapter is None:
+            adapter = TlsAdapter(ca_file, pool_maxsize=POOL_SIZE)
+        _pools[key] = (adapter, users + 1)
+        return adapter
+
+
+def release_pools(adapter: TlsAdapter) -> None:
+    """A client is done with ``adapter``; the last one closes its idle connections."""
+    with _pools_lock:
+        for key, (shared, users) in list(_pools.items()):
+            if shared is adapter:
+                if users > 1:
+                    _pools[key] = (shared, users - 1)
+                    return
+                del _pools[key]
+                break
+        else:
+            return
+    adapter.close()
+
+
+def shared_session(adapter: TlsAdapter) -> requests.Session:
+    """A ``requests.Session`` of its own (cookies, headers) whose connections are ``adapter``'s."""
+    session = requests.Session()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def ca_bundle(path: str | Path, *extra: str | Path) -> Path:
+    """Write the system's CA store plus ``extra`` PEM files into ``path`` (one bundle).
+
+    Production trusts the system store; a test or benchmark that also trusts a private CA (the
+    sandbox's) without losing the system store's size and cost uses such a bundle.
+    """
+    paths = ssl.get_default_verify_paths()
+    parts: list[str] = []
+    if paths.cafile is not None and os.path.isfile(paths.cafile):
+        parts.append(Path(paths.cafile).read_text())
+    elif paths.capath is not None and os.path.isdir(paths.capath):
+        parts += [entry.read_text() for entry in sorted(Path(paths.capath).glob("*.pem"))]
+    parts += [Path(name).read_text() for name in extra]
+    target = Path(path)
+    target.write_text("\n".join(part.strip() for part in parts) + "\n")
+    return target

@@ -1,0 +1,217 @@
+"""TLS and threads are paid per process, not per consumer (lpbot.client.tls, HEARTBEAT).
+
+Over real sockets against the TLS sandbox: every client trusting one CA file uses one
+``SSLContext`` for its WebSocket and its HTTPS calls, the consumers of one account reuse one
+pool of HTTPS connections, a connected consumer costs one reader thread (plus the process's one
+keepalive thread), and each client keeps its own keepalive timing on that thread.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import trustme
+
+from lpbot.client import Client, ClientOptions
+from lpbot.client.keepalive import HEARTBEAT
+from lpbot.client.tls import CaFileError, acquire_pools, release_pools, tls_context
+from lpbot.errors import ConnectionClosed
+from lpbot.testing import wait_until
+from lpbot.testing.harness import DaemonProcess
+
+from .support import FAST_BACKOFF, client_threads
+
+pytestmark = pytest.mark.lp_sandbox_tls(True)
+
+
+def lpbot_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate()
+                  if t.name.startswith("lpbot-") and not t.name.startswith("lpbot-sandbox"))
+
+
+def test_clients_of_one_ca_file_share_one_context_for_websocket_and_https(sandbox, make_client):
+    clients = [make_client()[0] for _ in range(3)]
+    for client in clients:
+        client.connect(timeout=10)
+    shared = tls_context(sandbox.ca_file)
+    contexts = {id(client.link.conn.ssl_context) for client in clients if client.link.conn}
+    assert contexts == {id(shared)}
+    adapter = acquire_pools(sandbox.account, sandbox.ca_file)
+    try:
+        manager = adapter.poolmanager
+        pools = [manager.pools[key] for key in manager.pools.keys()]  # noqa: SIM118 - no iter
+        assert pools, "the clients' HTTPS calls went through the account's shared pools"
+        assert {id(pool.conn_kw["ssl_context"]) for pool in pools} == {id(shared)}
+        # three consumers signed up (and looked the services up): over reused connections
+        requests_made = sum(pool.num_requests for pool in pools)
+        connections = sum(pool.num_connections for pool in pools)
+        assert requests_made > len(clients)
+        assert connections < requests_made, (connections, requests_made)
+    finally:
+        release_pools(adapter)
+
+
+def test_the_account_pools_are_closed_when_the_last_client_closes(sandbox, make_client):
+    first, _ = make_client()
+    second, _ = make_client()
+    first.connect(timeout=10)
+    second.connect(timeout=10)
+    adapter = acquire_pools(sandbox.account, sandbox.ca_file)
+    release_pools(adapter)
+    first.close()
+    assert adapter.poolmanager.pools, "still in use by the second client"
+    second.close()
+    assert len(adapter.poolmanager.pools) == 0
+    fresh = acquire_pools(sandbox.account, sandbox.ca_file)
+    release_pools(fresh)
+    assert fresh is not adapter
+
+
+def test_a_consumer_costs_one_reader_thread_and_the_process_one_keepalive(make_client):
+    clients = [make_client()[0] for _ in range(4)]
+    for client in clients:
+        client.connect(timeout=10)
+    assert lpbot_threads() == sorted([f"lpbot-reader-{c.consumer_id}" for c in clients]
+                                     + ["lpbot-keepalive"])
+    for client in clients[:3]:
+        client.close()
+    assert lpbot_threads() == ["lpbot-keepalive", f"lpbot-reader-{clients[3].consumer_id}"]
+    clients[3].close()
+    assert client_threads() == []  # the keepalive thread was stopped and joined with the last
+    again, _ = make_client()
+    again.connect(timeout=10)  # and started again for the next one
+    assert "lpbot-keepalive" in lpbot_threads()
+
+
+def test_each_client_keeps_its_own_keepalive_interval_on_the_shared_thread(make_client):
+    fast, _ = make_client(keepalive_interval=0.02)
+    slow, _ = make_client(keepalive_interval=60.0)
+    fast.connect(timeout=10)
+    slow.connect(timeout=10)
+    wait_until(lambda: fast.stats.keepalives >= 5, 5, "the fast client's keepalives")
+    assert slow.stats.keepalives == 0
+    assert HEARTBEAT.clients == 2
+    fast.close()
+    assert HEARTBEAT.clients == 1
+    assert "lpbot-keepalive" in lpbot_threads()
+
+
+def test_a_silent_socket_is_still_replaced_by_its_own_keepalive(sandbox, make_client):
+    # Every answer is late: only the client whose GetClock came due finds it unanswered.
+    ticking, recorder = make_client(keepalive_interval=0.02)
+    waiting, _ = make_client(keepalive_interval=60.0)
+    ticking.connect(timeout=10)
+    waiting.connect(timeout=10)
+    wait_until(lambda: ticking.stats.keepalives >= 2, 5, "keepalives")
+    sandbox.faults.delay_responses(1.0)
+    try:
+        wait_until(lambda: ticking.stats.connects >= 2, 5, "the silent socket to be replaced")
+    finally:
+        sandbox.faults.delay_responses(0)
+    assert "keepalive: GetClock unanswered" in [change.reason for change in recorder.states]
+    assert waiting.stats.disconnects == 0
+
+
+@pytest.fixture
+def missing_ca(tmp_path: Path) -> str:
+    return str(tmp_path / "no-such-ca.pem")
+
+
+def test_a_missing_ca_file_is_one_line_naming_it(sandbox, missing_ca):
+    with pytest.raises(CaFileError, match=r"^ca_file .*no-such-ca\.pem: no such file$"):
+        Client(ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain,
+                             ca_file=missing_ca))
+    assert client_threads() == []
+
+
+@pytest.mark.parametrize(("content", "cause"), [
+    (b"\x00\x01binary garbage\xff" * 20, "holds no PEM certificate"),
+    (b"<html>a login page</html>\n", "holds no PEM certificate"),
+    (b"", "holds no PEM certificate"),
+    (b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+     "not a PEM certificate bundle"),
+])
+def test_a_ca_file_that_is_not_pem_is_one_line_naming_the_cause(sandbox, tmp_path, content,
+                                                                  cause):
+    path = tmp_path / "ca.pem"
+    path.write_bytes(content)
+    with pytest.raises(CaFileError) as failure:
+        Client(ClientOptions(account=sandbox.account, csds_domain=sandbox.csds_domain,
+                             ca_file=str(path)))
+    assert str(failure.value).startswith(f"ca_file {path}: {cause}")
+    assert "\n" not in str(failure.value)
+
+
+def test_a_renewed_ca_file_gets_a_fresh_context(sandbox, tmp_path):
+    path = tmp_path / "ca.pem"
+    path.write_bytes(Path(sandbox.ca_file).read_bytes())
+    first = tls_context(path)
+    assert tls_context(path) is first
+    path.write_bytes(Path(sandbox.ca_file).read_bytes() + b"\n")
+    assert tls_context(path) is not first
+
+
+class OtherHostCsds:
+    """An HTTPS CSDS on 127.0.0.1 whose certificate names another host (trusted CA)."""
+
+    def __init__(self, ca_dir: Path) -> None:
+        ca = trustme.CA()
+        self.ca_file = str(ca_dir / "other-ca.pem")
+        ca.cert_pem.write_to_path(self.ca_file)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("other.example").configure_cert(context)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = json.dumps({"baseURIs": []}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.domain = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="test-csds")
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def other_host(tmp_path: Path) -> Iterator[OtherHostCsds]:
+    server = OtherHostCsds(tmp_path)
+    yield server
+    server.close()
+
+
+def test_a_certificate_for_another_host_is_refused_naming_the_cause(other_host):
+    client = Client(ClientOptions(account="123", csds_domain=other_host.domain,
+                                  ca_file=other_host.ca_file, backoff=FAST_BACKOFF))
+    with pytest.raises(ConnectionClosed) as failure:
+        client.connect(timeout=10)
+    assert "certificate is not valid for '127.0.0.1'" in str(failure.value)
+    assert client_threads() == []
+
+
+def test_lpbot_run_with_a_missing_ca_file_exits_3_with_one_line(tmp_path, missing_ca):
+    config = tmp_path / "lpbot.toml"
+    config.write_text(f'[account]\nid = "123"\ncsds_domain = "127.0.0.1:9"\n'
+                      f'ca_file = "{missing_ca}"\n[bot]\nconsumers = ["one"]\n')
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path / "state")) as daemon:
+        assert daemon.wait(timeout=30) == 3
+    messages = "\n".join(daemon.messages())
+    assert f"ca_file {missing_ca}: no such file" in messages
+    assert "Traceback" not in messages
