@@ -101,19 +101,18 @@ def tls_context(ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLContext
 
 
 def _load(path: str, shown: str) -> ssl.SSLContext:
-    context = ssl.create_default_context()  # not cafile=: it would skip the checks below
+    """A context trusting ``path`` alone (a file or a hashed directory), as ``ca_file`` says."""
+    directory = os.path.isdir(path)
     try:
-        if os.path.isdir(path):
-            context.load_verify_locations(capath=path)
-        else:
-            context.load_verify_locations(cafile=path)
+        context = ssl.create_default_context(cafile=None if directory else path,
+                                             capath=path if directory else None)
     except ssl.SSLError as exc:  # HTML, a key, a broken certificate ...: OpenSSL's reason
         if exc.reason == "NO_CERTIFICATE_OR_CRL_FOUND":
             raise CaFileError(shown, "holds no PEM certificate ('BEGIN CERTIFICATE')") from None
         raise CaFileError(shown, f"not a PEM certificate bundle ({exc.reason or exc})") from None
     except OSError as exc:
         raise CaFileError(shown, exc.strerror or str(exc)) from None
-    if not os.path.isdir(path) and context.cert_store_stats()["x509_ca"] == 0:
+    if not directory and context.cert_store_stats()["x509_ca"] == 0:
         raise CaFileError(shown, "holds no CA certificate")
     return context
 
@@ -151,6 +150,17 @@ class TlsAdapter(requests.adapters.HTTPAdapter):
             pool_kwargs["ssl_context"] = tls_context(source)
             pool_kwargs["cert_reqs"] = "CERT_REQUIRED"
         return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
+        """As requests does, but leave the CA to the pool's shared context.
+
+        requests names the CA file on the pool for every request, and urllib3 would load it
+        into the shared context again for every new connection (the cost this module saves).
+        """
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        if url.lower().startswith("https") and verify is not False:
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
 
 
 _pools_lock = threading.Lock()

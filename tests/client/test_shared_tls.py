@@ -57,6 +57,21 @@ def test_clients_of_one_ca_file_share_one_context_for_websocket_and_https(sandbo
         release_pools(adapter)
 
 
+def test_https_calls_never_load_a_ca_file_into_the_shared_context(sandbox, make_client,
+                                                                  monkeypatch):
+    # requests names the environment's bundle on every request; urllib3 would load it into the
+    # context of each new connection: the shared context would then trust that CA as well.
+    other_ca = Path(__file__).with_name("certs") / "ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_ca))
+    shared = tls_context(sandbox.ca_file)
+    trusted = shared.get_ca_certs()
+    clients = [make_client()[0] for _ in range(2)]
+    for client in clients:
+        client.connect(timeout=10)
+    assert shared.get_ca_certs() == trusted
+    assert len(trusted) == 1
+
+
 def test_the_account_pools_are_closed_when_the_last_client_closes(sandbox, make_client):
     first, _ = make_client()
     second, _ = make_client()
