@@ -13,6 +13,10 @@ close, wait for the close. The figures sit next to ``benchmarks/synth_load.py`` 
     python benchmarks/locust_load.py                     # C = 1000
     python benchmarks/locust_load.py --users 2000
     python benchmarks/locust_load.py --tls               # https/wss; Locust trusts its CA
+
+With ``--tls`` the Locust process trusts the system's CA store plus the sandbox's CA (one bundle,
+through ``REQUESTS_CA_BUNDLE`` and ``SSL_CERT_FILE``), as a production run trusts the system
+store: every consumer shares the process's one TLS context per bundle and one keepalive thread.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from typing import Any
 
 from synth_load import SCENARIO as SYNTH_SCENARIO
 from synth_load import status_kib
+
+from lpbot.client.tls import ca_bundle
 
 #: the same conversation as benchmarks/synth_load.py, so the two tables compare
 SCENARIO = SYNTH_SCENARIO.replace("{timeout}", "60")
@@ -53,8 +59,10 @@ def define_users() -> Any:
 
     def sample() -> None:
         while True:
-            connected = sum(1 for t in threading.enumerate()
-                            if t.name.startswith("lpbot-reader-"))
+            names = [t.name for t in threading.enumerate()]
+            connected = sum(1 for name in names if name.startswith("lpbot-reader-"))
+            measured["peak_keepalive_threads"] = max(measured.get("peak_keepalive_threads", 0),
+                                                     names.count("lpbot-keepalive"))
             measured["peak_rss"] = max(measured["peak_rss"], status_kib("VmRSS"))
             measured["peak_consumers"] = max(measured["peak_consumers"], connected)
             measured["peak_greenlet_threads"] = max(measured.get("peak_greenlet_threads", 0),
@@ -117,6 +125,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         ca_file = str(Path(folder, "ca.pem")) if args.tls else None
         server, csds_domain = start_sandbox(ca_file)
+        if ca_file:  # the system store, as in production, plus the sandbox's CA
+            ca_file = str(ca_bundle(Path(folder, "bundle.pem"), ca_file))
         scheme = "https" if args.tls else "http"
         host = f"{scheme}://{csds_domain}/api/account/bench/service/baseURI.json?version=1.0"
         scenario = Path(folder, "load.toml")
@@ -152,6 +162,8 @@ def report(measured: dict[str, Any], args: argparse.Namespace, rate: float,
         ("run time / hold per conversation", f"{run_time:.0f} s / {args.hold:g} s"),
         ("peak connected consumers in the process", f"{measured['peak_consumers']}"),
         ("threads (greenlets) in the process, peak", f"{measured['peak_greenlet_threads']}"),
+        ("lpbot keepalive threads (one per process)",
+         f"{measured.get('peak_keepalive_threads', 0)}"),
         ("runs completed", f"{measured['runs']}"),
         ("requests / failures reported to Locust", f"{measured['requests']} / "
                                                    f"{measured['failures']}"),

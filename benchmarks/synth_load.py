@@ -311,8 +311,8 @@ def report(results: list[RunResult], wall: float, baseline: int, sampler: Sample
         ("peak concurrent conversations", f"{sampler.peak_readers}"),
         ("peak threads in this process", f"{sampler.peak_threads}"),
         ("threads per concurrent consumer",
-         f"{(sampler.peak_threads - 2) / concurrent:.2f} (runner worker + client reader "
-         f"+ client keepalive)"),
+         f"{(sampler.peak_threads - 2) / concurrent:.2f} (runner worker + client reader, "
+         f"+ one keepalive thread for the process)"),
         ("RSS baseline (after warm-up)", f"{baseline / 1024:.1f} MiB"),
         ("peak RSS of this process", f"{sampler.peak_rss / 1024:.1f} MiB"),
         ("RSS per concurrent conversation", f"{per_conversation:.0f} KiB "
@@ -421,7 +421,7 @@ def production(args: argparse.Namespace) -> None:
         ("runs failed, plain / TLS", f"{plain['failed']} / {tls['failed']}", "0",
          verdict(plain["failed"] == tls["failed"] == 0)),
         ("RSS per concurrent conversation, plain", f"{plain['rss']:.0f} KiB", "", ""),
-        ("RSS of a bare websocket-client TLS connection + reader thread",
+        ("RSS of a bare websocket-client TLS connection, opened and read on its own thread",
          f"{bare['rss']:.0f} KiB", "", ""),
         ("RSS per concurrent conversation, TLS", f"{tls['rss']:.0f} KiB",
          f"<= {RSS_FACTOR} x plain + bare + {RSS_SLACK_KIB:.0f} = {rss_target:.0f} KiB",
@@ -436,8 +436,9 @@ def production(args: argparse.Namespace) -> None:
          "", ""),
         ("lpbot / raw", f"{lpbot_rate / raw_rate:.2f}", f">= {RATE_VS_RAW_TARGET:g}",
          verdict(lpbot_rate >= RATE_VS_RAW_TARGET * raw_rate)),
-        ("threads per concurrent consumer (lpbot synth, TLS)", f"{tls['threads']:.3f}",
-         f"<= {THREADS_TARGET:g}", verdict(tls["threads"] <= THREADS_TARGET)),
+        ("threads per concurrent consumer (lpbot synth, TLS), without / with the process's "
+         "one keepalive thread", f"{tls['threads_per_consumer']:.3f} / {tls['threads']:.3f}",
+         f"<= {THREADS_TARGET:g}", verdict(tls["threads_per_consumer"] <= THREADS_TARGET)),
     ]
     print(f"\nlpbot synth, plain against TLS (system CA store + the sandbox's CA), C = "
           f"{args.concurrency}, rate at C = {args.rate_concurrency} x {args.rate_count} runs, "
@@ -508,11 +509,17 @@ def held_load(options: ClientOptions, args: argparse.Namespace) -> dict[str, Any
     concurrent = max(sampler.peak_readers, 1)
     return {"rss": figures["RSS KiB per concurrent conversation"], "concurrent": concurrent,
             "failed": sum(1 for result in results if not result.ok),
-            "threads": (sampler.peak_threads - idle_threads) / concurrent}
+            "threads": (sampler.peak_threads - idle_threads) / concurrent,
+            "threads_per_consumer": (sampler.peak_threads - idle_threads - 1) / concurrent}
 
 
 def bare_tls(options: ClientOptions, args: argparse.Namespace) -> dict[str, Any]:
-    """What one websocket-client TLS connection, read on its own thread, costs (RSS)."""
+    """What one websocket-client TLS connection, opened and read on its own thread, costs.
+
+    As the raw stack's consumer does it (and lpbot's reader): the thread opens the socket, so
+    the TLS handshake's deep stack and OpenSSL's per-thread state are that thread's, then it
+    reads until the socket closes. One shared SSLContext, as lpbot shares one.
+    """
     assert options.ca_file is not None
     http = requests.Session()
     http.trust_env = False  # REQUESTS_CA_BUNDLE would replace verify
@@ -524,23 +531,28 @@ def bare_tls(options: ClientOptions, args: argparse.Namespace) -> dict[str, Any]
     url = f"wss://{services['asyncMessagingEnt']}/ws_api/account/bench/messaging/consumer?v=3"
     signup = f"https://{services['idp']}/api/account/bench/signup"
     tokens = [http.post(signup, timeout=30).json()["jwt"] for _ in range(args.bare + 1)]
-    context = ssl.create_default_context(cafile=options.ca_file)  # one, as lpbot shares one
+    context = ssl.create_default_context(cafile=options.ca_file)
     sockets: list[websocket.WebSocket] = []
     readers: list[threading.Thread] = []
+    opened = threading.Semaphore(0)
 
-    def read(ws: websocket.WebSocket) -> None:
+    def consume(token: str) -> None:
+        try:
+            ws = websocket.create_connection(url, header=[f"Authorization: jwt {token}"],
+                                             sslopt={"context": context}, timeout=60)
+            ws.settimeout(None)
+            sockets.append(ws)
+        finally:
+            opened.release()
         with contextlib.suppress(websocket.WebSocketException, OSError):
             while ws.recv():
                 pass
 
     def open_one(token: str) -> None:
-        ws = websocket.create_connection(url, header=[f"Authorization: jwt {token}"],
-                                         sslopt={"context": context}, timeout=60)
-        ws.settimeout(None)
-        reader = threading.Thread(target=read, args=(ws,), name="bench-bare-reader")
+        reader = threading.Thread(target=consume, args=(token,), name="bench-bare-reader")
         reader.start()
-        sockets.append(ws)
         readers.append(reader)
+        opened.acquire()
 
     threading.stack_size(args.stack_size * 1024)
     open_one(tokens.pop())  # warm: the first connection loads what every one needs
@@ -549,6 +561,7 @@ def bare_tls(options: ClientOptions, args: argparse.Namespace) -> dict[str, Any]
     for token in tokens:
         open_one(token)
     held = status_kib("VmRSS")
+    assert len(sockets) == args.bare + 1, "a bare connection failed"
     for ws in sockets:
         ws.close()
     for reader in readers:
