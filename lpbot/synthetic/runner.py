@@ -5,7 +5,7 @@ joined by :meth:`Runner.run`. Each worker waits its ramp-up offset (``ramp_up * 
 concurrency``, on the stop event), then takes run numbers until ``count`` runs were started.
 A run creates its own :class:`~lpbot.client.Client` (a fresh unauthenticated consumer, or one
 brand token per run in the authenticated flow), so runs never share a conversation; each
-client adds its own reader and keepalive threads while its run lasts.
+client adds its reader thread while its run lasts (keepalives share one thread per process).
 
 Expect steps never poll: the client's callbacks (on its reader thread) append what arrived to
 the run's record and notify a condition; the step waits on it with its timeout.
