@@ -21,7 +21,7 @@ import trustme
 from lpbot.client import Client, ClientOptions
 from lpbot.client.keepalive import HEARTBEAT
 from lpbot.client.tls import CaFileError, acquire_pools, release_pools, tls_context
-from lpbot.errors import ConnectionClosed
+from lpbot.errors import CertificateError
 from lpbot.testing import wait_until
 from lpbot.testing.harness import DaemonProcess
 
@@ -215,9 +215,11 @@ def other_host(tmp_path: Path) -> Iterator[OtherHostCsds]:
 def test_a_certificate_for_another_host_is_refused_naming_the_cause(other_host):
     client = Client(ClientOptions(account="123", csds_domain=other_host.domain,
                                   ca_file=other_host.ca_file, backoff=FAST_BACKOFF))
-    with pytest.raises(ConnectionClosed) as failure:
+    with pytest.raises(CertificateError) as failure:
         client.connect(timeout=10)
     assert "certificate is not valid for '127.0.0.1'" in str(failure.value)
+    assert "\n" not in str(failure.value)
+    assert client.stats.retry_delays == ()  # trust is configuration: never retried
     assert client_threads() == []
 
 
