@@ -12,7 +12,9 @@ timer heap (:class:`Heartbeat`): a consumer costs its reader thread and nothing 
 is started when the first client connects and stopped and joined when the last one closes;
 it sleeps on a condition until the earliest tick is due (no polling). Each client keeps its own
 interval, counted from the end of its previous tick, as with a thread of its own. A tick only
-sends two small frames and, rarely, refreshes a token, so one thread serves thousands.
+sends two small frames, so one thread serves thousands; a token refresh (the user's token
+provider, the IDP) runs on a short-lived ``lpbot-refresh-<consumer>`` thread of the client's,
+joined when the client closes, so that a slow provider delays no other client's keepalive.
 
 What a tick needs from the client is the small :class:`Housekeeping` protocol; the token
 refresh itself is the supervisor's (``refresh``), because a new identity may mean a new session.
@@ -79,6 +81,7 @@ class Keepalive:
         self._options = options
         self._refresh = refresh
         self._clock: Reply[int] | None = None
+        self._refreshing: threading.Thread | None = None
 
     @property
     def interval(self) -> float:
@@ -109,7 +112,29 @@ class Keepalive:
             return
         self._client.count("keepalives")
         if identity.refreshable and identity.refresh_due(self._options.refresh_ahead):
-            self._refresh_ahead(conn)
+            self._start_refresh(conn, identity.consumer_id)
+
+    def _start_refresh(self, conn: Connection, consumer_id: str) -> None:
+        """Refresh on a short-lived thread of the client's, never on the shared one.
+
+        The token provider is the user's code and the IDP a network call: either may take
+        seconds, and every other client's keepalive would wait for them.
+        """
+        running = self._refreshing
+        if running is not None and running.is_alive():
+            return  # one refresh at a time; the next tick looks again
+        thread = threading.Thread(target=self._refresh_ahead, args=(conn,),
+                                  name=f"lpbot-refresh-{consumer_id}", daemon=True)
+        self._refreshing = thread
+        thread.start()
+
+    def join(self, timeout: float) -> None:
+        """Wait for a refresh in progress (the client is closing: its waits end at once)."""
+        running = self._refreshing
+        if running is not None and running is not threading.current_thread():
+            running.join(timeout)
+            if running.is_alive():
+                log.warning("thread %s did not stop within %.1f s", running.name, timeout)
 
     def prune(self) -> None:
         """Forget conversations closed for ``closed_retention`` seconds."""

@@ -158,6 +158,7 @@ class Supervisor:
         if opening is not None:
             interrupt(opening)
         HEARTBEAT.remove(self._keepalive, max(0.0, deadline - time.monotonic()))
+        self._keepalive.join(max(0.0, deadline - time.monotonic()))
         current = threading.current_thread()
         for thread in self._threads:
             if thread is current or thread.ident is None:

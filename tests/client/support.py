@@ -21,7 +21,7 @@ FAST_BACKOFF = Backoff(jitter=0.0).scaled(0.001)
 
 def client_threads() -> list[str]:
     return [t.name for t in threading.enumerate()
-            if t.name.startswith(("lpbot-reader", "lpbot-keepalive"))]
+            if t.name.startswith(("lpbot-reader", "lpbot-keepalive", "lpbot-refresh"))]
 
 
 class Recorder:

@@ -133,6 +133,37 @@ def test_a_silent_socket_is_still_replaced_by_its_own_keepalive(sandbox, make_cl
     assert waiting.stats.disconnects == 0
 
 
+def test_a_slow_token_provider_delays_no_other_clients_keepalive(sandbox, make_client):
+    # The refresh runs on the client's own short-lived thread, not on the shared one.
+    asked = threading.Event()
+    release = threading.Event()
+    tokens = 0
+
+    def slow_provider() -> str:
+        nonlocal tokens
+        tokens += 1
+        if tokens > 1:  # the refresh ahead of expiry: hangs until the test lets it go
+            asked.set()
+            release.wait(10)
+        return sandbox.mint_brand_token("customer-slow", lifetime=2)
+
+    slow, _ = make_client(token_provider=slow_provider, keepalive_interval=0.05)
+    other, _ = make_client(keepalive_interval=0.02)
+    slow.connect(timeout=10)
+    other.connect(timeout=10)
+    try:
+        assert asked.wait(10), "the refresh came due"
+        counted = other.stats.keepalives
+        wait_until(lambda: other.stats.keepalives >= counted + 5, 5,
+                   "the other client's keepalives while the provider hangs")
+        assert any(name.startswith("lpbot-refresh-") for name in lpbot_threads())
+    finally:
+        release.set()
+    wait_until(lambda: slow.stats.token_refreshes >= 1, 5, "the refresh to finish")
+    slow.close()
+    assert not any(name.startswith("lpbot-refresh-") for name in lpbot_threads())
+
+
 @pytest.fixture
 def missing_ca(tmp_path: Path) -> str:
     return str(tmp_path / "no-such-ca.pem")
