@@ -37,6 +37,7 @@ consumer), and threads per concurrent consumer. ``--rounds`` alternates the two 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import gc
 import itertools
@@ -675,12 +676,13 @@ class RawConsumers:
             f"{self.ws_scheme}://{services['asyncMessagingEnt']}/ws_api/account/bench/messaging"
             "/consumer?v=3", header=[f"Authorization: jwt {token}"], sslopt=self.sslopt,
             timeout=self.timeout)
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
         try:
-            self._converse(ws, number)
+            self._converse(ws, number, claims["sub"])
         finally:
             ws.close()
 
-    def _converse(self, ws: websocket.WebSocket, number: int) -> None:
+    def _converse(self, ws: websocket.WebSocket, number: int, consumer_id: str) -> None:
         ids = itertools.count(1)
 
         def request(type_name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -703,23 +705,33 @@ class RawConsumers:
         Test = Callable[[dict[str, Any]], bool]
 
         def conversation(cid: str, test: Test) -> Test:
-            kind = "cqm.ExConversationChangeNotification"
-            return lambda frame: frame.get("type") == kind and any(
+            # type names come in several spellings (protocol.md §9): match the suffix
+            kind = "ExConversationChangeNotification"
+            return lambda frame: str(frame.get("type")).endswith(kind) and any(
                 change["result"]["convId"] == cid
                 and test(change["result"].get("conversationDetails", {}))
                 for change in frame["body"]["changes"])
 
+        def events(frame: dict[str, Any]) -> list[dict[str, Any]]:
+            kind, body = str(frame.get("type")), frame.get("body") or {}
+            if kind.endswith("MessagingEventNotification"):
+                return list(body.get("changes", []))
+            return [body] if kind.endswith("OnlineEventDistribution") else []  # §9 variant
+
         def echo(text: str) -> Test:
-            return lambda frame: frame.get("type") == "ms.MessagingEventNotification" and any(
-                change["originatorMetadata"]["role"] != "CONSUMER"
-                and change["event"].get("message") == text for change in frame["body"]["changes"])
+            # the agent's, not our own message's echo (originatorMetadata is optional, §6.2)
+            return lambda frame: any(
+                (change.get("originatorId") or change.get("originatorPId")) != consumer_id
+                and (change.get("event") or {}).get("message") == text
+                for change in events(frame))
 
         request("cqm.SubscribeExConversations", {"convState": ["OPEN", "CLOSE"]})
         cid = request("cm.ConsumerRequestConversation",
                       {"channelType": "MESSAGING", "brandId": "bench"})["body"]["conversationId"]
         request("ms.SubscribeMessagingEvents", {"dialogId": cid, "fromSeq": 0})
-        wait(conversation(cid, lambda details: any(
-            p["role"] == "ASSIGNED_AGENT" for p in details.get("participants", []))))
+        wait(conversation(cid, lambda details: any(  # both documented shapes (§6.1)
+            p.get("role") == "ASSIGNED_AGENT" for p in details.get("participants", []))
+            or bool(details.get("participantsPId", {}).get("ASSIGNED_AGENT"))))
         for text in (f"hello from run {number}", f"where is order {number}?"):
             publish = {"dialogId": cid, "event": {"type": "ContentEvent",
                                                   "contentType": "text/plain", "message": text}}
