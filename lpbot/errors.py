@@ -11,6 +11,8 @@
     * RequestRejected                       the server answered an error; .code, .body
     * RequestTimeout     (also TimeoutError) no answer within the timeout
   * ProtocolError                           a frame we cannot make sense of; .raw (truncated)
+  * StateError                              the state database is unreachable or refused us
+  * LeaseLost                               this daemon no longer owns a consumer or the scheduler
 
 Modules may subclass these for a finer cause (``HandshakeRefused`` is a ``ConnectionClosed``
 with the HTTP status, ``FrameError`` a ``ProtocolError`` of the WebSocket framing), and keep
@@ -26,6 +28,7 @@ __all__ = [
     "CertificateError",
     "ConfigError",
     "ConnectionClosed",
+    "LeaseLost",
     "LpError",
     "PluginError",
     "ProtocolError",
@@ -142,3 +145,22 @@ class ProtocolError(LpError):
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         self.raw = None if text is None else text[:200]
         super().__init__(message)
+
+
+class StateError(LpError):
+    """The state database cannot be reached, refused the login, or does not exist.
+
+    The message is one line naming ``user@host:port/database`` (never the password).
+    """
+
+
+class LeaseLost(LpError):
+    """A lease (a consumer's or the scheduler's) is no longer this daemon's: act on nothing.
+
+    Raised instead of sending a request for a consumer another daemon took over, and when the
+    database refused a sequence commit or a job run carrying an older lease epoch (fencing).
+    """
+
+    def __init__(self, lease: str, message: str = "") -> None:
+        self.lease = lease
+        super().__init__(message or f"lease {lease!r} is held by another daemon now")
