@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from lpbot.errors import LeaseLost, StateError
-from lpbot.state import StoredIdentity
+from lpbot.client.state import StoredIdentity
 
 if TYPE_CHECKING:
     import psycopg
@@ -202,7 +202,7 @@ class Fence:
 
 
 class PgStateStore:
-    """The state directory's store (:class:`~lpbot.state.StateStore`) on PostgreSQL.
+    """The state directory's store (:class:`~lpbot.client.state.StateStore`) on PostgreSQL.
 
     Same methods and guarantees (sequences only move forward; each write is one transaction),
     scoped to one ``bot`` name, and fenced: with a ``fence`` every sequence commit is refused

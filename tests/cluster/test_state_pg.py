@@ -7,7 +7,7 @@ import pytest
 
 from lpbot.client.state_pg import SCHEMA_VERSION, Fence, PgStateStore, connect, migrate
 from lpbot.errors import LeaseLost, StateError
-from lpbot.state import StoredIdentity
+from lpbot.client.state import StoredIdentity
 
 from .postgres import PASSWORD, PostgresServer
 
