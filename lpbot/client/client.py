@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
@@ -51,6 +51,9 @@ from lpbot.errors import ConnectionClosed, RequestRejected, RequestTimeout
 from lpbot.protocol.envelope import Request
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
 from lpbot.protocol.requests import ConsumerRequestConversation, SetUserProfile
+
+if TYPE_CHECKING:
+    from lpbot.client.state_pg import PgStateStore
 
 __all__ = ["Client"]
 
@@ -89,6 +92,8 @@ class Client:
         options: ClientOptions,
         *,
         state_dir: Path | str | None = None,
+        store: StateStore | PgStateStore | None = None,
+        guard: Callable[[], None] | None = None,
         on_message: OnMessage | None = None,
         on_conversation: OnConversation | None = None,
         on_state: OnState | None = None,
@@ -111,7 +116,12 @@ class Client:
         self._http = http
         self._waiter = waiter
         self._rng = rng if rng is not None else random.Random()
-        self._store = StateStore(state_dir) if state_dir is not None else None
+        # ``store`` (PostgreSQL, shared by a cluster) wins over ``state_dir``; the client
+        # closes whichever it uses
+        self._store: StateStore | PgStateStore | None = (
+            store if store is not None
+            else StateStore(state_dir) if state_dir is not None else None)
+        self._guard = guard
         self._delays: deque[float] = deque(maxlen=256)
         self._handles: dict[str, Conversation] = {}
         self._counts: dict[str, int] = {}
@@ -165,8 +175,8 @@ class Client:
         return self._link.pending_requests()
 
     @property
-    def store(self) -> StateStore | None:
-        """The state directory's store (``None`` without a state directory)."""
+    def store(self) -> StateStore | PgStateStore | None:
+        """Where identities and sequences live (``None`` without a state directory)."""
         return self._store
 
     @property
@@ -252,7 +262,10 @@ class Client:
             RequestRejected: the server answered an error (``code``, ``body``, ``request``).
             RequestTimeout: no answer within ``timeout`` (default ``request_timeout``).
             ConnectionClosed: the socket closed before the answer, or the client closed.
+            LeaseLost: ``guard`` refused: another daemon of the cluster owns this consumer.
         """
+        if self._guard is not None:
+            self._guard()  # raises LeaseLost once another daemon owns this consumer
         limit = self.options.request_timeout if timeout is None else timeout
         backoff = self.options.backoff
         attempt = 0

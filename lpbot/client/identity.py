@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import requests
 
@@ -52,6 +52,9 @@ from lpbot.client.discovery import Discovery, http_retry_delay, untrusted_certif
 from lpbot.client.state import StateStore, StoredIdentity
 from lpbot.errors import AuthError, ConfigError, ConnectionClosed
 from lpbot.protocol.names import Services
+
+if TYPE_CHECKING:
+    from lpbot.client.state_pg import PgStateStore
 
 __all__ = [
     "DEFAULT_REDIRECT_URI",
@@ -323,7 +326,7 @@ class IdentityManager:
         account: str,
         discovery: Discovery,
         http: requests.Session,
-        store: StateStore | None,
+        store: StateStore | PgStateStore | None,
         key: str,
         provider: TokenProvider | None = None,
         flow: Flow | str | None = None,

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from lpbot.errors import LeaseLost, StateError
 from lpbot.client.state import StoredIdentity
+from lpbot.errors import LeaseLost, StateError
 
 if TYPE_CHECKING:
     import psycopg
@@ -58,7 +58,7 @@ BEGIN
             NEW.lease, NEW.bot, current, NEW.epoch USING ERRCODE = '{FENCED}';
     END IF;
     RETURN NEW;
-END $$"""
+END $$"""  # noqa: S608 -- constant SQL, no input
 
 #: (version, statements): applied in order, each version once, in one transaction
 _MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
@@ -71,7 +71,7 @@ _MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             bot text NOT NULL, name text NOT NULL, owner text NOT NULL,
             epoch bigint NOT NULL, acquired_at timestamptz NOT NULL,
             renewed_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
-            PRIMARY KEY (bot, name))""",
+            released boolean NOT NULL DEFAULT false, PRIMARY KEY (bot, name))""",
         """CREATE TABLE lpbot_sequences (
             bot text NOT NULL, consumer_id text NOT NULL, dialog_id text NOT NULL,
             sequence bigint NOT NULL, lease text NOT NULL, epoch bigint NOT NULL,
@@ -185,7 +185,7 @@ def migrate(conn: psycopg.Connection) -> int:
             if version in done:
                 continue
             for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type] -- our own constant SQL
+                conn.execute(statement)  # our own constant SQL
             conn.execute("INSERT INTO lpbot_schema_version (version) VALUES (%s)", (version,))
             log.info("state database migrated to schema version %d", version)
             applied_now += 1

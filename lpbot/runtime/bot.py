@@ -32,6 +32,10 @@ from lpbot.runtime.tracking import ConversationTracker, conversation_hooks
 from lpbot.stash import Stash
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from lpbot.runtime.cluster import Cluster
+    from lpbot.runtime.leases import Lease
     from lpbot.runtime.scheduler import JobInfo, JobRun, Scheduler
 
 __all__ = ["Bot"]
@@ -83,6 +87,9 @@ class Bot:
             commit_batch=config.bot.commit_batch, commit_interval=config.bot.commit_interval,
             on_fatal=self.report_fatal)
         self.scheduler: Scheduler | None = None
+        #: this daemon's part of a cluster when ``[bot] state_url`` is set, else None
+        self.cluster: Cluster | None = None
+        self._leases: dict[str, Lease] = {}
         self._extra_plugins = list(plugins)
         self._client_options = dict(client_options or {})
         self._clients: dict[str, Client] = {}
@@ -116,15 +123,26 @@ class Bot:
                 raise LookupError(f"no consumer named {name!r} (known: "
                                   f"{', '.join(self._clients)})") from None
 
-    def add_consumer(self, name: str, *, timeout: float | None = None) -> Client:
-        """Connect one more consumer identity named ``name`` (persisted in the state dir)."""
+    def add_consumer(self, name: str, *, timeout: float | None = None, lease: Lease | None = None,
+                     on_fenced: Callable[[], None] | None = None) -> Client:
+        """Connect one more consumer identity named ``name`` (persisted in the state dir).
+
+        In a cluster the consumer is connected under ``lease``: its identity and sequences
+        live in PostgreSQL, its requests and commits are refused once the lease is lost, and
+        ``on_fenced`` is called when the database refuses a commit.
+        """
         if self.stopping.is_set():
             raise LpError("the bot is stopping")
         with self._lock:
             if name in self._clients:
                 return self._clients[name]
-        client = Client(self._options(name), state_dir=self.client_state_dir,
-                        on_message=partial(self._on_message, name),
+        store = guard = None
+        if lease is not None and self.cluster is not None:
+            store = self.cluster.consumer_store(lease, on_fenced)
+            guard = lease.check
+            self._leases[name] = lease
+        client = Client(self._options(name), state_dir=self.client_state_dir, store=store,
+                        guard=guard, on_message=partial(self._on_message, name),
                         on_conversation=partial(self._on_conversation, name),
                         on_state=partial(self._on_state, name))
         with self._lock:
@@ -133,6 +151,14 @@ class Bot:
             client.stop_event.set()
         client.connect(timeout=self.config.bot.connect_timeout if timeout is None else timeout)
         return client
+
+    def remove_consumer(self, name: str) -> None:
+        """Close the consumer ``name`` and forget it (its lease went to another daemon)."""
+        with self._lock:
+            client = self._clients.pop(name, None)
+            self._leases.pop(name, None)
+        if client is not None:
+            client.close()
 
     def open_conversation(
         self,
@@ -200,6 +226,11 @@ class Bot:
                 raise LpError("the bot was already started")
             self._started = True
         try:
+            if self.config.bot.state_url is not None:
+                from lpbot.runtime.cluster import Cluster
+
+                self.cluster = Cluster(self, self.config.bot.state_url.reveal())
+                self.cluster.open()
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.client_state_dir.mkdir(parents=True, exist_ok=True)
             register_bot(self)
@@ -208,9 +239,12 @@ class Bot:
             self.plugin_manager.register(self.tracker, name="lpbot.tracker")
             self._configure_plugins()
             self.dispatcher.start()
-            for consumer in self.config.bot.consumers:
-                self.add_consumer(consumer)
-            self._start_scheduler()
+            if self.cluster is not None:
+                self.cluster.start()  # consumers and the scheduler start as leases are taken
+            else:
+                for consumer in self.config.bot.consumers:
+                    self.add_consumer(consumer)
+                self.start_scheduler()
             self.dispatcher.call("lpbot_startup", {"bot": self}, strict=True)
         except BaseException:
             self.stop()
@@ -257,6 +291,8 @@ class Bot:
         clean = True
         self.stopping.set()
         self.tracker.wake()
+        if self.cluster is not None:
+            clean &= self.cluster.stop(max(0.1, budget * 0.2))
         if self.scheduler is not None:
             clean &= self.scheduler.shutdown(max(0.1, budget * 0.4))
         clean &= self.dispatcher.drain(max(0.1, deadline - time.monotonic() - budget * 0.25))
@@ -265,6 +301,8 @@ class Bot:
         except Exception:  # isolation boundary: stop() never raises
             log.exception("lpbot_shutdown failed")
         clean &= self._close_clients(deadline)
+        if self.cluster is not None:
+            self.cluster.close()  # releases the leases: another daemon takes over at once
         unregister_bot(self)
         errors = self.counters.series(HOOK_ERRORS)
         if errors:
@@ -295,18 +333,27 @@ class Bot:
         self.dispatcher.call("lpbot_configure", {"bot": self}, strict=True,
                              per_plugin=lambda name: {"config": self.config.plugin_config(name)})
 
-    def _start_scheduler(self) -> None:
+    def start_scheduler(self, claim: Callable[[str, datetime], bool] | None = None) -> None:
+        """Start the scheduler on the job store with the config's and the plugins' jobs.
+
+        ``claim(job_id, scheduled_time)`` is asked before each run (a cluster records the run
+        under its lease: at most once across daemons).
+        """
         from lpbot.runtime.scheduler import (
             Scheduler,  # APScheduler and SQLAlchemy load only when used
         )
 
         settings = self.config.scheduler
-        url = settings.url or f"sqlite:///{self.state_dir / 'jobs.sqlite'}"
-        self.scheduler = Scheduler(
+        url, table = settings.url or f"sqlite:///{self.state_dir / 'jobs.sqlite'}", None
+        if self.cluster is not None and settings.url is None:
+            url, table = self.cluster.job_store()
+        scheduler = Scheduler(
             url=url, misfire_grace_time=settings.misfire_grace_time, coalesce=settings.coalesce,
             max_instances=settings.max_instances, timezone=settings.timezone,
-            max_workers=settings.max_workers, listener=self._on_job, counters=self.counters)
-        self.scheduler.start(paused=True)
+            max_workers=settings.max_workers, listener=self._on_job, counters=self.counters,
+            claim=claim, tablename=table)
+        self.scheduler = scheduler
+        scheduler.start(paused=True)
         for job in self.config.jobs:
             options: dict[str, Any] = {}
             if job.misfire_grace_time is not None:
@@ -319,10 +366,16 @@ class Bot:
                 raise ConfigError(str(exc), path=self.config.file, key=job.path) from exc
             # built-in kinds find the bot by name; a "call" job gets exactly its args
             kwargs = dict(job.kwargs) if job.kind == "call" else {"bot": self.name, **job.kwargs}
-            self.scheduler.ensure_job(job.func, trigger, id=job.id, kwargs=kwargs, **options)
-        self.dispatcher.call("lpbot_schedule_jobs", {"bot": self, "scheduler": self.scheduler},
+            scheduler.ensure_job(job.func, trigger, id=job.id, kwargs=kwargs, **options)
+        self.dispatcher.call("lpbot_schedule_jobs", {"bot": self, "scheduler": scheduler},
                              strict=True)
-        self.scheduler.resume()
+        scheduler.resume()
+
+    def stop_scheduler(self, timeout: float = 1.0) -> None:
+        """Stop the scheduler now: no new run starts (its lease went to another daemon)."""
+        scheduler = self.scheduler
+        if scheduler is not None:
+            scheduler.shutdown(timeout)
 
     def _close_clients(self, deadline: float) -> bool:
         with self._lock:
@@ -363,6 +416,9 @@ class Bot:
     # --- client callbacks (reader threads: translate and enqueue only) --------------------
 
     def _on_message(self, consumer: str, event: MessagingEvent) -> None:
+        lease = self._leases.get(consumer)
+        if lease is not None and not lease.valid():
+            return  # another daemon owns the consumer now and delivers this event
         client = self._clients[consumer]
         conversation_id = event.conversation_id or event.dialog_id
         inner = event.event

@@ -124,6 +124,11 @@ class BotSection:
     connect_timeout: float = field(default=15.0, metadata=_between(0.1, MAX_WAIT))
     gc_threshold: int = field(default=10_000, metadata=_between(0, 10_000_000))
     state_dir: Path | None = None
+    #: PostgreSQL instead of the state directory: daemons of one bot name share the work
+    state_url: Secret | None = None
+    max_consumers: int = field(default=0, metadata=_at_least(0))  # per daemon; 0: no limit
+    lease_ttl: float = field(default=15.0, metadata=_at_least(0.5))
+    lease_renew_interval: float | None = field(default=None, metadata=_at_least(0.05))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -336,8 +341,12 @@ class Config:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value in this config, for the log redaction filter."""
-        token = self.account.brand_token
-        return (token.reveal(),) if token is not None and token.reveal() else ()
+        found = [secret.reveal() for secret in (self.account.brand_token, self.bot.state_url)
+                 if secret is not None and secret.reveal()]
+        url = self.bot.state_url.reveal() if self.bot.state_url is not None else ""
+        if "@" in url and ":" in url.partition("://")[2].partition("@")[0]:
+            found.append(url.partition("://")[2].partition("@")[0].partition(":")[2])
+        return tuple(found)
 
 
 # ---------------------------------------------------------------------------

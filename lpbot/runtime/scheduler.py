@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,13 +31,14 @@ from apscheduler.events import (
     EVENT_JOB_MODIFIED,
     EVENT_JOB_SUBMITTED,
 )
+from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from lpbot.client.state import describe_sqlite_error
-from lpbot.errors import StateError
+from lpbot.errors import LpError, StateError
 from lpbot.runtime.counters import COMMIT_ERRORS, JOBS, Counters
 
 if TYPE_CHECKING:
@@ -113,6 +115,52 @@ class _ReportedByLpbot(logging.Filter):
 _REPORTED_BY_LPBOT: Final = _ReportedByLpbot()
 
 
+#: asked before each run: ``claim(job_id, scheduled_run_time)`` -> run it here (True) or not
+Claim = Callable[[str, datetime], bool]
+
+
+class _ClaimingExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+    """APScheduler's thread pool that asks ``claim`` for each run time before running it.
+
+    A cluster records each run in the database under the scheduler lease's epoch, so a run
+    happens at most once across daemons and never on a daemon whose lease is gone. The claim
+    (a database round trip) is made on the job's worker thread, not the scheduler's.
+    """
+
+    def __init__(self, claim: Claim, refused: Callable[[int], None], max_workers: int,
+                 pool_kwargs: dict[str, Any]) -> None:
+        super().__init__(max_workers, pool_kwargs=pool_kwargs)
+        self._claim = claim
+        self._refused = refused
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        def done(future: Future[list[Any]]) -> None:
+            error = future.exception()
+            if error is not None:
+                self._run_job_error(job.id, error, error.__traceback__)
+            else:
+                self._run_job_success(job.id, future.result())
+
+        future = self._pool.submit(self._run_claimed, job, job._jobstore_alias, run_times,
+                                   self._logger.name)
+        future.add_done_callback(done)
+
+    def _run_claimed(self, job: Job, alias: str, run_times: list[datetime],
+                     logger_name: str) -> list[Any]:
+        mine = []
+        for scheduled in run_times:
+            try:
+                if self._claim(job.id, scheduled):
+                    mine.append(scheduled)
+                    continue
+                log.info("job %s (due %s) already ran on another daemon", job.id, scheduled)
+            except LpError as exc:  # lease lost or database down: not run (at most once)
+                log.warning("job %s (due %s) not run: %s", job.id, scheduled, exc)
+        if len(mine) < len(run_times):
+            self._refused(len(run_times) - len(mine))
+        return list(run_job(job, alias, mine, logger_name))
+
+
 class _BackgroundScheduler(BackgroundScheduler):  # type: ignore[misc]
     """APScheduler's background scheduler: its thread named like lpbot's, and store errors kept.
 
@@ -153,6 +201,8 @@ class Scheduler:
         max_workers: Threads running jobs (``lpbot-job_<n>``).
         listener: Receives every job outcome (the bot turns them into hooks).
         counters: Where runs are counted by outcome.
+        claim: Asked before each run; a run it refuses does not happen here (a cluster).
+        tablename: The job store's table (APScheduler's default when None).
     """
 
     def __init__(
@@ -166,6 +216,8 @@ class Scheduler:
         max_workers: int = 10,
         listener: JobListener | None = None,
         counters: Counters | None = None,
+        claim: Claim | None = None,
+        tablename: str | None = None,
     ) -> None:
         self.url = url
         self._listener = listener
@@ -174,10 +226,14 @@ class Scheduler:
         self._running = 0
         self._lock = threading.Lock()
         self._stopped = False
+        pool = {"thread_name_prefix": "lpbot-job"}
+        store = (SQLAlchemyJobStore(url=url) if tablename is None
+                 else SQLAlchemyJobStore(url=url, tablename=tablename))
         self.scheduler = _BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=url)},
-            executors={"default": ThreadPoolExecutor(
-                max_workers, pool_kwargs={"thread_name_prefix": "lpbot-job"})},
+            jobstores={"default": store},
+            executors={"default": ThreadPoolExecutor(max_workers, pool_kwargs=pool)
+                       if claim is None
+                       else _ClaimingExecutor(claim, self._not_run, max_workers, pool)},
             job_defaults={
                 "misfire_grace_time": misfire_grace_time,
                 "coalesce": coalesce,
@@ -338,6 +394,11 @@ class Scheduler:
         return True
 
     # -- events -----------------------------------------------------------------------
+
+    def _not_run(self, count: int) -> None:
+        """Runs submitted but refused by the claim: they will send no outcome event."""
+        with self._lock:
+            self._running = max(0, self._running - count)
 
     def _remember(self, job: Job) -> JobInfo:
         info = JobInfo(job_id=job.id, name=job.name, func_ref=job.func_ref,

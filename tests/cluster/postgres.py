@@ -8,6 +8,7 @@ Logins over TCP need the password (scram), so a wrong password is refused as in 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -22,7 +23,7 @@ import psycopg
 __all__ = ["PASSWORD", "USER", "PostgresServer", "find_bin"]
 
 USER = "lpbot"
-PASSWORD = "lpbot-test-secret"  # noqa: S105 -- a throw-away test cluster
+PASSWORD = "lpbot-test-secret"  # a throw-away test cluster
 
 
 def find_bin(name: str) -> str | None:
@@ -110,10 +111,8 @@ class PostgresServer:
 
     def close(self) -> None:
         """Stop the server (if running) and delete its folder."""
-        try:
+        with contextlib.suppress(RuntimeError):  # not running
             self.stop("immediate")
-        except RuntimeError:
-            pass  # not running
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from lpbot.client.state import StoredIdentity
 from lpbot.client.state_pg import SCHEMA_VERSION, Fence, PgStateStore, connect, migrate
 from lpbot.errors import LeaseLost, StateError
-from lpbot.client.state import StoredIdentity
 
 from .postgres import PASSWORD, PostgresServer
 
@@ -50,7 +50,8 @@ def test_connection_errors_are_one_line_without_the_password(
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
-    assert PASSWORD not in message and "wrong-password" not in message
+    assert PASSWORD not in message
+    assert "wrong-password" not in message
 
 
 def test_the_store_keeps_identities_and_forward_only_sequences(state_url: str) -> None:
