@@ -48,6 +48,9 @@ COMMANDS: Final[dict[str, Command]] = {
                           "bundled-plugins.md", "Bundled plugins"),
     "synth": Command("lpbot.cli.synth", "run synthetic conversations from scenario files",
                      "synthetic.md", "Synthetic conversations"),
+    "cluster": Command("lpbot.cli.cluster",
+                       "show the daemons sharing a bot on PostgreSQL, and their leases",
+                       "postgresql.md", "Several daemons, one PostgreSQL"),
 }
 
 

@@ -272,6 +272,8 @@ class LeaseStore:
 
     def close(self) -> None:
         """Mark this daemon stopped and close the connection; never raises."""
+        if self._db is None:
+            return  # never opened (or closed already)
         try:
             self._execute("UPDATE lpbot_daemons SET stopped_at = now(), last_seen = now() "
                           "WHERE bot = %s AND owner = %s", (self.bot, self.owner))

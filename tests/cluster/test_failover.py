@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from lpbot.cli import main
+from lpbot.client.state_pg import connect, migrate
 from lpbot.sandbox import Sandbox
 from lpbot.testing import wait_until
+from lpbot.testing.harness import DaemonProcess
 
-from .daemons import RENEW, TTL, ClusterSetup, job_runs, owner_of, pid_of, running
+from .daemons import RENEW, TTL, ClusterSetup, job_runs, owner_of, pid_of, query, running
+from .postgres import PostgresServer
 
 EVERY_SECOND = ('[[jobs]]\nid = "tick"\nkind = "call"\nref = "lpbot_fixture_cluster:tick"\n'
                 'every = 1\nargs = { path = "{effects}" }\n')
@@ -19,8 +26,24 @@ EVERY_SECOND = ('[[jobs]]\nid = "tick"\nkind = "call"\nref = "lpbot_fixture_clus
 @pytest.fixture
 def setup(lp_sandbox: Sandbox, state_url: str, tmp_path: Path) -> ClusterSetup:
     setup = ClusterSetup(sandbox=lp_sandbox, state_url=state_url, folder=tmp_path)
+    with connect(state_url) as conn:
+        migrate(conn)  # the tables exist before a test looks at them (the daemons re-check)
     setup.jobs = EVERY_SECOND.replace("{effects}", str(setup.effects))
     return setup
+
+
+def scheduler_owner_first(daemons: Sequence[DaemonProcess]) -> list[DaemonProcess]:
+    """The daemons, the one that took the scheduler first (waits for it)."""
+    def owner() -> DaemonProcess | None:
+        return next((daemon for daemon in daemons
+                     if any("lease scheduler taken" in m for m in daemon.messages())), None)
+
+    wait_until(lambda: owner() is not None, 30, "a daemon to take the scheduler")
+    first = owner()
+    assert first is not None
+    for daemon in daemons:
+        daemon.wait_for("cluster member", timeout=30)
+    return [first, *(daemon for daemon in daemons if daemon is not first)]
 
 
 def assert_each_run_once(setup: ClusterSetup) -> None:
@@ -50,7 +73,110 @@ def test_the_scheduler_moves_to_another_daemon_when_its_owner_is_killed(
     runs = job_runs(setup.state_url)
     epochs = sorted({epoch for _, _, _, epoch in runs})
     assert len(epochs) == 2, runs
-    gaps = [(b - a).total_seconds() for (_, a, _, _), (_, b, _, _) in zip(runs, runs[1:])]
+    gaps = [(b - a).total_seconds() for (_, a, _, _), (_, b, _, _) in itertools.pairwise(runs)]
     # a run missed during the failover is coalesced into the new owner's first run
     assert max(gaps) <= TTL + RENEW + 2.0, gaps
     assert_each_run_once(setup)
+
+
+def test_a_frozen_owner_that_wakes_acts_on_nothing(setup: ClusterSetup) -> None:
+    with running(setup.daemon(1), setup.daemon(2)) as daemons:
+        first, second = scheduler_owner_first(daemons)
+        wait_until(lambda: len(job_runs(setup.state_url)) >= 2, 10, "two runs")
+        first.send_signal(signal.SIGSTOP)
+        try:
+            second.wait_for("lease scheduler taken", timeout=TTL + RENEW + 5)
+            wait_until(lambda: sum(pid_of(owner) == second.process.pid for _, _, owner, _
+                                   in job_runs(setup.state_url)) >= 2, 10, "runs on the second")
+            before = len(setup.lines("tick"))
+            stale = [line for line in setup.lines("tick") if line[0] == str(first.process.pid)]
+        finally:
+            first.send_signal(signal.SIGCONT)
+        first.wait_for("lease scheduler (epoch 1) lost", timeout=10)
+        wait_until(lambda: len(setup.lines("tick")) >= before + 3, 10, "three more ticks")
+        for daemon in (first, second):
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=10) == 0
+    after_wake = [line for line in setup.lines("tick") if line[0] == str(first.process.pid)]
+    assert after_wake == stale, "the frozen daemon ran a job after it woke up"
+    assert_each_run_once(setup)
+
+
+def test_no_agent_message_is_lost_when_the_consumer_owner_is_killed_mid_burst(
+        setup: ClusterSetup, lp_sandbox: Sandbox) -> None:
+    setup.jobs = ('[[jobs]]\nid = "open"\nkind = "open_conversation"\nevery = 3600\n'
+                  'start_now = true\nargs = { consumer = "one", first_message = "hi" }\n')
+    setup.delay = 0.005  # 200 messages take a second of hook work
+    with running(setup.daemon(1), setup.daemon(2)) as daemons:
+        first, second = scheduler_owner_first(daemons)
+        conversation_id = lp_sandbox.wait_for_conversation(timeout=30).conversation_id
+        lp_sandbox.wait_until(
+            lambda: lp_sandbox.conversation(conversation_id).assigned_agent_id, timeout=10)
+        sent = lp_sandbox.agents.burst(conversation_id, 200, prefix="first")
+        wait_until(lambda: len(setup.lines("message")) >= 50, 10, "the burst half-delivered")
+        first.process.kill()
+        first.wait(timeout=10)
+        sent += lp_sandbox.agents.burst(conversation_id, 200, prefix="second")
+        second.wait_for("lease consumer:one taken", timeout=TTL + RENEW + 5)
+
+        def delivered() -> set[int]:
+            return {int(fields[3]) for fields in setup.lines("message")}
+
+        wait_until(lambda: set(sent) <= delivered(), 20, "every sequence delivered")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=10) == 0
+    by_first = [f for f in setup.lines("message") if f[0] == str(first.process.pid)]
+    assert by_first, "the first daemon delivered nothing before it was killed"
+    assert len(by_first) < len(sent)
+
+
+def test_three_daemons_share_the_consumers_and_take_over_a_killed_ones(
+        setup: ClusterSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    setup.consumers, setup.max_consumers, setup.jobs = ("a", "b", "c"), 2, ""
+    leases = [f"consumer:{name}" for name in setup.consumers]
+
+    def owners() -> dict[str, str | None]:
+        return {lease: owner_of(setup.state_url, lease) for lease in [*leases, "scheduler"]}
+
+    with running(setup.daemon(1), setup.daemon(2), setup.daemon(3)) as daemons:
+        wait_until(lambda: None not in owners().values(), 30, "every lease taken")
+        holders = {pid_of(owner) for owner in owners().values() if owner is not None}
+        assert len(holders) >= 2, "two consumers at most per daemon: the work is shared"
+        victim = next(d for d in daemons if d.process.pid == pid_of(owners()["consumer:a"]))
+        victim.process.kill()
+        victim.wait(timeout=10)
+        alive = {d.process.pid for d in daemons if d is not victim}
+        wait_until(lambda: all(owner is not None and pid_of(owner) in alive
+                               for owner in owners().values()), TTL + RENEW + 10,
+                   "the killed daemon's leases taken over")
+        wait_until(lambda: query(setup.state_url, "SELECT sum(failovers) FROM lpbot_daemons")
+                   [0][0] >= 1, 5, "the failover counted")
+        assert main(["cluster", "status", "--config", str(setup.config()),
+                     "--format", "json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert {d["pid"]: d["state"] for d in status["daemons"]}[victim.process.pid] == "silent"
+        held = sorted(name for d in status["daemons"] for name in d["leases"])
+        assert held == sorted([*leases, "scheduler"])
+        assert sum(d["failovers"] for d in status["daemons"]) >= 1
+        assert main(["cluster", "status", "--config", str(setup.config())]) == 0
+        assert "consumer:a" in capsys.readouterr().out
+        for daemon in daemons:
+            if daemon is not victim:
+                daemon.send_signal(signal.SIGTERM)
+                assert daemon.wait(timeout=10) == 0
+
+
+def test_a_database_restart_leaves_every_run_single(setup: ClusterSetup,
+                                                    postgres: PostgresServer) -> None:
+    with running(setup.daemon(1), setup.daemon(2)) as daemons:
+        scheduler_owner_first(daemons)
+        wait_until(lambda: len(job_runs(setup.state_url)) >= 2, 10, "two runs")
+        postgres.restart()
+        restarted = len(job_runs(setup.state_url))
+        wait_until(lambda: len(job_runs(setup.state_url)) >= restarted + 3, 20,
+                   "runs after the restart")
+        for daemon in daemons:
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=10) == 0
+    assert_each_run_once(setup)
+    assert len(setup.lines("tick")) == len(setup.lines("ran"))
