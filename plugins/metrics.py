@@ -13,6 +13,11 @@ the bot is not stopping; otherwise 503, with a JSON body naming what is down::
 
     {"status": "down", "down": {"connection:default": "reconnecting"}, ...}
 
+With ``[bot] state_url`` (several daemons on PostgreSQL) only the consumers and the scheduler
+this daemon holds a lease for count; the body's ``active`` says whether it holds any (a
+standby holding none is healthy), ``leases`` lists them, and ``/metrics`` adds
+``lpbot_lease_owned{lease=...}`` and ``lpbot_failovers_total``.
+
 Config (``[plugins.metrics]``)::
 
     enabled = true
@@ -32,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 import lpbot
@@ -108,6 +113,16 @@ class _RuntimeCollector(Collector):
             for values, value in sorted(counters.series(name).items()):
                 family.add_metric(list(values), value)
             yield family
+        cluster = self._bot.cluster
+        if cluster is not None:  # several daemons on PostgreSQL: what this one holds
+            status = cluster.status()
+            owned = GaugeMetricFamily("lpbot_lease_owned", "1 for each lease this daemon holds "
+                                      "(scheduler, consumer:<name>)", labels=["lease"])
+            for lease in cluster.lease_names():
+                owned.add_metric([lease], float(lease in status.leases))
+            yield owned
+            yield CounterMetricFamily("lpbot_failovers", "Leases this daemon took over from a "
+                                      "daemon that stopped renewing them", value=status.failovers)
 
 
 #: a few threads, 5 s per request, no bodies: a slow client never holds /healthz or shutdown
@@ -224,16 +239,20 @@ class Metrics:
         connections = self._connections()
         down: dict[str, str] = {f"connection:{name}": state
                                 for name, state in connections.items() if state != "connected"}
-        if not connections:
+        cluster = self.bot.cluster.status() if self.bot.cluster is not None else None
+        if not connections and cluster is None:
             down["connections"] = "no consumer"
         scheduler = self.bot.scheduler
         running = scheduler is not None and scheduler.running
-        if not running:
+        if not running and (cluster is None or "scheduler" in cluster.leases):
             down["scheduler"] = "not running"
         if self.bot.stopping.is_set():
             down["bot"] = "stopping"
         body = {"status": "down" if down else "ok", "down": down, "connections": connections,
-                "scheduler": "running" if running else "stopped"}
+                "scheduler": "running" if running else "stopped",
+                # in a cluster a standby holding no lease is healthy, and not active
+                "active": cluster.active if cluster is not None else True,
+                "leases": list(cluster.leases) if cluster is not None else []}
         return not down, body
 
     # --- server -----------------------------------------------------------------------------

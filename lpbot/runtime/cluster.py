@@ -180,6 +180,10 @@ class Cluster:
             leases = tuple(sorted(name for name, lease in self._held.items() if lease.valid()))
             return ClusterStatus(owner=self.owner, leases=leases, failovers=self._failovers)
 
+    def lease_names(self) -> tuple[str, ...]:
+        """Every lease this daemon may take: the scheduler's and each configured consumer's."""
+        return (SCHEDULER, *(consumer_lease(c) for c in self.bot.config.bot.consumers))
+
     def lease(self, name: str) -> Lease | None:
         """The lease ``name`` if this daemon holds it."""
         with self._lock:

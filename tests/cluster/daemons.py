@@ -33,6 +33,7 @@ class ClusterSetup:
     jobs: str = ""
     delay: float = 0.0
     extra: str = ""
+    enabled: Sequence[str] = ()
     started: list[DaemonProcess] = field(default_factory=list)
 
     @property
@@ -49,7 +50,8 @@ class ClusterSetup:
             f'csds_domain = "{self.sandbox.csds_domain}"\ntls = false\n'
             '[scheduler]\nmisfire_grace_time = 30\n'
             f'{self.jobs}'
-            '[plugins]\nmodules = { lpbot_fixture_cluster = "lpbot_fixture_cluster" }\n'
+            f'[plugins]\nenabled = {list(self.enabled)!r}\n'
+            'modules = { lpbot_fixture_cluster = "lpbot_fixture_cluster" }\n'
             f'[plugins.lpbot_fixture_cluster]\npath = "{self.effects}"\ndelay = {self.delay}\n'
             f'{self.extra}', encoding="utf-8")
         return path
