@@ -79,7 +79,8 @@ def running(*daemons: DaemonProcess) -> Iterator[tuple[DaemonProcess, ...]]:
 
 def query(url: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        cursor = conn.execute(sql, params)  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def job_runs(url: str) -> list[tuple[str, datetime, str, int]]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
 from lpbot.client.state import StoredIdentity
 from lpbot.client.state_pg import SCHEMA_VERSION, Fence, PgStateStore, connect, migrate
 from lpbot.errors import LeaseLost, StateError
+from lpbot.testing.harness import DaemonProcess
 
 from .postgres import PASSWORD, PostgresServer
 
@@ -105,3 +108,15 @@ def test_the_store_reconnects_after_a_database_restart(postgres: PostgresServer,
         store.save_identity("k", StoredIdentity(consumer_id="c", token="t", authenticated=False))
         postgres.restart()
         assert store.load_identity("k") is not None
+
+
+def test_lpbot_run_with_an_unreachable_database_exits_3_with_one_line(
+        postgres: PostgresServer, tmp_path: Path) -> None:
+    url = postgres.url("postgres").replace(f":{postgres.port}/", ":1/")
+    config = tmp_path / "bad.toml"
+    config.write_text(f'[bot]\nstate_url = "{url}"\n[account]\nid = "1"\n', encoding="utf-8")
+    with DaemonProcess("--config", str(config), "--state-dir", str(tmp_path / "s")) as daemon:
+        record = daemon.wait_for("cannot connect", timeout=30)
+        assert daemon.wait(timeout=10) == 3
+    assert "connection refused" in record["message"]
+    assert PASSWORD not in " ".join(daemon.messages())
