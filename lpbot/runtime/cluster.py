@@ -49,6 +49,8 @@ __all__ = ["Cluster", "ClusterStatus", "job_consumers"]
 log = logging.getLogger(__name__)
 
 _STOP: Final = object()
+#: the shortest wait of the lease thread between rounds (no busy loop near an expiry)
+_MIN_WAIT: Final = 0.02
 
 
 def job_consumers(bot: Bot) -> tuple[str, ...]:
@@ -218,15 +220,24 @@ class Cluster:
     def _lease_loop(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            wait = self.renew_interval
             try:
-                self._tick()
+                missing = self._tick()
+                soonest = self.store.seconds_to_expiry(missing) if missing else None
+                if soonest is not None:
+                    # wake when a lease we want lapses: takeover within lease_ttl, not later
+                    wait = min(wait, max(_MIN_WAIT, soonest + _MIN_WAIT))
+            except StateError:
+                pass  # _tick said so; the next round tries again
             except Exception:  # isolation boundary: a bug must not end the renewals silently
                 log.exception("lease round failed")
-            self._stop.wait(max(0.0, self.renew_interval - (time.monotonic() - started)))
+            self._stop.wait(max(0.0, wait - (time.monotonic() - started)))
 
-    def _tick(self) -> None:
+    def _tick(self) -> list[str]:
+        """One round: heartbeat, renewals, takeovers; returns the leases wanted and not got."""
         with self._lock:
             held = dict(self._held)
+        missing: list[str] = []
         try:
             self.store.heartbeat(self._failovers)
             for name, lease in held.items():
@@ -235,7 +246,7 @@ class Cluster:
             if not self._db_ok:
                 log.info("state database reachable again")
                 self._db_ok = True
-            self._take()
+            missing = self._take()
         except StateError as exc:
             if self._db_ok:
                 log.warning("state database unreachable: %s", exc)
@@ -244,15 +255,17 @@ class Cluster:
             for name, lease in held.items():
                 if not lease.valid():
                     self._lose(name, lease, "the state database could not be reached in time")
+        return missing
 
-    def _take(self) -> None:
-        """Take the leases this daemon should hold and can."""
+    def _take(self) -> list[str]:
+        """Take the leases this daemon should hold and can; returns those held by others."""
+        missing: list[str] = []
         if self._stop.is_set():
-            return
+            return missing
         with self._lock:
             has_scheduler = SCHEDULER in self._held
-        if not has_scheduler:
-            self._acquire(SCHEDULER)
+        if not has_scheduler and not self._acquire(SCHEDULER):
+            missing.append(SCHEDULER)
         with self._lock:
             has_scheduler = SCHEDULER in self._held
         wanted = list(self._job_consumers) if has_scheduler else []
@@ -265,12 +278,14 @@ class Cluster:
                 count = sum(1 for held in self._held if held != SCHEDULER)
             if self.max_consumers and count >= self.max_consumers:
                 break
-            self._acquire(name)
+            if not self._acquire(name):
+                missing.append(name)
+        return missing
 
-    def _acquire(self, name: str) -> None:
+    def _acquire(self, name: str) -> bool:
         taken = self.store.acquire(name)
         if taken is None:
-            return
+            return False
         lease, failover = taken
         with self._lock:
             self._held[name] = lease
@@ -279,6 +294,7 @@ class Cluster:
         log.info("lease %s taken (epoch %d%s)", name, lease.epoch,
                  ", a failover" if failover else "")
         self._actions.put(("start", name, lease))
+        return True
 
     def _lose(self, name: str, lease: Lease, why: str) -> None:
         """Stop acting on ``lease`` now, and have its consumer or scheduler stopped."""

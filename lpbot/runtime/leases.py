@@ -226,6 +226,15 @@ class LeaseStore:
                       "WHERE bot = %s AND name = %s AND owner = %s AND epoch = %s",
                       (self.bot, lease.name, self.owner, lease.epoch))
 
+    def seconds_to_expiry(self, names: list[str]) -> float | None:
+        """Seconds until the first of the leases ``names`` (held by others) lapses, if any."""
+        rows = self._execute(
+            "SELECT extract(epoch FROM min(expires_at) - clock_timestamp()) FROM lpbot_leases "
+            "WHERE bot = %s AND name = ANY(%s) AND owner <> %s",
+            (self.bot, names, self.owner))
+        value = rows[0][0] if rows else None
+        return None if value is None else float(value)  # type: ignore[arg-type]
+
     def record_run(self, lease: Lease, job_id: str, scheduled_at: datetime) -> bool:
         """Claim one scheduled run of ``job_id``: True if this daemon may run it.
 

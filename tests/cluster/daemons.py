@@ -34,6 +34,7 @@ class ClusterSetup:
     delay: float = 0.0
     extra: str = ""
     enabled: Sequence[str] = ()
+    ttl: float = TTL
     started: list[DaemonProcess] = field(default_factory=list)
 
     @property
@@ -44,7 +45,7 @@ class ClusterSetup:
         path = self.folder / "cluster.toml"
         path.write_text(
             f'[bot]\nname = "cluster"\nconsumers = {list(self.consumers)!r}\n'
-            f'state_url = "{self.state_url}"\nlease_ttl = {TTL}\n'
+            f'state_url = "{self.state_url}"\nlease_ttl = {self.ttl}\n'
             f'max_consumers = {self.max_consumers}\nstop_timeout = 3\n'
             f'[account]\nid = "{self.sandbox.account}"\n'
             f'csds_domain = "{self.sandbox.csds_domain}"\ntls = false\n'
