@@ -306,11 +306,12 @@ class Cluster:
         log.warning("lease %s (epoch %d) lost: %s; stopping it", name, lease.epoch, why)
         self._actions.put(("stop", name, lease))
         if name == SCHEDULER:
-            # the job consumers move with the scheduler
+            # the job consumers move with the scheduler (their leases lapse: no database call
+            # here, which may be the thing that is not answering)
             for consumer in self._job_consumers:
                 other = self.lease(consumer_lease(consumer))
                 if other is not None:
-                    self._give_up(consumer_lease(consumer), other)
+                    self._lose(consumer_lease(consumer), other, "it moves with the scheduler")
 
     def _give_up(self, name: str, lease: Lease) -> None:
         with self._lock:
@@ -327,7 +328,11 @@ class Cluster:
 
     def _action_loop(self) -> None:
         while True:
-            action = self._actions.get()
+            try:
+                action = self._actions.get(timeout=self._next_deadline())
+            except queue.Empty:
+                self._expire()
+                continue
             if action is _STOP:
                 return
             verb, name, lease = cast(tuple[str, str, Lease], action)
@@ -340,6 +345,23 @@ class Cluster:
                 log.exception("could not %s %s", verb, name)
                 if verb == "start":
                     self._give_up(name, lease)
+
+    def _next_deadline(self) -> float | None:
+        """Seconds until the first held lease passes its local deadline (None: holds none)."""
+        with self._lock:
+            remaining = [lease.remaining for lease in self._held.values()]
+        return max(_MIN_WAIT, min(remaining) + _MIN_WAIT) if remaining else None
+
+    def _expire(self) -> None:
+        """The watchdog: stop what a lease allowed once it was not renewed in time.
+
+        The lease thread does this too, but it may be stuck in a query on a network that went
+        silent; this thread never waits on the database.
+        """
+        with self._lock:
+            lapsed = [(name, lease) for name, lease in self._held.items() if not lease.valid()]
+        for name, lease in lapsed:
+            self._lose(name, lease, "it was not renewed in time")
 
     def _start_work(self, name: str, lease: Lease) -> None:
         if name == SCHEDULER:

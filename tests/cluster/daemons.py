@@ -41,11 +41,12 @@ class ClusterSetup:
     def effects(self) -> Path:
         return self.folder / "effects.log"
 
-    def config(self) -> Path:
-        path = self.folder / "cluster.toml"
+    def config(self, state_url: str | None = None) -> Path:
+        """Write the config (with another ``state_url``: a file of its own); its path."""
+        path = self.folder / ("cluster.toml" if state_url is None else "cluster-other.toml")
         path.write_text(
             f'[bot]\nname = "cluster"\nconsumers = {list(self.consumers)!r}\n'
-            f'state_url = "{self.state_url}"\nlease_ttl = {self.ttl}\n'
+            f'state_url = "{state_url or self.state_url}"\nlease_ttl = {self.ttl}\n'
             f'max_consumers = {self.max_consumers}\nstop_timeout = 3\n'
             f'[account]\nid = "{self.sandbox.account}"\n'
             f'csds_domain = "{self.sandbox.csds_domain}"\ntls = false\n'
@@ -57,11 +58,11 @@ class ClusterSetup:
             f'{self.extra}', encoding="utf-8")
         return path
 
-    def daemon(self, index: int) -> DaemonProcess:
-        """A daemon (not started: use it as a context manager or with ``start``)."""
+    def daemon(self, index: int, state_url: str | None = None) -> DaemonProcess:
+        """A daemon, not started yet (enter it); ``state_url``: reach the database another way."""
         state_dir = self.folder / f"state-{index}"
-        return DaemonProcess("--config", str(self.config()), "--state-dir", str(state_dir),
-                             env=ENV)
+        return DaemonProcess("--config", str(self.config(state_url)), "--state-dir",
+                             str(state_dir), env=ENV)
 
     def lines(self, kind: str) -> list[list[str]]:
         """The effect lines of one kind, split: ``[pid, kind, ...]``."""

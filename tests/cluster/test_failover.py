@@ -18,6 +18,7 @@ from lpbot.testing.harness import DaemonProcess
 
 from .daemons import RENEW, TTL, ClusterSetup, job_runs, owner_of, pid_of, query, running
 from .postgres import PostgresServer
+from .proxy import Proxy
 
 EVERY_SECOND = ('[[jobs]]\nid = "tick"\nkind = "call"\nref = "lpbot_fixture_cluster:tick"\n'
                 'every = 1\nargs = { path = "{effects}" }\n')
@@ -180,3 +181,29 @@ def test_a_database_restart_leaves_every_run_single(setup: ClusterSetup,
             assert daemon.wait(timeout=10) == 0
     assert_each_run_once(setup)
     assert len(setup.lines("tick")) == len(setup.lines("ran"))
+
+
+def test_a_daemon_cut_off_from_the_database_stops_and_another_takes_over(
+        setup: ClusterSetup, postgres: PostgresServer) -> None:
+    with Proxy(("127.0.0.1", postgres.port)) as proxy, \
+            running(setup.daemon(1, proxy.url(setup.state_url))) as (first,):
+        first.wait_for("lease scheduler taken", timeout=30)
+        with running(setup.daemon(2)) as (second,):
+            second.wait_for("cluster member", timeout=30)
+            wait_until(lambda: len(job_runs(setup.state_url)) >= 2, 10, "two runs")
+            proxy.cut()
+            first.wait_for("lease scheduler (epoch 1) lost", timeout=TTL + RENEW + 3)
+            second.wait_for("lease scheduler taken", timeout=TTL + RENEW + 5)
+            wait_until(lambda: sum(pid_of(owner) == second.process.pid for _, _, owner, _
+                                   in job_runs(setup.state_url)) >= 3, 10, "runs on the second")
+            proxy.heal()
+            first.wait_for("state database reachable again", timeout=20)
+            taken_over = min(when for _, when, owner, _ in job_runs(setup.state_url)
+                             if pid_of(owner) == second.process.pid)
+            for daemon in (first, second):
+                daemon.send_signal(signal.SIGTERM)
+                assert daemon.wait(timeout=15) == 0
+    late = [fields for fields in setup.lines("ran") if fields[0] == str(first.process.pid)
+            and fields[3] >= taken_over.isoformat()]
+    assert late == [], "the cut-off daemon ran a job after another took the scheduler over"
+    assert_each_run_once(setup)
