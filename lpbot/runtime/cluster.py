@@ -365,6 +365,7 @@ class Cluster:
 
     def _start_work(self, name: str, lease: Lease) -> None:
         if name == SCHEDULER:
+            self.store.prune_runs()
             self.bot.start_scheduler(claim=self.claim)
             return
         consumer = name.removeprefix("consumer:")

@@ -9,7 +9,8 @@ import pytest
 
 from lpbot.client.state import StoredIdentity
 from lpbot.client.state_pg import SCHEMA_VERSION, Fence, PgStateStore, connect, migrate
-from lpbot.errors import LeaseLost, StateError
+from lpbot.errors import ConfigError, LeaseLost, StateError
+from lpbot.runtime.config import Config
 from lpbot.testing.harness import DaemonProcess
 
 from .postgres import PASSWORD, PostgresServer
@@ -120,3 +121,17 @@ def test_lpbot_run_with_an_unreachable_database_exits_3_with_one_line(
         assert daemon.wait(timeout=10) == 3
     assert "connection refused" in record["message"]
     assert PASSWORD not in " ".join(daemon.messages())
+
+
+def test_the_cluster_keys_are_checked_and_the_url_password_is_a_secret() -> None:
+    config = Config.from_text(
+        '[bot]\nstate_url = "postgresql://lpbot:s3cret-pw@db:5432/lpbot"\nmax_consumers = 2\n'
+        'lease_ttl = 4\n[account]\nid = "1"\n', file="c.toml")
+    assert config.bot.max_consumers == 2
+    assert config.bot.lease_ttl == 4
+    assert "s3cret-pw" not in repr(config)
+    assert "s3cret-pw" in config.secrets()
+    with pytest.raises(ConfigError, match=r"bot\.lease_ttl"):
+        Config.from_text("[bot]\nlease_ttl = 0\n", file="c.toml")
+    with pytest.raises(ConfigError, match=r"bot\.max_consumers"):
+        Config.from_text("[bot]\nmax_consumers = -1\n", file="c.toml")
