@@ -207,3 +207,26 @@ def test_a_daemon_cut_off_from_the_database_stops_and_another_takes_over(
             and fields[3] >= taken_over.isoformat()]
     assert late == [], "the cut-off daemon ran a job after another took the scheduler over"
     assert_each_run_once(setup)
+
+
+def test_a_run_that_fell_due_while_no_daemon_ran_the_scheduler_is_reported_missed(
+        setup: ClusterSetup) -> None:
+    due = query(setup.state_url, "SELECT date_trunc('second', now()) + interval '7 seconds'")[0][0]
+    setup.jobs = ('[[jobs]]\nid = "once"\nkind = "call"\nref = "lpbot_fixture_cluster:tick"\n'
+                  f'at = {due.strftime("%Y-%m-%dT%H:%M:%SZ")}\nmisfire_grace_time = 1\n'
+                  f'args = {{ path = "{setup.effects}" }}\n')
+    with running(setup.daemon(1)) as (first,):
+        first.wait_for("lease scheduler taken", timeout=30)
+        first.process.kill()  # the owner dies before the run is due
+        first.wait(timeout=10)
+    assert query(setup.state_url, "SELECT now() < %s", (due,))[0][0], "started too slowly"
+    wait_until(lambda: query(setup.state_url, "SELECT now() > %s + interval '1.5 seconds'",
+                             (due,))[0][0], 15, "the run to fall due and its grace to pass")
+    with running(setup.daemon(2)) as (second,):
+        second.wait_for("lease scheduler taken", timeout=30)
+        wait_until(lambda: setup.lines("missed"), 10, "lpbot_job_missed on the new owner")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=10) == 0
+    assert [fields[:3] for fields in setup.lines("missed")] == [
+        [str(second.process.pid), "missed", "once"]]
+    assert setup.lines("tick") == []
