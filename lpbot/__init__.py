@@ -9,12 +9,14 @@ from lpbot.errors import (
     AuthError,
     ConfigError,
     ConnectionClosed,
+    LeaseLost,
     LpError,
     PluginError,
     ProtocolError,
     RequestError,
     RequestRejected,
     RequestTimeout,
+    StateError,
 )
 from lpbot.hookspecs import hookimpl
 from lpbot.stash import Stash, StashKey
@@ -68,6 +70,7 @@ __all__ = [
     "JWT_PATTERN",
     "JobInfo",
     "JobRun",
+    "LeaseLost",
     "LpError",
     "MessagingEvent",
     "Participant",
@@ -86,6 +89,7 @@ __all__ = [
     "Stash",
     "StashKey",
     "StateChange",
+    "StateError",
     "StepResult",
     "TTRType",
     "TranscriptLine",

@@ -324,6 +324,10 @@ class Config:
         _check_account(sections["account"], sections["sandbox"], file)
         _check_patterns(sections["logging"], sections["sandbox"], file)
         _check_timezone(sections["scheduler"], file)
+        renew, ttl = sections["bot"].lease_renew_interval, sections["bot"].lease_ttl
+        if renew is not None and renew > ttl / 2:
+            raise ConfigError(f"renew well before the lease lapses: at most lease_ttl / 2 "
+                              f"({ttl / 2:g} s)", path=file, key="bot.lease_renew_interval")
         jobs_data = data.get("jobs", [])
         if not isinstance(jobs_data, list):
             raise ConfigError("expected an array of tables ([[jobs]])", path=file, key="jobs")

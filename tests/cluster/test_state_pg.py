@@ -133,5 +133,8 @@ def test_the_cluster_keys_are_checked_and_the_url_password_is_a_secret() -> None
     assert "s3cret-pw" in config.secrets()
     with pytest.raises(ConfigError, match=r"bot\.lease_ttl"):
         Config.from_text("[bot]\nlease_ttl = 0\n", file="c.toml")
+    with pytest.raises(ConfigError, match=r"bot\.lease_renew_interval"):
+        Config.from_text('[bot]\nlease_ttl = 2\nlease_renew_interval = 1.5\n[account]\nid = "1"\n',
+                         file="c.toml")
     with pytest.raises(ConfigError, match=r"bot\.max_consumers"):
         Config.from_text("[bot]\nmax_consumers = -1\n", file="c.toml")
