@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Final, cast
 
 from lpbot.client.state_pg import Fence, PgStateStore
@@ -199,16 +200,16 @@ class Cluster:
         """Every daemon row of the bot, from the database."""
         return self.store.daemons()
 
-    def claim(self, job_id: str, scheduled_at: datetime) -> bool:
-        """Record a job run under the scheduler lease; True: this daemon runs it (once).
+    def claim(self, lease: Lease, job_id: str, scheduled_at: datetime) -> bool:
+        """Record a job run under ``lease`` (the scheduler's); True: run it here (once).
+
+        The scheduler started under a lease claims with that lease only: once it is lost,
+        the scheduler can run nothing, even if this daemon holds a newer scheduler lease.
 
         Raises:
-            LeaseLost: the scheduler lease is gone (the scheduler is stopped at once).
+            LeaseLost: the lease is gone (the scheduler is stopped at once).
             StateError: the run could not be recorded, so it is not run.
         """
-        lease = self.lease(SCHEDULER)
-        if lease is None:
-            raise LeaseLost(SCHEDULER)
         try:
             return self.store.record_run(lease, job_id, scheduled_at)
         except LeaseLost:
@@ -366,7 +367,7 @@ class Cluster:
     def _start_work(self, name: str, lease: Lease) -> None:
         if name == SCHEDULER:
             self.store.prune_runs()
-            self.bot.start_scheduler(claim=self.claim)
+            self.bot.start_scheduler(claim=partial(self.claim, lease))
             return
         consumer = name.removeprefix("consumer:")
         try:
