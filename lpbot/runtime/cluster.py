@@ -19,6 +19,7 @@ still receives (not dispatched). So a daemon that wakes from SIGSTOP sends and r
 
 from __future__ import annotations
 
+import importlib
 import logging
 import queue
 import re
@@ -119,6 +120,10 @@ class Cluster:
     def open(self) -> None:
         """Connect, migrate and register this daemon. Raises StateError (exit code 3)."""
         self.store.open()
+        # A standby must take over without first importing APScheduler, SQLAlchemy and its
+        # PostgreSQL dialect: seconds on a busy machine, measured by benchmarks/failover.py.
+        importlib.import_module("lpbot.runtime.scheduler")
+        importlib.import_module("sqlalchemy.dialects.postgresql.psycopg")
         log.info("cluster member %s of bot %s (lease_ttl %g s, renewed every %g s)",
                  self.owner, self.bot.name, self.ttl, self.renew_interval)
 
@@ -265,10 +270,26 @@ class Cluster:
             return missing
         with self._lock:
             has_scheduler = SCHEDULER in self._held
-        if not has_scheduler and not self._acquire(SCHEDULER):
-            missing.append(SCHEDULER)
-        with self._lock:
-            has_scheduler = SCHEDULER in self._held
+        scheduler = None
+        if not has_scheduler:
+            # started after the job consumers taken below, so its first runs find them
+            scheduler = self._acquire(SCHEDULER, start=False)
+            if scheduler is None:
+                missing.append(SCHEDULER)
+            has_scheduler = scheduler is not None
+        try:
+            missing += self._take_consumers(has_scheduler)
+        finally:
+            if scheduler is not None:
+                self._actions.put(("start", SCHEDULER, scheduler))
+        return missing
+
+    def _take_consumers(self, has_scheduler: bool) -> list[str]:
+        """Take consumer leases up to ``max_consumers``; returns those held by others.
+
+        The job consumers come first, and only with the scheduler.
+        """
+        missing: list[str] = []
         wanted = list(self._job_consumers) if has_scheduler else []
         wanted += [c for c in self.bot.config.bot.consumers if c not in self._job_consumers]
         for consumer in wanted:
@@ -279,14 +300,15 @@ class Cluster:
                 count = sum(1 for held in self._held if held != SCHEDULER)
             if self.max_consumers and count >= self.max_consumers:
                 break
-            if not self._acquire(name):
+            if self._acquire(name) is None:
                 missing.append(name)
         return missing
 
-    def _acquire(self, name: str) -> bool:
+    def _acquire(self, name: str, *, start: bool = True) -> Lease | None:
+        """Take lease ``name`` if free; queue the start of its work unless ``start`` is False."""
         taken = self.store.acquire(name)
         if taken is None:
-            return False
+            return None
         lease, failover = taken
         with self._lock:
             self._held[name] = lease
@@ -294,8 +316,9 @@ class Cluster:
                 self._failovers += 1
         log.info("lease %s taken (epoch %d%s)", name, lease.epoch,
                  ", a failover" if failover else "")
-        self._actions.put(("start", name, lease))
-        return True
+        if start:
+            self._actions.put(("start", name, lease))
+        return lease
 
     def _lose(self, name: str, lease: Lease, why: str) -> None:
         """Stop acting on ``lease`` now, and have its consumer or scheduler stopped."""

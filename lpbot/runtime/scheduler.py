@@ -30,6 +30,7 @@ from apscheduler.events import (
     EVENT_JOB_MISSED,
     EVENT_JOB_MODIFIED,
     EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
 )
 from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from lpbot.client.state import describe_sqlite_error
-from lpbot.errors import LpError, StateError
+from lpbot.errors import LeaseLost, LpError, StateError
 from lpbot.runtime.counters import COMMIT_ERRORS, JOBS, Counters
 
 if TYPE_CHECKING:
@@ -147,18 +148,23 @@ class _ClaimingExecutor(ThreadPoolExecutor):  # type: ignore[misc]
 
     def _run_claimed(self, job: Job, alias: str, run_times: list[datetime],
                      logger_name: str) -> list[Any]:
-        mine = []
+        mine: list[datetime] = []
+        missed: list[JobExecutionEvent] = []
         for scheduled in run_times:
             try:
                 if self._claim(job.id, scheduled):
                     mine.append(scheduled)
                     continue
                 log.info("job %s (due %s) already ran on another daemon", job.id, scheduled)
-            except LpError as exc:  # lease lost or database down: not run (at most once)
+            except LeaseLost as exc:  # another daemon runs the scheduler: its run, not ours
+                log.warning("job %s (due %s) not run here: %s", job.id, scheduled, exc)
+            except LpError as exc:  # the run cannot be recorded: not run (at most once), missed
                 log.warning("job %s (due %s) not run: %s", job.id, scheduled, exc)
-        if len(mine) < len(run_times):
-            self._refused(len(run_times) - len(mine))
-        return list(run_job(job, alias, mine, logger_name))
+                missed.append(JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, scheduled))
+        not_run = len(run_times) - len(mine) - len(missed)
+        if not_run:
+            self._refused(not_run)
+        return [*missed, *run_job(job, alias, mine, logger_name)]
 
 
 class _BackgroundScheduler(BackgroundScheduler):  # type: ignore[misc]

@@ -6,11 +6,16 @@ Nothing here skips: without PostgreSQL the fixture fails loudly (``.ci/run`` ins
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterator
 
 import pytest
 
+from .daemons import FIXTURES
 from .postgres import PostgresServer
+
+if str(FIXTURES) not in sys.path:  # the fixture plugins and jobs, for in-process tests
+    sys.path.insert(0, str(FIXTURES))
 
 _databases = itertools.count()
 

@@ -23,6 +23,7 @@ import psycopg
 __all__ = ["PASSWORD", "USER", "PostgresServer", "find_bin"]
 
 USER = "lpbot"
+_SHORT_TMP = "/tmp"  # noqa: S108 -- mkdtemp makes a private folder in it
 PASSWORD = "lpbot-test-secret"  # a throw-away test cluster
 
 
@@ -52,7 +53,10 @@ class PostgresServer:
             raise RuntimeError("PostgreSQL's initdb/pg_ctl were not found: install Debian's "
                                "postgresql package (.ci/run does)")
         self._initdb = initdb
-        self.root = Path(tempfile.mkdtemp(prefix="lpbot-pg-"))
+        # /tmp, not $TMPDIR: the server's user must reach the folder, and its socket path must
+        # stay short
+        self.root = Path(tempfile.mkdtemp(prefix="lpbot-pg-",
+                                          dir=_SHORT_TMP if Path(_SHORT_TMP).is_dir() else None))
         self.data = self.root / "data"
         self.port = _free_port()
         self._user: str | None = None
