@@ -159,6 +159,7 @@ class Bot:
             self._leases.pop(name, None)
         if client is not None:
             client.close()
+            log.info("consumer %s closed and removed", name)
 
     def open_conversation(
         self,

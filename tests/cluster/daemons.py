@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,10 @@ class ClusterSetup:
     max_consumers: int = 0
     jobs: str = ""
     delay: float = 0.0
+    reply: str = ""  # answer the agent's texts that start with this
     extra: str = ""
     enabled: Sequence[str] = ()
     ttl: float = TTL
-    started: list[DaemonProcess] = field(default_factory=list)
 
     @property
     def effects(self) -> Path:
@@ -55,6 +55,7 @@ class ClusterSetup:
             f'[plugins]\nenabled = {list(self.enabled)!r}\n'
             'modules = { lpbot_fixture_cluster = "lpbot_fixture_cluster" }\n'
             f'[plugins.lpbot_fixture_cluster]\npath = "{self.effects}"\ndelay = {self.delay}\n'
+            f'reply = "{self.reply}"\n'
             f'{self.extra}', encoding="utf-8")
         return path
 

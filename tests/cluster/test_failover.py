@@ -23,6 +23,10 @@ from .proxy import Proxy
 EVERY_SECOND = ('[[jobs]]\nid = "tick"\nkind = "call"\nref = "lpbot_fixture_cluster:tick"\n'
                 'every = 1\nargs = { path = "{effects}" }\n')
 
+#: opens the conversation of consumer "one", which therefore moves with the scheduler
+OPEN_ONE = ('[[jobs]]\nid = "open"\nkind = "open_conversation"\nevery = 3600\n'
+            'start_now = true\nargs = { consumer = "one", first_message = "hi" }\n')
+
 
 @pytest.fixture
 def setup(lp_sandbox: Sandbox, state_url: str, tmp_path: Path) -> ClusterSetup:
@@ -105,8 +109,7 @@ def test_a_frozen_owner_that_wakes_acts_on_nothing(setup: ClusterSetup) -> None:
 
 def test_no_agent_message_is_lost_when_the_consumer_owner_is_killed_mid_burst(
         setup: ClusterSetup, lp_sandbox: Sandbox) -> None:
-    setup.jobs = ('[[jobs]]\nid = "open"\nkind = "open_conversation"\nevery = 3600\n'
-                  'start_now = true\nargs = { consumer = "one", first_message = "hi" }\n')
+    setup.jobs = OPEN_ONE
     setup.delay = 0.005  # 200 messages take a second of hook work
     with running(setup.daemon(1), setup.daemon(2)) as daemons:
         first, second = scheduler_owner_first(daemons)
@@ -230,3 +233,36 @@ def test_a_run_that_fell_due_while_no_daemon_ran_the_scheduler_is_reported_misse
     assert [fields[:3] for fields in setup.lines("missed")] == [
         [str(second.process.pid), "missed", "once"]]
     assert setup.lines("tick") == []
+
+
+def test_a_frozen_consumer_owner_that_wakes_sends_nothing(setup: ClusterSetup,
+                                                         lp_sandbox: Sandbox) -> None:
+    setup.jobs = OPEN_ONE
+    setup.reply = "while frozen"
+    with running(setup.daemon(1), setup.daemon(2)) as daemons:
+        first, second = scheduler_owner_first(daemons)
+        conversation_id = lp_sandbox.wait_for_conversation(timeout=30).conversation_id
+        lp_sandbox.wait_until(
+            lambda: lp_sandbox.conversation(conversation_id).assigned_agent_id, timeout=10)
+        first.send_signal(signal.SIGSTOP)
+        try:
+            texts = [f"while frozen {index}" for index in range(5)]
+            for text in texts:  # they reach the frozen daemon's socket too
+                lp_sandbox.agents.say(conversation_id, text)
+            second.wait_for("lease consumer:one taken", timeout=TTL + RENEW + 5)
+
+            def replies() -> list[str]:
+                return [str(event.event.get("message")) for event
+                        in lp_sandbox.conversation(conversation_id).events
+                        if event.role == "CONSUMER" and event.event_type == "ContentEvent"]
+
+            wait_until(lambda: all(f"re {text}" in replies() for text in texts), 20,
+                       "the new owner to answer every message")
+        finally:
+            first.send_signal(signal.SIGCONT)
+        first.wait_for("consumer one closed and removed", timeout=10)
+        for daemon in (first, second):
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=10) == 0
+    answered = [text for text in replies() if text.startswith("re while frozen")]
+    assert sorted(answered) == sorted(f"re {text}" for text in texts), answered
