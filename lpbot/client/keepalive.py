@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from lpbot.client.options import ClientOptions
     from lpbot.client.reply import Reply
     from lpbot.client.state import StateStore
+    from lpbot.client.state_pg import PgStateStore
 
 __all__ = ["HEARTBEAT", "IMMEDIATE", "Heartbeat", "Housekeeping", "Keepalive"]
 
@@ -53,7 +54,7 @@ class Housekeeping(Protocol):
     """What :class:`Keepalive` needs from the client: counters, handles, the state store."""
 
     @property
-    def store(self) -> StateStore | None:
+    def store(self) -> StateStore | PgStateStore | None:
         """Where sequences are kept, if anywhere."""
 
     def count(self, name: str, increment: int = 1) -> None:
