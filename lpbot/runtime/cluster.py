@@ -391,6 +391,7 @@ class Cluster:
         if name == SCHEDULER:
             self.store.prune_runs()
             self.bot.start_scheduler(claim=partial(self.claim, lease))
+            log.info("scheduler started under lease epoch %d", lease.epoch)
             return
         consumer = name.removeprefix("consumer:")
         try:
@@ -400,6 +401,8 @@ class Cluster:
             log.warning("consumer %s could not connect: %s; giving its lease back", consumer, exc)
             self.bot.remove_consumer(consumer)
             self._give_up(name, lease)
+            return
+        log.info("consumer %s connected under lease epoch %d", consumer, lease.epoch)
 
     def _stop_work(self, name: str) -> None:
         if name == SCHEDULER:

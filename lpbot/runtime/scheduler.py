@@ -233,10 +233,10 @@ class Scheduler:
         self._lock = threading.Lock()
         self._stopped = False
         pool = {"thread_name_prefix": "lpbot-job"}
-        store = (SQLAlchemyJobStore(url=url) if tablename is None
-                 else SQLAlchemyJobStore(url=url, tablename=tablename))
+        self._store = (SQLAlchemyJobStore(url=url) if tablename is None
+                       else SQLAlchemyJobStore(url=url, tablename=tablename))
         self.scheduler = _BackgroundScheduler(
-            jobstores={"default": store},
+            jobstores={"default": self._store},
             executors={"default": ThreadPoolExecutor(max_workers, pool_kwargs=pool)
                        if claim is None
                        else _ClaimingExecutor(claim, self._not_run, max_workers, pool)},
@@ -397,6 +397,12 @@ class Scheduler:
             log.error("a scheduled job is still running %.1f s after shutdown began; "
                       "leaving it behind", time.monotonic() - started)
             return False
+        # APScheduler's own thread looks at the store once more after the store was closed,
+        # which opens a new connection: wait for it to end, then close that one too.
+        thread = getattr(self.scheduler, "_thread", None)
+        if thread is not None:
+            thread.join(max(0.0, timeout - (time.monotonic() - started)))
+        self._store.engine.dispose()
         return True
 
     # -- events -----------------------------------------------------------------------

@@ -6,12 +6,15 @@ import itertools
 import json
 import signal
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from apscheduler.triggers.date import DateTrigger
 
 from lpbot.cli import main
 from lpbot.client.state_pg import connect, migrate
+from lpbot.runtime.scheduler import Scheduler
 from lpbot.sandbox import Sandbox
 from lpbot.testing import wait_until
 from lpbot.testing.harness import DaemonProcess
@@ -214,15 +217,26 @@ def test_a_daemon_cut_off_from_the_database_stops_and_another_takes_over(
 
 def test_a_run_that_fell_due_while_no_daemon_ran_the_scheduler_is_reported_missed(
         setup: ClusterSetup) -> None:
-    due = query(setup.state_url, "SELECT date_trunc('second', now()) + interval '7 seconds'")[0][0]
-    setup.jobs = ('[[jobs]]\nid = "once"\nkind = "call"\nref = "lpbot_fixture_cluster:tick"\n'
-                  f'at = {due.strftime("%Y-%m-%dT%H:%M:%SZ")}\nmisfire_grace_time = 1\n'
-                  f'args = {{ path = "{setup.effects}" }}\n')
+    def once_at(when: datetime) -> str:
+        return ('[[jobs]]\nid = "once"\nkind = "call"\nref = "lpbot_fixture_cluster:tick"\n'
+                f'at = {when.strftime("%Y-%m-%dT%H:%M:%SZ")}\nmisfire_grace_time = 1\n'
+                f'args = {{ path = "{setup.effects}" }}\n')
+
+    now = query(setup.state_url, "SELECT date_trunc('second', now())")[0][0]
+    setup.jobs = once_at(now + timedelta(hours=1))
     with running(setup.daemon(1)) as (first,):
-        first.wait_for("lease scheduler taken", timeout=30)
+        first.wait_for("scheduler started", timeout=30)
         first.process.kill()  # the owner dies before the run is due
         first.wait(timeout=10)
-    assert query(setup.state_url, "SELECT now() < %s", (due,))[0][0], "started too slowly"
+    # As if the run had been due soon all along (however slowly the daemon started): the
+    # stored job falls due while no daemon runs the scheduler.
+    due = query(setup.state_url, "SELECT date_trunc('second', now()) + interval '1 second'")[0][0]
+    store = Scheduler(url=setup.state_url.replace("postgresql://", "postgresql+psycopg://"),
+                      tablename="lpbot_jobs_cluster")
+    store.start(paused=True)
+    store.scheduler.reschedule_job("once", trigger=DateTrigger(run_date=due, timezone="UTC"))
+    assert store.shutdown(5)
+    setup.jobs = once_at(due)  # the same job: the next owner keeps the stored one
     wait_until(lambda: query(setup.state_url, "SELECT now() > %s + interval '1.5 seconds'",
                              (due,))[0][0], 15, "the run to fall due and its grace to pass")
     with running(setup.daemon(2)) as (second,):
@@ -230,8 +244,8 @@ def test_a_run_that_fell_due_while_no_daemon_ran_the_scheduler_is_reported_misse
         wait_until(lambda: setup.lines("missed"), 10, "lpbot_job_missed on the new owner")
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=10) == 0
-    assert [fields[:3] for fields in setup.lines("missed")] == [
-        [str(second.process.pid), "missed", "once"]]
+    assert [fields[:4] for fields in setup.lines("missed")] == [
+        [str(second.process.pid), "missed", "once", due.isoformat()]]
     assert setup.lines("tick") == []
 
 
