@@ -16,6 +16,7 @@ from lpbot.errors import (
     RequestError,
     RequestRejected,
     RequestTimeout,
+    StateConnectError,
     StateError,
 )
 from lpbot.hookspecs import hookimpl
@@ -89,6 +90,7 @@ __all__ = [
     "Stash",
     "StashKey",
     "StateChange",
+    "StateConnectError",
     "StateError",
     "StepResult",
     "TTRType",

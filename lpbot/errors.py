@@ -4,6 +4,7 @@
   * ConfigError          (also ValueError)  a bad config key or value; names file and key path
   * PluginError                             a plugin failed to load, register or configure
   * StateError                              the state directory or a database in it is unusable
+    * StateConnectError                     the PostgreSQL state database cannot be connected to
   * AuthError                               a token was refused or could not be obtained
   * ConnectionClosed     (also ConnectionError) the socket closed; .code, .reason
     * CertificateError                      a server's TLS certificate failed verification
@@ -11,7 +12,6 @@
     * RequestRejected                       the server answered an error; .code, .body
     * RequestTimeout     (also TimeoutError) no answer within the timeout
   * ProtocolError                           a frame we cannot make sense of; .raw (truncated)
-  * StateError                              the state database is unreachable or refused us
   * LeaseLost                               this daemon no longer owns a consumer or the scheduler
 
 Modules may subclass these for a finer cause (``HandshakeRefused`` is a ``ConnectionClosed``
@@ -35,6 +35,7 @@ __all__ = [
     "RequestError",
     "RequestRejected",
     "RequestTimeout",
+    "StateConnectError",
     "StateError",
 ]
 
@@ -147,10 +148,11 @@ class ProtocolError(LpError):
         super().__init__(message)
 
 
-class StateError(LpError):
-    """The state database cannot be reached, refused the login, or does not exist.
+class StateConnectError(StateError):
+    """The PostgreSQL state database cannot be reached, refused the login, or does not exist.
 
-    The message is one line naming ``user@host:port/database`` (never the password).
+    The message is one line naming ``user@host:port/database`` (never the password). Unlike
+    other state errors, ``lpbot run`` reports it as a failure to connect (exit code 3).
     """
 
 

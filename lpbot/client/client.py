@@ -47,7 +47,7 @@ from lpbot.client.state import StateStore
 from lpbot.client.streams import Streams
 from lpbot.client.supervisor import Supervisor
 from lpbot.client.tls import TlsAdapter, acquire_pools, release_pools, shared_session, tls_context
-from lpbot.errors import ConnectionClosed, RequestRejected, RequestTimeout
+from lpbot.errors import ConnectionClosed, LeaseLost, RequestRejected, RequestTimeout
 from lpbot.protocol.envelope import Request
 from lpbot.protocol.notifications import ConversationChange, ConversationDetails, MessagingEvent
 from lpbot.protocol.requests import ConsumerRequestConversation, SetUserProfile
@@ -373,13 +373,18 @@ class Client:
         """Persist that ``event`` was handled: a restart resumes after it (§5.7 ``fromSeq``).
 
         Chat states (no sequence) need no commit. Safe from any thread; sequences only move
-        forward, so committing out of order never re-delivers anything.
+        forward, so committing out of order never re-delivers anything. A commit the database
+        refuses because another daemon took the consumer over (fencing) is dropped: the new
+        owner resumes from the last accepted commit.
         """
         if event.sequence is None or self._store is None or self._closed:
             return  # after close() the store is closed; the event is fetched again next time
         consumer_id = self.consumer_id
         if consumer_id is not None:
-            self._store.commit_sequence(consumer_id, event.dialog_id, event.sequence)
+            try:
+                self._store.commit_sequence(consumer_id, event.dialog_id, event.sequence)
+            except LeaseLost as exc:  # the store told its fence already
+                log.debug("commit dropped: %s", exc)
 
     def set_user_profile(self, profile: SetUserProfile, *, timeout: float | None = None) -> str:
         """Tell agents who the consumer is (``userprofile.SetUserProfile``, protocol.md §5.10).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from lpbot.client.state import StoredIdentity
-from lpbot.errors import LeaseLost, StateError
+from lpbot.errors import LeaseLost, StateConnectError, StateError
 
 if TYPE_CHECKING:
     import psycopg
@@ -113,7 +113,7 @@ def describe_url(url: str) -> str:
 
 
 def connect(url: str, *, timeout: float = 5.0, application: str = "lpbot") -> psycopg.Connection:
-    """An autocommit connection to ``url``; raises :class:`StateError` with one clear line.
+    """An autocommit connection to ``url``; raises :class:`StateConnectError`: one clear line.
 
     ``timeout`` bounds connecting, and (through TCP keepalives and ``tcp_user_timeout``) how
     long a query may wait on a network that went silent.
@@ -121,7 +121,8 @@ def connect(url: str, *, timeout: float = 5.0, application: str = "lpbot") -> ps
     try:
         import psycopg
     except ImportError as exc:
-        raise StateError("[bot] state_url needs psycopg: pip install 'lpbot[postgresql]'") from exc
+        raise StateConnectError("[bot] state_url needs psycopg: pip install 'lpbot[postgresql]'"
+                                ) from exc
     where = describe_url(url)
     try:
         return psycopg.connect(
@@ -130,9 +131,11 @@ def connect(url: str, *, timeout: float = 5.0, application: str = "lpbot") -> ps
             keepalives_interval=1, keepalives_count=max(1, round(timeout)),
             tcp_user_timeout=int(timeout * 1000))
     except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
-        raise StateError(f"state_url is not a valid PostgreSQL URL: {_first_line(exc)}") from None
+        raise StateConnectError(f"state_url is not a valid PostgreSQL URL: {_first_line(exc)}"
+                                ) from None
     except psycopg.Error as exc:
-        raise StateError(f"cannot use the state database {where}: {_reason(exc)}") from None
+        raise StateConnectError(f"cannot use the state database {where}: {_reason(exc)}"
+                                ) from None
 
 
 def _first_line(exc: BaseException) -> str:

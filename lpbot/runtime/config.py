@@ -126,9 +126,9 @@ class BotSection:
     state_dir: Path | None = None
     #: PostgreSQL instead of the state directory: daemons of one bot name share the work
     state_url: Secret | None = None
-    max_consumers: int = field(default=0, metadata=_at_least(0))  # per daemon; 0: no limit
-    lease_ttl: float = field(default=15.0, metadata=_at_least(0.5))
-    lease_renew_interval: float | None = field(default=None, metadata=_at_least(0.05))
+    max_consumers: int = field(default=0, metadata=_between(0, 1_000_000))  # 0: no limit
+    lease_ttl: float = field(default=15.0, metadata=_between(0.5, MAX_WAIT))
+    lease_renew_interval: float | None = field(default=None, metadata=_between(0.05, MAX_WAIT))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

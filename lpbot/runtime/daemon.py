@@ -39,7 +39,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Final
 
 from lpbot.client.state import make_state_dir
-from lpbot.errors import ConfigError, LpError, PluginError, StateError
+from lpbot.errors import ConfigError, LpError, PluginError, StateConnectError, StateError
 from lpbot.hookspecs import hookimpl
 from lpbot.runtime.bot import Bot
 from lpbot.runtime.config import Config, default_state_dir
@@ -274,6 +274,10 @@ def _serve(config: Config, options: RunOptions, wake: Wakeup) -> int:
         try:
             with wake.watching():
                 bot.start()
+        except StateConnectError as exc:  # [bot] state_url: PostgreSQL cannot be used
+            log.error("cannot connect: %s", exc)
+            code = EXIT_CONNECT
+            return code
         except (ConfigError, PluginError, StateError) as exc:
             log.error("cannot start: %s", exc)
             code = EXIT_CONFIG
