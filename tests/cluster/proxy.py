@@ -35,6 +35,9 @@ class Proxy:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self._closing.set()
+        # close() alone does not wake a thread blocked in accept() on Linux; shutdown() does
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._drop_all()
         self._acceptor.join(5)
