@@ -277,14 +277,7 @@ def measure(args: argparse.Namespace, *, tls: bool) -> dict[str, float]:
             results, wall = run_load(options, args)
         return report(results, wall, baseline, sampler, args)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if server.stdout is not None:
-            server.stdout.close()
+        stop_sandbox(server)
         ca_dir.cleanup()
 
 
