@@ -19,6 +19,12 @@ do well (the request parser of :class:`~http.server.BaseHTTPRequestHandler`) and
 - **TLS.** With an ``ssl_context``, a worker does each connection's handshake and reads its
   request, both within ``request_timeout``: an encrypted head cannot be read in the selector,
   so there a connection takes a thread from its first byte (still capped, still timed).
+- **Keep-alive.** A handler class that speaks ``HTTP/1.1`` (``protocol_version``) keeps a
+  connection open after a response that says so: the connection goes back to the selector,
+  holding no thread, and waits there up to ``keep_alive`` seconds for its next request, which
+  then has ``request_timeout`` like the first. Clients of a keep-alive server skip a TCP and a
+  TLS handshake per request (the costly part of an HTTPS call). Handlers that speak
+  ``HTTP/1.0`` (the default) close after each response, as before.
 
 Standard library only, so the sandbox and the plugins can both use it.
 """
@@ -82,6 +88,8 @@ class ServerLimits:
     write_timeout: float = 10.0
     #: the largest request body read, in bytes (past it: 413 without reading it)
     max_body: int = 64 * 1024
+    #: seconds a kept-alive connection may wait for its next request (HTTP/1.1 handlers only)
+    keep_alive: float = 5.0
 
 
 @dataclass(slots=True)
@@ -131,6 +139,8 @@ class _DeadlineReader(io.RawIOBase):
         self._sock = sock
         self.deadline = deadline
         self._head = memoryview(head)  # what the acceptor read already
+        #: set once the request is served: reads then take only bytes already received
+        self.exhausted = False
 
     def readable(self) -> bool:
         return True
@@ -141,6 +151,8 @@ class _DeadlineReader(io.RawIOBase):
             buffer[:size] = self._head[:size]
             self._head = self._head[size:]
             return size
+        if self.exhausted:
+            return 0
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("the request did not arrive in time")
@@ -180,8 +192,26 @@ class BoundedRequestHandler(BaseHTTPRequestHandler):
         self.connection = self.request
         limits = self.server.limits
         deadline, head = self.server.current_request()
-        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, deadline, head), 8192)
+        self._reader = _DeadlineReader(self.connection, deadline, head)
+        self._served = False
+        self.rfile = io.BufferedReader(self._reader, 8192)
         self.wfile = _TimedWriter(self.connection, limits.write_timeout)
+
+    def handle(self) -> None:
+        """Serve one request; the server keeps the connection for the next (see finish)."""
+        self.close_connection = True
+        self.handle_one_request()
+        self._served = True
+
+    def finish(self) -> None:
+        """Hand a kept-alive connection back to the server, with any bytes read ahead."""
+        if self._served and not self.close_connection:
+            self._reader.exhausted = True  # what is buffered already, without waiting
+            ahead = bytearray()
+            while chunk := self.rfile.read1(65536):
+                ahead += chunk
+            self.server.keep_connection(bytes(ahead))
+        super().finish()
 
     def read_body(self, limit: int | None = None) -> bytes | None:
         """The request body (at most ``limit`` bytes, the server's ``max_body`` by default).
@@ -256,6 +286,13 @@ class BoundedHTTPServer(HTTPServer):
         self._load = 0  # connections queued or being served (what the workers must cover)
         self._local = threading.local()
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
+        #: kept-alive connections handed back by workers, for the acceptor to watch again
+        self._returned: list[tuple[socket.socket, Any, bytes]] = []
+        #: plain kept-alive connections waiting for the first byte of their next request
+        self._kept: set[socket.socket] = set()
+        #: TLS kept-alive connections waiting for their next request: address, deadline
+        self._kept_tls: dict[socket.socket, tuple[Any, float]] = {}
         self._thread = threading.Thread(target=self._accept_loop, name=name, daemon=True)
         self._stopping = False
 
@@ -272,6 +309,10 @@ class BoundedHTTPServer(HTTPServer):
         """The deadline and the head bytes already read of this thread's request."""
         request: tuple[float, bytes] | None = getattr(self._local, "request", None)
         return request or (time.monotonic() + self.limits.request_timeout, b"")
+
+    def keep_connection(self, ahead: bytes) -> None:
+        """Keep this thread's connection for another request; ``ahead``: bytes read of it."""
+        self._local.keep = ahead
 
     @property
     def thread_count(self) -> int:
@@ -300,6 +341,10 @@ class BoundedHTTPServer(HTTPServer):
         for conn in active:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            returned, self._returned = self._returned, []
+        for conn, _, _ in returned:
+            self._close(conn)
         while True:  # connections still queued: close them unserved
             try:
                 item = self._queue.get_nowait()
@@ -330,21 +375,27 @@ class BoundedHTTPServer(HTTPServer):
                     timeout = self._expire_idle(selector)
                     for key, _ in selector.select(timeout):
                         if key.fileobj is self._wake_r:
-                            return
-                        if key.fileobj is self.socket:
+                            if self._stopping:
+                                return
+                            self._watch_returned(selector)
+                        elif key.fileobj is self.socket:
                             self._accept(selector)
                         elif key.fileobj in self._refused:
                             self._drain_refused(selector, key.fileobj)
+                        elif key.fileobj in self._kept_tls:
+                            self._next_tls_request(selector, key.fileobj)
                         else:
                             conn = key.fileobj
                             assert isinstance(conn, socket.socket)  # noqa: S101 - registered
                             self._read_head(selector, conn)
             finally:
                 self._selector = None
-                for conn in [*self._idle, *self._refused]:
+                for conn in [*self._idle, *self._refused, *self._kept_tls]:
                     self._close(conn)
                 self._idle.clear()
                 self._refused.clear()
+                self._kept.clear()
+                self._kept_tls.clear()
 
     def _accept(self, selector: selectors.BaseSelector) -> None:
         for _ in range(64):  # what is waiting now; then back to the selector
@@ -357,7 +408,8 @@ class BoundedHTTPServer(HTTPServer):
                 return
             self.stats.accepted += 1
             with self._lock:
-                full = len(self._idle) + len(self._active) >= self.limits.max_connections
+                open_now = len(self._idle) + len(self._active) + len(self._kept_tls)
+                full = open_now >= self.limits.max_connections
             if full:
                 self._refuse(conn)
                 continue
@@ -379,6 +431,10 @@ class BoundedHTTPServer(HTTPServer):
         except OSError:
             data = b""
         if data:
+            if conn in self._kept:  # a kept connection's next request: its time starts now
+                self._kept.discard(conn)
+                deadline = time.monotonic() + self.limits.request_timeout
+                self._idle[conn] = (address, deadline, head)
             head += data
             complete = b"\r\n\r\n" in head or b"\n\n" in head
             if not complete and len(head) <= MAX_HEAD:
@@ -386,7 +442,10 @@ class BoundedHTTPServer(HTTPServer):
         selector.unregister(conn)
         del self._idle[conn]
         if not data:
-            self.stats.client_errors += 1
+            if conn in self._kept:  # the client closed a connection it no longer needs
+                self._kept.discard(conn)
+            else:
+                self.stats.client_errors += 1
             self._close(conn)
         elif len(head) > MAX_HEAD and b"\r\n\r\n" not in head[:MAX_HEAD]:
             with contextlib.suppress(OSError):
@@ -402,7 +461,15 @@ class BoundedHTTPServer(HTTPServer):
             if deadline <= now:
                 selector.unregister(conn)
                 del self._idle[conn]
-                self.stats.timed_out += 1
+                if conn in self._kept:  # no next request came: an idle close, not a fault
+                    self._kept.discard(conn)
+                else:
+                    self.stats.timed_out += 1
+                self._close(conn)
+        for conn, (_, deadline) in list(self._kept_tls.items()):
+            if deadline <= now:
+                selector.unregister(conn)
+                del self._kept_tls[conn]
                 self._close(conn)
         for conn, deadline in list(self._refused.items()):
             if deadline <= now:
@@ -410,7 +477,40 @@ class BoundedHTTPServer(HTTPServer):
                 del self._refused[conn]
                 self._close(conn)
         deadlines = [d for _, d, _ in self._idle.values()] + list(self._refused.values())
+        deadlines += [d for _, d in self._kept_tls.values()]
         return max(0.0, min(deadlines) - now) if deadlines else None
+
+    def _watch_returned(self, selector: selectors.BaseSelector) -> None:
+        """Watch the connections workers kept alive until their next request arrives."""
+        with contextlib.suppress(OSError):
+            self._wake_r.recv(4096)
+        with self._lock:
+            returned, self._returned = self._returned, []
+        now = time.monotonic()
+        for conn, address, ahead in returned:
+            if isinstance(conn, ssl.SSLSocket):
+                if ahead or conn.pending():  # the next request is here already
+                    self._hand_over(conn, address, now + self.limits.request_timeout, ahead)
+                    continue
+                self._kept_tls[conn] = (address, now + self.limits.keep_alive)
+                selector.register(conn, selectors.EVENT_READ)
+                continue
+            if b"\r\n\r\n" in ahead or b"\n\n" in ahead:
+                self._hand_over(conn, address, now + self.limits.request_timeout, ahead)
+                continue
+            conn.setblocking(False)
+            if ahead:
+                self._idle[conn] = (address, now + self.limits.request_timeout, bytearray(ahead))
+            else:
+                self._kept.add(conn)
+                self._idle[conn] = (address, now + self.limits.keep_alive, bytearray())
+            selector.register(conn, selectors.EVENT_READ)
+
+    def _next_tls_request(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
+        """Bytes on a kept TLS connection: a worker reads its next request (or its close)."""
+        selector.unregister(conn)
+        address, _ = self._kept_tls.pop(conn)
+        self._hand_over(conn, address, time.monotonic() + self.limits.request_timeout, b"")
 
     def _drain_refused(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
         try:
@@ -479,6 +579,7 @@ class BoundedHTTPServer(HTTPServer):
                 return
             conn, address, deadline, head = item
             self._local.request = (deadline, head)
+            self._local.keep = None
             try:
                 if deadline <= time.monotonic():
                     self.stats.timed_out += 1
@@ -488,17 +589,24 @@ class BoundedHTTPServer(HTTPServer):
             except Exception:  # noqa: BLE001 - isolation boundary: one request, logged below
                 self.handle_error(conn, address)
             finally:
-                self._local.request = None
+                ahead, self._local.keep, self._local.request = self._local.keep, None, None
                 with self._lock:
                     self._active.discard(conn)
                     self._load -= 1
-                self.shutdown_request(conn)
+                    kept = ahead is not None and not self._stopping
+                    if kept:
+                        self._returned.append((conn, address, ahead))
+                if kept:
+                    with contextlib.suppress(OSError):  # full: the acceptor is awake anyway
+                        self._wake_w.send(b"k")
+                else:
+                    self.shutdown_request(conn)
             if self._stopping:
                 return
 
     def _secure(self, conn: socket.socket, deadline: float) -> socket.socket:
         """The connection after its TLS handshake (itself without an ``ssl_context``)."""
-        if self.ssl_context is None:
+        if self.ssl_context is None or isinstance(conn, ssl.SSLSocket):  # new, or kept alive
             return conn
         conn.settimeout(max(0.001, deadline - time.monotonic()))
         tls = self.ssl_context.wrap_socket(conn, server_side=True)  # ssl.SSLError: a bad client

@@ -6,6 +6,8 @@ request; an "idle client" connects and sends nothing.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import logging
 import socket
 import ssl
@@ -182,7 +184,7 @@ def test_sandbox_http_threads_are_capped_under_300_idle_connections() -> None:
         idle = [socket.create_connection(("127.0.0.1", sandbox.http_port)) for _ in range(300)]
         try:
             reply = get(sandbox.http_port, "/api/account/sandbox/service/baseURI.json?version=1.0")
-            assert reply.startswith(b"HTTP/1.0 200")
+            assert reply.startswith(b"HTTP/1.1 200")  # keep-alive server, closed for 1.0
             assert threading.active_count() < before + 40
         finally:
             for sock in idle:
@@ -263,3 +265,131 @@ def test_tls_connections_are_served_bounded_and_stopped_promptly(
             sock.close()
         running.stop()
     assert capfd.readouterr().err == ""
+
+
+# --- keep-alive (HTTP/1.1 handlers) ------------------------------------------------------------
+
+
+class KeepAliveHandler(Handler):
+    protocol_version = "HTTP/1.1"
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+def keep_alive_server(limits: ServerLimits, tls: bool,
+                      authority: trustme.CA) -> tuple[BoundedHTTPServer, ssl.SSLContext | None]:
+    """A started HTTP/1.1 server, and the client context to reach it with (None: plain)."""
+    server_context = client_context = None
+    if tls:
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1").configure_cert(server_context)
+        client_context = ssl.create_default_context()
+        authority.configure_trust(client_context)
+    running = BoundedHTTPServer(("127.0.0.1", 0), KeepAliveHandler, name="lpbot-test-keep",
+                                limits=limits, ssl_context=server_context)
+    running.start()
+    return running, client_context
+
+
+def connection(port: int, context: ssl.SSLContext | None) -> http.client.HTTPConnection:
+    if context is None:
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    return http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=context)
+
+
+def fetch(conn: http.client.HTTPConnection, path: str = "/") -> bytes:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    assert response.status == 200
+    return response.read()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_an_http11_handler_serves_many_requests_on_one_connection(
+        tls: bool, authority: trustme.CA) -> None:
+    running, context = keep_alive_server(LIMITS, tls, authority)
+    try:
+        conn = connection(running.port, context)
+        with contextlib.closing(conn):
+            assert fetch(conn) == b"ok"
+            first = conn.sock
+            for _ in range(3):
+                assert fetch(conn) == b"ok"
+                assert conn.sock is first  # the same connection, not closed by the server
+        assert running.stats.accepted == 1
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_kept_connection_holds_no_thread_while_it_waits(
+        tls: bool, authority: trustme.CA) -> None:
+    # one worker, long deadlines: a worker held by A's idle connection would starve B
+    limits = ServerLimits(workers=1, backlog=8, max_connections=8, request_timeout=30.0,
+                          keep_alive=30.0)
+    running, context = keep_alive_server(limits, tls, authority)
+    try:
+        a, b = connection(running.port, context), connection(running.port, context)
+        with contextlib.closing(a), contextlib.closing(b):
+            assert fetch(a) == b"ok"
+            assert fetch(b) == b"ok"  # answered while A's connection stays open and idle
+            assert fetch(a) == b"ok"  # and A's next request is served on it
+            assert running.stats.accepted == 2
+    finally:
+        running.stop()
+
+
+def test_pipelined_requests_are_all_answered(authority: trustme.CA) -> None:
+    running, _ = keep_alive_server(LIMITS, False, authority)
+    try:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=5) as sock:
+            request = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            sock.sendall(request * 2 + b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Length: 4\r\nConnection: close\r\n\r\nlast")
+            answers = read_all(sock)  # the server closes after the third, as asked
+        assert answers.count(b"HTTP/1.1 200") == 3
+        assert answers.endswith(b"last")
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_an_idle_kept_connection_is_closed_after_keep_alive_seconds(
+        tls: bool, authority: trustme.CA) -> None:
+    limits = ServerLimits(workers=2, backlog=8, max_connections=8, keep_alive=0.2)
+    running, context = keep_alive_server(limits, tls, authority)
+    try:
+        conn = connection(running.port, context)
+        with contextlib.closing(conn):
+            assert fetch(conn) == b"ok"
+            assert conn.sock is not None
+            conn.sock.settimeout(5)
+            assert conn.sock.recv(1) == b""  # closed by the server, well within 5 s
+        assert running.stats.timed_out == 0  # an idle close is not a client's fault
+        assert running.stats.client_errors == 0
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_stop_closes_kept_connections(tls: bool, authority: trustme.CA) -> None:
+    limits = ServerLimits(workers=2, backlog=8, max_connections=8, keep_alive=30.0)
+    running, context = keep_alive_server(limits, tls, authority)
+    conn = connection(running.port, context)
+    with contextlib.closing(conn):
+        assert fetch(conn) == b"ok"
+        assert running.stop(timeout=2.0) is True
+        assert conn.sock is not None
+        conn.sock.settimeout(5)
+        with contextlib.suppress(ConnectionResetError):  # closed either way
+            assert conn.sock.recv(1) == b""
+    assert not [t for t in threading.enumerate() if t.name.startswith("lpbot-test-keep")]
+
+
+def test_an_http10_handler_still_closes_after_each_response(server: BoundedHTTPServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert read_all(sock).endswith(b"ok")  # read_all returns: the server closed

@@ -300,6 +300,9 @@ class HttpServer:
 
         class Handler(BoundedRequestHandler):
             server_version = "lpbot-sandbox"
+            # keep-alive, as LivePerson's HTTPS services: a consumer's domain lookup, sign-up
+            # and file calls reuse one connection instead of a TLS handshake each
+            protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
                 is_upload = self.command == "PUT" and self.path.startswith(_FILES)
@@ -316,6 +319,8 @@ class HttpServer:
                 self.send_header("Content-Type", reply.content_type)
                 if reply.stream is None:
                     self.send_header("Content-Length", str(len(reply.body)))
+                else:  # the body ends when the connection does
+                    self.send_header("Connection", "close")
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
