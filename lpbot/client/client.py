@@ -37,7 +37,7 @@ import requests
 
 from lpbot.client.backoff import Waiter, wait_on_event
 from lpbot.client.conversation import Conversation
-from lpbot.client.discovery import Discovery
+from lpbot.client.discovery import Discovery, shared_domains
 from lpbot.client.identity import Identity, IdentityManager
 from lpbot.client.link import Link
 from lpbot.client.options import ClientOptions, ClientStats, ConnectionState, StateChange
@@ -129,7 +129,8 @@ class Client:
         self.discovery = Discovery(
             options.account, session=self._http, csds_domain=options.csds_domain,
             tls=options.tls, ttl=options.csds_ttl, timeout=options.connect_timeout,
-            backoff=options.backoff, stop=self._stop, waiter=self._recording_waiter)
+            backoff=options.backoff, stop=self._stop, waiter=self._recording_waiter,
+            cache=shared_domains(options.ca_file if options.tls else None))
         self.identities = IdentityManager(
             account=options.account, discovery=self.discovery, http=self._http,
             store=self._store, key=f"{options.account}/{options.identity_name}",

@@ -3,15 +3,26 @@
 The all-services form is fetched once and cached for ``ttl`` seconds (node-agent-sdk caches the
 map 60 s, §1.1); a network error, 429 or 5xx is retried with the injected :class:`Backoff`
 (§3.5), waiting through the client's stop event so shutdown interrupts it.
+
+The clients of one process that trust the same CA file share their answers through
+:func:`shared_domains` (a :class:`DomainCache` per CA file, keyed by the CSDS URL, so by
+domain and account; the answer is public, the same for every consumer): a thousand consumers
+of one account look the domains up once a ``ttl``, not once each, and when many start
+together one of them asks while the others wait for its answer (at most their own request
+timeout, after which each asks for itself). A client that finds a host unreachable forgets the
+answer it used, once, for everybody.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -20,7 +31,8 @@ import requests
 from lpbot.client.backoff import Backoff, Waiter, wait_on_event
 from lpbot.errors import CertificateError, ConfigError, ConnectionClosed
 
-__all__ = ["DEFAULT_CSDS_DOMAIN", "Discovery", "http_retry_delay", "untrusted_certificate"]
+__all__ = ["DEFAULT_CSDS_DOMAIN", "Discovery", "DomainCache", "http_retry_delay", "shared_domains",
+           "untrusted_certificate"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +78,76 @@ def untrusted_certificate(error: BaseException, url: str, *,
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One CSDS answer: the hosts by service, when it was fetched, and which fetch it was."""
+
+    hosts: dict[str, str]
+    fetched_at: float
+    generation: int
+
+
+class DomainCache:
+    """CSDS answers shared by clients, per CSDS URL, with one fetch in flight per URL.
+
+    Thread-safe. :class:`Discovery` reads it; see the module docstring.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[str, _Answer] = {}
+        self._flights: dict[str, threading.Event] = {}
+        self._generations = itertools.count(1)
+
+    def answer(self, url: str, fetch: Callable[[], dict[str, str]], *, ttl: float,
+               clock: Callable[[], float], wait: float) -> _Answer:
+        """A fresh answer for ``url``: the cached one, another client's, or ``fetch()``'s.
+
+        ``wait`` bounds the time spent waiting for another client's fetch of the same URL.
+        ``fetch``'s errors propagate (nothing is cached then).
+        """
+        while True:
+            with self._lock:
+                found = self._answers.get(url)
+                if found is not None and clock() - found.fetched_at < ttl:
+                    return found
+                flight = self._flights.get(url)
+                leading = flight is None
+                if flight is None:
+                    flight = self._flights[url] = threading.Event()
+            if not leading and flight.wait(wait):
+                continue  # the other client is done: its answer, or our turn to ask
+            try:
+                hosts = fetch()
+                with self._lock:
+                    found = _Answer(hosts, clock(), next(self._generations))
+                    self._answers[url] = found
+                return found
+            finally:
+                if leading:
+                    with self._lock:
+                        del self._flights[url]
+                    flight.set()
+
+    def forget(self, url: str, generation: int) -> None:
+        """Drop the answer ``generation`` of ``url`` (a newer one, already refetched, stays)."""
+        with self._lock:
+            found = self._answers.get(url)
+            if found is not None and found.generation == generation:
+                del self._answers[url]
+
+
+_shared_lock = threading.Lock()
+_shared: dict[str | None, DomainCache] = {}
+
+
+def shared_domains(ca_file: str | None) -> DomainCache:
+    """The process's CSDS answers for clients trusting ``ca_file`` (None: the system store)."""
+    key = None if ca_file is None else os.path.abspath(ca_file)
+    with _shared_lock:
+        return _shared.setdefault(key, DomainCache())
+
+
 class Discovery:
     """Looks up service hosts (``asyncMessagingEnt``, ``idp`` ...) for one account.
 
@@ -88,7 +170,9 @@ class Discovery:
         stop: threading.Event | None = None,
         waiter: Waiter = wait_on_event,
         clock: Callable[[], float] = time.monotonic,
+        cache: DomainCache | None = None,
     ) -> None:
+        """``cache``: where answers are kept (default: this object's own, not shared)."""
         self.account = account
         self.csds_domain = csds_domain
         self.tls = tls
@@ -99,10 +183,9 @@ class Discovery:
         self._stop = stop if stop is not None else threading.Event()
         self._waiter = waiter
         self._clock = clock
-        self._lock = threading.Lock()
-        self._cache: dict[str, str] = {}
-        self._fetched_at: float | None = None
-        #: number of CSDS fetches made (tests check the cache with it)
+        self._cache = cache if cache is not None else DomainCache()
+        self._used: _Answer | None = None  # the answer this client last used
+        #: number of CSDS fetches this object made (tests check the cache with it)
         self.fetches = 0
 
     @property
@@ -122,13 +205,10 @@ class Discovery:
 
     def host(self, service: str) -> str:
         """The host of ``service`` (case-sensitive name, §1.1), from the cache when fresh."""
-        with self._lock:
-            fresh = (self._fetched_at is not None
-                     and self._clock() - self._fetched_at < self.ttl)
-            if not fresh:
-                self._cache = self._fetch()
-                self._fetched_at = self._clock()
-            found = self._cache.get(service)
+        answer = self._cache.answer(self.csds_url(), self._fetch, ttl=self.ttl,
+                                    clock=self._clock, wait=self.timeout)
+        self._used = answer
+        found = answer.hosts.get(service)
         if found is None:
             # An unknown account may also be answered with no services at all.
             raise ConfigError(f"CSDS at {self.csds_domain} has no service {service!r} for "
@@ -142,9 +222,10 @@ class Discovery:
         return f"{scheme}://{self.host(service)}{path}"
 
     def invalidate(self) -> None:
-        """Forget the cache (after a connection failure the hosts may have moved, §1.1)."""
-        with self._lock:
-            self._fetched_at = None
+        """Forget the answer used (after a connection failure the hosts may have moved, §1.1)."""
+        used, self._used = self._used, None
+        if used is not None:
+            self._cache.forget(self.csds_url(), used.generation)
 
     def _fetch(self) -> dict[str, str]:
         attempt = 0

@@ -27,20 +27,24 @@ from __future__ import annotations
 import os
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, cast
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+import requests.utils
+from requests.sessions import merge_setting as _merge_setting
 
 from lpbot.errors import LpError
 
 if TYPE_CHECKING:
     from requests.adapters import _HostParams, _PoolKwargs
 
-__all__ = ["CaFileError", "TlsAdapter", "acquire_pools", "ca_bundle", "release_pools",
-           "shared_session", "tls_context"]
+__all__ = ["CaFileError", "PooledSession", "TlsAdapter", "acquire_pools", "ca_bundle",
+           "environment_proxies", "release_pools", "shared_session", "tls_context"]
 
 #: connections kept per host in an account's pool (consumers connect in bursts)
 POOL_SIZE = 32
@@ -200,9 +204,64 @@ def release_pools(adapter: TlsAdapter) -> None:
     adapter.close()
 
 
+#: the environment variables that decide a request's proxy and CA bundle (what requests reads)
+_ENVIRONMENT: Final = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
+                       "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
+merge_setting = cast("Callable[[Any, Any], Any]", _merge_setting)  # untyped in requests
+_proxies_lock = threading.Lock()
+_proxies: dict[tuple[str, str, str | None, tuple[str | None, ...]], dict[str, str]] = {}
+
+
+def environment_proxies(url: str, no_proxy: str | None = None) -> dict[str, str]:
+    """``requests.utils.get_environ_proxies(url, no_proxy)``, read once per host and environment.
+
+    requests reads every environment variable two or three times for each request to find
+    its proxies; with a thousand consumers that was a tenth of the client's CPU per
+    conversation. The answer depends only on the URL's scheme and host and on a few
+    variables, so it is kept per (scheme, host, ``no_proxy``, those variables' values): a
+    changed ``HTTPS_PROXY`` or ``NO_PROXY`` is seen at the next request.
+    """
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.netloc, no_proxy, tuple(os.environ.get(n) for n in _ENVIRONMENT))
+    with _proxies_lock:
+        found = _proxies.get(key)
+    if found is None:
+        found = requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
+        with _proxies_lock:
+            if len(_proxies) >= 1024:  # hosts come and go: keep it bounded
+                _proxies.clear()
+            _proxies[key] = found
+    return dict(found)
+
+
+class PooledSession(requests.Session):
+    """A ``requests.Session`` that reads the proxy environment through :func:`environment_proxies`.
+
+    Everything else is requests' own: cookies, headers and ``verify`` per session,
+    ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` honoured, ``trust_env = False`` respected.
+    """
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> Any:
+        """As ``requests.Session.merge_environment_settings``, with the proxies cached."""
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        no_proxy = proxies.get("no_proxy") if proxies is not None else None
+        if proxies is not None:
+            for name, value in environment_proxies(url, no_proxy).items():
+                proxies.setdefault(name, value)
+        if verify is True or verify is None:
+            verify = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                      or verify)
+        return {"proxies": merge_setting(proxies, self.proxies),
+                "stream": merge_setting(stream, self.stream),
+                "verify": merge_setting(verify, self.verify),
+                "cert": merge_setting(cert, self.cert)}
+
+
 def shared_session(adapter: TlsAdapter) -> requests.Session:
-    """A ``requests.Session`` of its own (cookies, headers) whose connections are ``adapter``'s."""
-    session = requests.Session()
+    """A session of its own (cookies, headers) whose connections are ``adapter``'s."""
+    session = PooledSession()
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -25,10 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-import requests
-
 from lpbot.client import Client, ClientOptions, Conversation
-from lpbot.client.tls import TlsAdapter
+from lpbot.client.tls import PooledSession, TlsAdapter
 from lpbot.errors import LpError
 from lpbot.synthetic.content import Button, Received
 from lpbot.synthetic.record import RunRecord
@@ -586,7 +584,7 @@ class Runner:
         self._active: set[RunRecord] = set()
         # One session and pool for every run (cookies do not matter to the synthetic consumers);
         # its adapter verifies with the process's shared TLS context for the CA file.
-        self.http = requests.Session()
+        self.http = PooledSession()
         adapter = TlsAdapter(options.ca_file if options.tls else None,
                              pool_maxsize=min(self.concurrency, 64))
         self.http.mount("http://", adapter)

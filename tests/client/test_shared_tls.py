@@ -36,9 +36,12 @@ def lpbot_threads() -> list[str]:
 
 
 def test_clients_of_one_ca_file_share_one_context_for_websocket_and_https(sandbox, make_client):
-    clients = [make_client()[0] for _ in range(3)]
+    clients = [make_client(identity_name=f"shared-{n}")[0] for n in range(3)]
     for client in clients:
         client.connect(timeout=10)
+    assert len({client.consumer_id for client in clients}) == 3
+    # the domain lookup's answer is shared too: one CSDS request for the three
+    assert sum(client.discovery.fetches for client in clients) == 1
     shared = tls_context(sandbox.ca_file)
     contexts = {id(client.link.conn.ssl_context) for client in clients if client.link.conn}
     assert contexts == {id(shared)}

@@ -1,0 +1,143 @@
+"""What the clients of one process share over HTTP: domain lookups and the proxy environment.
+
+Real sockets: a scripted CSDS server that counts its requests, a recording proxy and an origin.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from lpbot.client.discovery import Discovery, DomainCache
+from lpbot.client.tls import PooledSession
+
+
+class Recording(ThreadingHTTPServer):
+    """Answers every GET with a CSDS map; records request targets; may hold answers back."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.targets: list[str] = []
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+        self.thread = threading.Thread(target=self.serve_forever, name="test-recording-http")
+
+    def __enter__(self) -> Recording:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+        self.thread.join(5)
+
+    @property
+    def domain(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Recording
+
+    def do_GET(self) -> None:
+        self.server.targets.append(self.path)
+        self.server.arrived.set()
+        self.server.release.wait(10)
+        body = json.dumps({"baseURIs": [
+            {"service": "idp", "account": "a", "baseURI": "idp.example"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def csds() -> Iterator[Recording]:
+    with Recording() as server:
+        yield server
+
+
+def discovery(server: Recording, cache: DomainCache, session: requests.Session) -> Discovery:
+    return Discovery("a", session=session, csds_domain=server.domain, tls=False, cache=cache)
+
+
+def test_consumers_starting_together_look_the_domains_up_once(csds: Recording) -> None:
+    cache = DomainCache()
+    csds.release.clear()  # the first lookup is held until every consumer asks
+    hosts: list[str] = []
+    with requests.Session() as session:
+        lookups = [discovery(csds, cache, session) for _ in range(10)]
+        threads = [threading.Thread(target=lambda d=d: hosts.append(d.host("idp")))
+                   for d in lookups]
+        for thread in threads:
+            thread.start()
+        assert csds.arrived.wait(10)
+        csds.release.set()
+        for thread in threads:
+            thread.join(10)
+    assert hosts == ["idp.example"] * 10
+    assert len(csds.targets) == 1
+    assert sum(d.fetches for d in lookups) == 1
+
+
+def test_a_consumer_forgets_only_the_answer_it_used(csds: Recording) -> None:
+    cache = DomainCache()
+    with requests.Session() as session:
+        a, b, c = (discovery(csds, cache, session) for _ in range(3))
+        a.host("idp")
+        b.host("idp")
+        assert len(csds.targets) == 1
+        a.invalidate()  # A could not reach a host: the answer goes, for everybody
+        c.host("idp")
+        assert len(csds.targets) == 2
+        b.invalidate()  # B's failure was with the old answer: the new one stays
+        c.host("idp")
+        a.host("idp")
+        assert len(csds.targets) == 2
+
+
+def test_a_private_cache_is_the_default(csds: Recording) -> None:
+    with requests.Session() as session:
+        first = Discovery("a", session=session, csds_domain=csds.domain, tls=False)
+        second = Discovery("a", session=session, csds_domain=csds.domain, tls=False)
+        first.host("idp")
+        second.host("idp")
+    assert len(csds.targets) == 2
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
+                   "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def test_the_pooled_session_follows_the_proxy_environment_as_it_changes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with Recording() as origin, Recording() as proxy, PooledSession() as session:
+        url = f"http://{origin.domain}/api/x"
+        session.get(url, timeout=10)
+        assert origin.targets == ["/api/x"]
+        monkeypatch.setenv("http_proxy", f"http://{proxy.domain}")
+        session.get(url, timeout=10)
+        assert proxy.targets == [url]  # a proxy gets the absolute URL
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        session.get(url, timeout=10)
+        assert origin.targets == ["/api/x", "/api/x"]
+        monkeypatch.delenv("NO_PROXY")
+        session.get(url, timeout=10)
+        assert proxy.targets == [url, url]
+        session.trust_env = False  # as requests: no environment at all
+        session.get(url, timeout=10)
+        assert origin.targets == ["/api/x"] * 3
