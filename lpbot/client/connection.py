@@ -39,6 +39,7 @@ from lpbot.client.discovery import untrusted_certificate
 from lpbot.client.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
 from lpbot.client.reply import Reply
 from lpbot.client.tls import tls_context
+from lpbot.client.upgrade import HandshakeRefused, upgrade
 from lpbot.errors import ConnectionClosed, ProtocolError
 from lpbot.protocol.codec import Decoder, Inbound, encode
 from lpbot.protocol.envelope import Request, Response
@@ -48,14 +49,6 @@ __all__ = ["Closed", "Connection", "HandshakeRefused", "handshake_headers", "int
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-class HandshakeRefused(ConnectionClosed):
-    """The server refused the WebSocket upgrade with an HTTP status (401, 429, 5xx ...)."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"WebSocket upgrade refused with HTTP {status}")
-        self.status = status
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Closed:
@@ -76,9 +69,10 @@ class Connection:
     """
 
     def __init__(self, ws: websocket.WebSocket, *, url: str,
-                 unknown_logged: set[str] | None = None) -> None:
+                 unknown_logged: set[str] | None = None, ahead: bytes = b"") -> None:
         self.url = url
         self._ws = ws
+        self._ahead = ahead  # bytes the handshake read past its answer: the first to read
         self._ids = itertools.count(1)
         self._pending: dict[str, tuple[Any, Reply[Any]]] = {}
         self._lock = threading.Lock()
@@ -117,7 +111,8 @@ class Connection:
         # UTF-8 is validated by bytes.decode() in the loop below (strict), which is faster
         # than websocket-client's validator and rejects the same frames.
         # TLS options go to the constructor: WebSocket.connect() ignores an ``sslopt`` keyword.
-        sslopt = ({"context": ssl_context or tls_context()} if url.startswith("wss:") else None)
+        context = ssl_context or tls_context() if url.startswith("wss:") else None
+        sslopt = {"context": context} if context is not None else None
         ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True,
                                  sslopt=sslopt)
         options: dict[str, Any] = {"header": list(headers), "timeout": timeout,
@@ -125,7 +120,14 @@ class Connection:
         if opening is not None:
             opening(ws)
         try:
-            ws.connect(url, **options)  # type: ignore[no-untyped-call]
+            ahead = upgrade(ws, url, headers=list(headers), timeout=timeout,
+                            ssl_context=context)
+            if ahead is None:  # through a proxy, or redirected: websocket-client's own way
+                ws.connect(url, **options)  # type: ignore[no-untyped-call]
+                ahead = b""
+        except ConnectionClosed:
+            ws.shutdown()  # type: ignore[no-untyped-call]
+            raise
         except websocket.WebSocketBadStatusException as exc:
             ws.shutdown()  # type: ignore[no-untyped-call]
             raise HandshakeRefused(exc.status_code) from exc
@@ -141,7 +143,7 @@ class Connection:
         ws.settimeout(None)  # the reader blocks; close() and abort() wake it
         if ws.sock is not None:
             ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(ws, url=url, unknown_logged=unknown_logged)
+        return cls(ws, url=url, unknown_logged=unknown_logged, ahead=ahead)
 
     # --- requests -----------------------------------------------------------------------
 
@@ -208,7 +210,9 @@ class Connection:
             ended = Closed(error=ConnectionClosed("socket ended"))
             self._finish(ended)
             return ended
-        read = FrameReader(sock.recv).read
+        recv = sock.recv if not self._ahead else _after(self._ahead, sock.recv)
+        self._ahead = b""
+        read = FrameReader(recv).read
         decode = self.decoder.decode
         pending = self._pending
         closed: Closed | None = None
@@ -318,6 +322,16 @@ class Connection:
     def wait_closed(self, timeout: float) -> bool:
         """Wait until :meth:`run` finished; True when it did."""
         return self._closed.wait(timeout)
+
+
+def _after(first: bytes, recv: Callable[[int], bytes]) -> Callable[[int], bytes]:
+    """``recv``, whose first call returns ``first`` (bytes read already) instead."""
+    pending = [first]
+
+    def read(size: int) -> bytes:
+        return pending.pop() if pending else recv(size)
+
+    return read
 
 
 def interrupt(ws: websocket.WebSocket) -> None:
