@@ -239,6 +239,7 @@ class Client:
             self._closed = True
         self._stop.set()
         self._supervisor.stop(timeout)
+        self.discovery.close()
         if self._store is not None:
             self._store.close()
         if self._pools is not None:  # the session's only adapter is the account's, shared

@@ -10,7 +10,8 @@ domain and account; the answer is public, the same for every consumer): a thousa
 of one account look the domains up once a ``ttl``, not once each, and when many start
 together one of them asks while the others wait for its answer (at most their own request
 timeout, after which each asks for itself). A client that finds a host unreachable forgets the
-answer it used, once, for everybody.
+answer it used, once, for everybody. An answer is kept while a client of its URL is open: when
+the last one closes it is dropped (a server started later at the same address is asked anew).
 """
 
 from __future__ import annotations
@@ -97,7 +98,23 @@ class DomainCache:
         self._lock = threading.Lock()
         self._answers: dict[str, _Answer] = {}
         self._flights: dict[str, threading.Event] = {}
+        self._users: dict[str, int] = {}
         self._generations = itertools.count(1)
+
+    def hold(self, url: str) -> None:
+        """A client of ``url`` opened: keep its answers until :meth:`release`."""
+        with self._lock:
+            self._users[url] = self._users.get(url, 0) + 1
+
+    def release(self, url: str) -> None:
+        """A client of ``url`` closed; the last one drops the answer."""
+        with self._lock:
+            users = self._users.get(url, 0) - 1
+            if users > 0:
+                self._users[url] = users
+            else:
+                self._users.pop(url, None)
+                self._answers.pop(url, None)
 
     def answer(self, url: str, fetch: Callable[[], dict[str, str]], *, ttl: float,
                clock: Callable[[], float], wait: float) -> _Answer:
@@ -121,7 +138,8 @@ class DomainCache:
                 hosts = fetch()
                 with self._lock:
                     found = _Answer(hosts, clock(), next(self._generations))
-                    self._answers[url] = found
+                    if self._users.get(url):  # not after its last client closed
+                        self._answers[url] = found
                 return found
             finally:
                 if leading:
@@ -184,6 +202,8 @@ class Discovery:
         self._waiter = waiter
         self._clock = clock
         self._cache = cache if cache is not None else DomainCache()
+        self._cache.hold(self.csds_url())
+        self._closed = False
         self._used: _Answer | None = None  # the answer this client last used
         #: number of CSDS fetches this object made (tests check the cache with it)
         self.fetches = 0
@@ -220,6 +240,12 @@ class Discovery:
         """``scheme://host`` of ``service`` plus ``path``; ``websocket`` picks ``wss``/``ws``."""
         scheme = self.ws_scheme if websocket else self.http_scheme
         return f"{scheme}://{self.host(service)}{path}"
+
+    def close(self) -> None:
+        """Stop using the cache (idempotent): the last user of an answer drops it."""
+        if not self._closed:
+            self._closed = True
+            self._cache.release(self.csds_url())
 
     def invalidate(self) -> None:
         """Forget the answer used (after a connection failure the hosts may have moved, §1.1)."""

@@ -141,3 +141,18 @@ def test_the_pooled_session_follows_the_proxy_environment_as_it_changes(
         session.trust_env = False  # as requests: no environment at all
         session.get(url, timeout=10)
         assert origin.targets == ["/api/x"] * 3
+
+
+def test_the_answer_is_dropped_when_its_last_client_closes(csds: Recording) -> None:
+    # a server started later at the same address (a test's next sandbox) is asked anew
+    cache = DomainCache()
+    with requests.Session() as session:
+        first, second = discovery(csds, cache, session), discovery(csds, cache, session)
+        first.host("idp")
+        first.close()
+        second.host("idp")  # still held by the second client
+        assert len(csds.targets) == 1
+        second.close()
+        third = discovery(csds, cache, session)
+        third.host("idp")
+        assert len(csds.targets) == 2
