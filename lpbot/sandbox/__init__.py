@@ -37,7 +37,13 @@ from .handlers import Handlers
 from .http import HttpReply, HttpRequest, HttpServer, Route
 from .identity import IdentityOptions, IdentityService
 from .invitations import Invitations
-from .records import ConversationRecord, CsatSubmission, DialogRecord, RecordedEvent
+from .records import (
+    ConversationRecord,
+    CsatSubmission,
+    DialogRecord,
+    RecordedEvent,
+    SocketSubscriptions,
+)
 from .rules import Rules
 from .survey import SurveyBot
 from .tls import SandboxCertificates
@@ -59,6 +65,7 @@ __all__ = [
     "IdentityOptions",
     "RecordedEvent",
     "Sandbox",
+    "SocketSubscriptions",
     "load_flow",
 ]
 
@@ -361,6 +368,18 @@ class Sandbox:
     def conversations(self, *, consumer_id: str | None = None) -> list[ConversationRecord]:
         """Snapshots of every conversation (of one consumer), oldest first."""
         return self._world.records(consumer_id)
+
+    def subscriptions(self, consumer_id: str) -> list[SocketSubscriptions]:
+        """What each live socket of ``consumer_id`` is subscribed to now, one record a socket.
+
+        Safe inside :meth:`wait_until`'s predicate (it reads under the state lock).
+        """
+        return self._world.subscriptions(self.account, consumer_id)
+
+    @property
+    def unsubscribes(self) -> int:
+        """How many ``cqm.UnsubscribeExConversations`` requests the sandbox accepted so far."""
+        return self._world.unsubscribes
 
     def wait_for_conversation(
         self, *, consumer_id: str | None = None, timeout: float = 5.0

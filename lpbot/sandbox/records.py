@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConversationRecord", "CsatSubmission", "DialogRecord", "RecordedEvent"]
+__all__ = [
+    "ConversationRecord",
+    "CsatSubmission",
+    "DialogRecord",
+    "RecordedEvent",
+    "SocketSubscriptions",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,3 +125,13 @@ class ConversationRecord:
         return [
             e.text for e in self.events if e.text is not None and (role is None or e.role == role)
         ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SocketSubscriptions:
+    """What one live consumer socket is subscribed to, as the server sees it."""
+
+    #: ids of its ``cqm.SubscribeExConversations`` subscriptions still in force (§5.5, §5.6)
+    conversation_streams: tuple[str, ...]
+    #: dialogs whose events it receives (``ms.SubscribeMessagingEvents``, §5.7)
+    dialogs: frozenset[str]

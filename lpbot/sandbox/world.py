@@ -18,7 +18,7 @@ from lpbot.protocol.names import ConversationState, Role
 
 from . import wire
 from .model import Conversation, ConversationFilter, Dialog, Refused, Session, StoredEvent, now_ms
-from .records import ConversationRecord, DialogRecord, RecordedEvent
+from .records import ConversationRecord, DialogRecord, RecordedEvent, SocketSubscriptions
 from .variants import WireStyle
 
 __all__ = ["Listener", "World"]
@@ -45,6 +45,8 @@ class World:
         self.by_consumer: dict[tuple[str, str], list[Conversation]] = {}
         self.sessions: dict[tuple[str, str], set[Session]] = {}
         self.listeners: list[Listener] = []
+        #: ``cqm.UnsubscribeExConversations`` requests accepted so far
+        self.unsubscribes = 0
         #: opens a post-conversation survey dialog (set by the agent pool), §7.2
         self.survey: Callable[[Conversation], None] | None = None
         #: runs a callable soon on the loop thread, after the current request (set by the WS side)
@@ -360,6 +362,18 @@ class World:
                 raise Refused(400, f"unknown subscription {subscription_id}")
             del session.conversation_subscriptions[subscription_id]
             del session.subscription_members[subscription_id]
+            self.unsubscribes += 1
+
+    def subscriptions(self, account: str, consumer_id: str) -> list[SocketSubscriptions]:
+        """What each live socket of a consumer is subscribed to now."""
+        with self.lock:
+            return [
+                SocketSubscriptions(
+                    conversation_streams=tuple(s.conversation_subscriptions),
+                    dialogs=frozenset(s.dialogs),
+                )
+                for s in self.sessions.get((account, consumer_id), ())
+            ]
 
     def subscribe_dialog(self, session: Session, dialog: Dialog, from_seq: int) -> Iterator[str]:
         """Subscribe the session to a dialog; return its replay (seq >= from_seq) as pages.

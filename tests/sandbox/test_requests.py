@@ -177,6 +177,30 @@ def test_unsubscribe_stops_notifications(consumer: Consumer) -> None:
     assert not [f for f in consumer.frames if f.get("kind") == "notification"]
 
 
+def test_unsubscribe_ends_only_that_subscription_of_the_socket(
+    sandbox: Sandbox, consumer: Consumer
+) -> None:
+    kept = consumer.subscribe_conversations()
+    dropped = consumer.subscribe_conversations()
+    consumer.ok("cqm.UnsubscribeExConversations", {"subscriptionId": dropped})
+    assert sandbox.unsubscribes == 1
+    cid = consumer.request_conversation()
+    [socket] = sandbox.subscriptions(sandbox.conversation(cid).consumer_id)
+    assert socket.conversation_streams == (kept,)
+    consumer.notification(
+        "ExConversationChangeNotification",
+        lambda f: f["body"]["subscriptionId"] == kept
+        and any(c["result"]["convId"] == cid for c in f["body"]["changes"]),
+    )
+    consumer.ok("GetClock")  # after every notification the request caused
+    notified = {
+        f["body"]["subscriptionId"]
+        for f in consumer.frames
+        if str(f.get("type", "")).endswith("ExConversationChangeNotification")
+    }
+    assert dropped not in notified
+
+
 def test_ttr_change_and_stage_close_are_visible(consumer: Consumer) -> None:
     consumer.subscribe_conversations()
     cid = consumer.request_conversation()
