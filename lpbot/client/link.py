@@ -37,7 +37,8 @@ __all__ = ["Link"]
 
 log = logging.getLogger(__name__)
 
-_SESSION_COUNTERS = ("delivered", "duplicates", "gaps", "resyncs")
+_SESSION_COUNTERS = ("delivered", "duplicates", "gaps", "resyncs", "dropped_events",
+                     "dropped_changes")
 
 
 class Link:

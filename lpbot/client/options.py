@@ -192,6 +192,10 @@ class ClientStats:
     #: times the consumer id changed (a signup identity expired, an ACR0 one past its window)
     identity_renewals: int = 0
     forgotten_dialogs: int = 0
+    #: events of unsubscribed or forgotten conversations the server still sent, not delivered
+    dropped_events: int = 0
+    #: conversation changes of unsubscribed or forgotten conversations, not delivered
+    dropped_changes: int = 0
     retry_delays: tuple[float, ...] = ()
     retained_conversations: int = 0
     retained_dialogs: int = 0

@@ -19,8 +19,17 @@ Guarantees, per dialog:
 **Retention** — :meth:`Session.prune` forgets a conversation whose dialogs have all been
 closed for the retention, with its dialogs, so a consumer that runs for months keeps only its
 open and recently closed conversations. A forgotten dialog's last sequence is kept in a bounded
-tombstone (:data:`FORGOTTEN_LIMIT` dialogs): an event, a snapshot or an explicit ``follow`` that
-brings the dialog back resumes after that sequence instead of from 0, so nothing repeats.
+tombstone (:data:`FORGOTTEN_LIMIT` dialogs): a snapshot that reports the conversation open
+again, or an explicit ``follow``, brings the dialog back and resumes after that sequence
+instead of from 0, so nothing repeats.
+
+**Quiet conversations** — a conversation that was unfollowed (:meth:`Session.unfollow`) or
+forgotten is quiet: its dialogs are not subscribed on later sockets, its events and changes
+are dropped and counted (``dropped_events``, ``dropped_changes``), and no per-dialog state is
+kept for it (its dialogs go to the tombstone). An unfollowed conversation's metadata is still
+kept (``conversations``), so its state stays current; a forgotten one is not known at all
+until a snapshot reports it open again. Only an explicit ``follow`` ends the quiet. The
+messaging stream has no unsubscribe (protocol.md §5.7), hence the dropping.
 
 :func:`classify` maps close codes, handshake statuses and errors to a :class:`Recovery` in one
 table, citing protocol.md §3.5 on each row.
@@ -29,13 +38,13 @@ table, citing protocol.md §3.5 on each row.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import Final
 
 from lpbot.client.dialogs import is_messaging
+from lpbot.client.tombstone import Forgotten, Tombstone
 from lpbot.errors import AuthError, CertificateError, ConfigError
 from lpbot.protocol.names import CloseCode, ConversationState, Role
 from lpbot.protocol.notifications import (
@@ -140,7 +149,10 @@ class SessionStats:
     duplicates: int = 0
     gaps: int = 0
     resyncs: int = 0
-    muted: int = 0
+    #: events of unfollowed or forgotten conversations, not delivered
+    dropped_events: int = 0
+    #: conversation changes of unfollowed or forgotten conversations, not delivered
+    dropped_changes: int = 0
     stale_conversations: int = 0
 
 
@@ -154,12 +166,6 @@ class _Dialog:
     resync_from: int | None = None   # a gap re-subscription is pending from this sequence
     resync_answered: bool = False
     orphan_since: float | None = None  # first prune that found its conversation unknown
-
-
-class _Forgotten(NamedTuple):
-    last_seen: int | None
-    followed: bool
-    muted: bool
 
 
 @dataclass(slots=True)
@@ -216,10 +222,8 @@ class Session:
         self.subscription_id: str | None = None
         self._dialogs: dict[str, _Dialog] = {}
         self._followed: set[str] = set()
-        self._muted: set[str] = set()
         self._closed_since: dict[str, float] = {}  # conversation -> when it was seen finished
-        self._forgotten: OrderedDict[str, _Forgotten] = OrderedDict()
-        self._forgotten_limit = forgotten_limit
+        self._tomb = Tombstone(forgotten_limit)  # forgotten dialogs, quiet conversations
         for dialog_id, sequence in (committed or {}).items():
             # The conversation id is not persisted; it is learned from the stream (for the
             # main dialog, it is the dialog id itself, §7.3).
@@ -247,14 +251,25 @@ class Session:
             ConversationsResult):
         """Update the conversation map; subscribe every followed dialog not yet subscribed."""
         result = ConversationsResult()
+        stats = self.stats
         for change in notification.changes:
             conversation_id = change.conversation_id
-            if change.change_type == "DELETE" or change.details is None:
+            details = change.details
+            if self._tomb.is_gone(conversation_id):
+                if details is None or change.change_type == "DELETE" or not (
+                        details.open_dialog_ids):
+                    stats.dropped_changes += 1  # forgotten, and not open again
+                    continue
+                self._tomb.reopened(conversation_id)
+            quiet = self._tomb.is_unfollowed(conversation_id)
+            if change.change_type == "DELETE" or details is None:
                 self.conversations.pop(conversation_id, None)
                 self._closed_since.pop(conversation_id, None)
-                result.changes.append(change)
+                if quiet:
+                    stats.dropped_changes += 1
+                else:
+                    result.changes.append(change)
                 continue
-            details = change.details
             known = self.conversations.get(conversation_id)
             if (known is not None and known.meta_data_last_update_ts is not None
                     and details.meta_data_last_update_ts is not None
@@ -263,6 +278,9 @@ class Session:
                 self.stats.stale_conversations += 1
                 continue
             self.conversations[conversation_id] = details
+            if quiet:
+                stats.dropped_changes += 1
+                continue
             result.changes.append(change)
             result.requests.extend(self._follow_dialogs(conversation_id, details))
         return result
@@ -279,14 +297,15 @@ class Session:
             dialog = self._dialogs.get(dialog_id)
             is_open = dialog_id in open_ids
             if dialog is None:
-                if not is_open:
-                    # Never followed, or forgotten after it closed (its tail was caught up
-                    # then): nothing to fetch.
+                gone = self._tomb.get(dialog_id)
+                if not is_open or (gone is not None and gone.muted):
+                    # Never followed, forgotten after it closed (its tail was caught up then),
+                    # or unfollowed: nothing to fetch.
                     continue
                 dialog = self._new_dialog(dialog_id, conversation_id)
             dialog.conversation_id = conversation_id
             was_open, dialog.open = dialog.open, is_open
-            if dialog.subscribed or dialog_id in self._muted:
+            if dialog.subscribed:
                 continue
             if not (self.auto_follow or dialog_id in self._followed):
                 continue
@@ -317,20 +336,34 @@ class Session:
         if dialog is None:
             dialog = self._new_dialog(dialog_id, conversation_id)
         self._followed.add(dialog_id)
-        self._muted.discard(dialog_id)
+        self._tomb.follow(conversation_id)
         dialog.conversation_id = conversation_id
         if dialog.subscribed or not subscribe:
             return None
         return self._subscribe(dialog_id, dialog)
 
-    def unfollow(self, dialog_id: str) -> None:
-        """Stop delivering a dialog's events (the protocol has no unsubscribe, §5.7)."""
-        self._followed.discard(dialog_id)
-        self._muted.add(dialog_id)
+    def unfollow(self, conversation_id: str) -> None:
+        """Make a conversation quiet until it is followed again (module docstring).
+
+        Its dialogs' last sequences go to the tombstone, so a later :meth:`follow` resumes
+        after them; the events dropped meanwhile are fetched then.
+        """
+        self._tomb.unfollow(conversation_id)
+        ids = {*self.dialogs_of(conversation_id),
+               *(d for d, state in self._dialogs.items()
+                 if state.conversation_id == conversation_id)}
+        for dialog_id in ids:
+            dialog = self._dialogs.pop(dialog_id, None)
+            gone = self._tomb.get(dialog_id)
+            last_seen = (dialog.last_seen if dialog is not None
+                         else gone.last_seen if gone is not None else None)
+            self._followed.discard(dialog_id)
+            self._tomb.bury(dialog_id, Forgotten(last_seen, followed=False, muted=True))
 
     def is_followed(self, dialog_id: str) -> bool:
         """True when events of ``dialog_id`` are delivered."""
-        return dialog_id not in self._muted and (self.auto_follow or dialog_id in self._followed)
+        dialog = self._dialogs.get(dialog_id)
+        return dialog is not None and (self.auto_follow or dialog_id in self._followed)
 
     def subscription_failed(self, dialog_id: str) -> None:
         """A SubscribeMessagingEvents was rejected: allow a later attempt on this socket."""
@@ -355,11 +388,9 @@ class Session:
         for event in notification.changes:
             dialog_id = event.dialog_id
             dialog = dialogs.get(dialog_id)
-            if dialog is None and dialog_id in self._forgotten:
-                # Back from the tombstone first, so it is muted again if it was.
-                dialog = self._new_dialog(dialog_id, event.conversation_id or dialog_id)
-            if dialog_id in self._muted:
-                self.stats.muted += 1
+            if dialog is None and (dialog_id in self._tomb
+                                   or self._tomb.is_unfollowed(event.conversation_id)):
+                self.stats.dropped_events += 1  # quiet: only an explicit follow resumes it
                 continue
             if event.role is None or event.conversation_id is None:
                 event = self._complete(event, dialog)
@@ -450,13 +481,11 @@ class Session:
     def _new_dialog(self, dialog_id: str, conversation_id: str) -> _Dialog:
         """Add a dialog; one that was forgotten comes back with its last sequence."""
         dialog = self._dialogs[dialog_id] = _Dialog(conversation_id=conversation_id)
-        gone = self._forgotten.pop(dialog_id, None)
+        gone = self._tomb.revive(dialog_id)
         if gone is not None:
             dialog.last_seen = gone.last_seen
             if gone.followed:
                 self._followed.add(dialog_id)
-            if gone.muted:
-                self._muted.add(dialog_id)
         return dialog
 
     def prune(self, now: float, retention: float) -> Pruned:
@@ -487,6 +516,7 @@ class Session:
                 gone.update(d.dialog_id for d in details.dialogs)
                 del self.conversations[conversation_id]
                 del self._closed_since[conversation_id]
+                self._tomb.forget(conversation_id)
                 pruned.conversations.append(conversation_id)
         for dialog_id, dialog in list(self._dialogs.items()):
             conversation_id = dialog.conversation_id
@@ -500,18 +530,17 @@ class Session:
                     continue
                 if conversation_id not in pruned.conversations:
                     pruned.conversations.append(conversation_id)
-            self._forget(dialog_id, dialog, pruned)
+                    self._tomb.forget(conversation_id)
+            self._forget(dialog_id, dialog)
+            pruned.dialogs.append(dialog_id)
+        pruned.evicted.extend(self._tomb.take_evicted())
         return pruned
 
-    def _forget(self, dialog_id: str, dialog: _Dialog, pruned: Pruned) -> None:
+    def _forget(self, dialog_id: str, dialog: _Dialog) -> None:
         del self._dialogs[dialog_id]
-        followed, muted = dialog_id in self._followed, dialog_id in self._muted
+        followed = dialog_id in self._followed
         self._followed.discard(dialog_id)
-        self._muted.discard(dialog_id)
-        self._forgotten[dialog_id] = _Forgotten(dialog.last_seen, followed, muted)
-        pruned.dialogs.append(dialog_id)
-        while len(self._forgotten) > self._forgotten_limit:
-            pruned.evicted.append(self._forgotten.popitem(last=False)[0])
+        self._tomb.bury(dialog_id, Forgotten(dialog.last_seen, followed, muted=False))
 
     def retained(self) -> tuple[int, int]:
         """How many conversations and dialogs are kept in memory now."""

@@ -106,12 +106,11 @@ class Streams:
         return waiting
 
     def unfollow(self, conversation_id: str) -> None:
-        """Stop delivering the conversation's events."""
+        """Stop delivering the conversation's events and changes, and following its dialogs."""
         link = self._link
         with link.lock:
             if link.session is not None:
-                for dialog_id in link.session.dialogs_of(conversation_id):
-                    link.session.unfollow(dialog_id)
+                link.session.unfollow(conversation_id)
 
     # --- inbound frames (reader thread, hot path) ---------------------------------------
 

@@ -209,26 +209,61 @@ def test_closed_conversation_without_end_ts_counts_from_the_first_prune_that_saw
     assert session.prune(560.0, 60).conversations == [CONV]
 
 
-def test_forgotten_dialog_resumes_after_its_last_sequence():
+def test_forgotten_conversation_stays_forgotten_and_resumes_after_its_last_sequence():
     session = Session("c")
     subscribe_open(session)
     session.on_events(batch(event(0), event(1), event(2)))
     session.on_conversations(closed(end_ts=1_000_000))
     session.prune(2000.0, 60)
     assert session.retained() == (0, 0)
-    # a late event on the same socket: old sequences stay duplicates, the next one is new
-    delivered = session.on_events(batch(event(1), event(2), event(3))).deliver
-    assert [e.sequence for e in delivered] == [3]
-    session.on_conversations(closed(end_ts=1_000_000))
-    session.prune(2000.0, 60)
-    # a new socket's snapshot reports it closed: nothing is fetched again
+    # a late event on the same socket, and a new socket's snapshot reporting it closed: dropped
+    assert session.on_events(batch(event(3))).deliver == []
     session.connected()
-    assert session.on_conversations(closed(end_ts=1_000_000)).requests == []
-    # following it explicitly resumes after the last sequence, not from 0
-    session.prune(2000.0, 60)
+    result = session.on_conversations(closed(end_ts=1_000_000))
+    assert (result.changes, result.requests) == ([], [])
+    assert session.retained() == (0, 0)
+    assert (session.stats.dropped_events, session.stats.dropped_changes) == (1, 1)
+    # following it explicitly resumes after the last sequence delivered, not from 0
     request = session.follow(CONV, CONV)
     assert request is not None
-    assert request.from_seq == 4
+    assert request.from_seq == 3
+
+
+def test_forgotten_conversation_reported_open_again_comes_back_where_it_was():
+    session = Session("c")
+    subscribe_open(session)
+    session.on_events(batch(event(0), event(1)))
+    session.on_conversations(closed(end_ts=1_000_000))
+    session.prune(2000.0, 60)
+    session.connected()
+    assert session.on_conversations(closed(end_ts=1_000_000)).changes == []
+    result = session.on_conversations(conversations("OPEN"))
+    assert [c.conversation_id for c in result.changes] == [CONV]
+    assert [(r.dialog_id, r.from_seq) for r in result.requests] == [(CONV, 2)]
+
+
+def test_unfollowed_conversation_is_quiet_and_keeps_no_dialog_state():
+    session = Session("c")
+    subscribe_open(session)
+    session.on_events(batch(event(0)))
+    session.unfollow(CONV)
+    assert session.retained() == (1, 0)  # its metadata only
+    # the socket still carries its events, and its changes come: dropped, its state kept
+    assert session.on_events(batch(event(1))).deliver == []
+    result = session.on_conversations(closed(survey="survey"))
+    assert (result.changes, result.requests) == ([], [])  # the new survey is not followed
+    assert session.conversations[CONV].state == "CLOSE"
+    session.connected()  # a new socket subscribes nothing of it
+    assert session.on_conversations(closed(survey="survey")).requests == []
+    assert (session.stats.dropped_events, session.stats.dropped_changes) == (1, 2)
+    assert session.retained() == (1, 0)
+    # followed again: resumes after the last sequence delivered; its changes come again
+    request = session.follow(CONV, CONV)
+    assert request is not None
+    assert request.from_seq == 1
+    result = session.on_conversations(closed(survey="survey"))
+    assert [c.conversation_id for c in result.changes] == [CONV]
+    assert [r.dialog_id for r in result.requests] == ["survey"]
 
 
 def test_forgotten_dialog_stays_muted():
@@ -239,7 +274,17 @@ def test_forgotten_dialog_stays_muted():
     session.on_conversations(closed(end_ts=1_000_000))
     session.prune(2000.0, 60)
     assert session.on_events(batch(event(1))).deliver == []
-    assert session.stats.muted == 1
+    assert session.stats.dropped_events == 1
+    session.connected()
+    assert session.on_conversations(conversations("OPEN")).requests == []
+
+
+def test_tombstone_entries_an_unfollow_pushes_out_are_reported_by_the_next_prune():
+    session = Session("c", committed={"a": 1}, forgotten_limit=1)
+    session.connected()
+    assert session.prune(0.0, 0).dialogs == ["a"]
+    session.unfollow(CONV)
+    assert session.prune(0.0, 0).evicted == ["a"]
 
 
 def test_committed_dialog_no_snapshot_mentions_is_forgotten_after_the_retention():
