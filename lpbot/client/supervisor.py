@@ -42,7 +42,7 @@ from lpbot.client.streams import Delivery, Streams
 from lpbot.errors import AuthError, CertificateError, ConfigError, ConnectionClosed, RequestRejected
 from lpbot.protocol.codec import encode_client_properties
 from lpbot.protocol.names import Services as ServiceNames
-from lpbot.protocol.requests import InitConnection
+from lpbot.protocol.requests import InitConnection, UnsubscribeExConversations
 
 if TYPE_CHECKING:
     import random
@@ -146,14 +146,23 @@ class Supervisor:
             raise ConnectionClosed("client closed while connecting")
 
     def stop(self, timeout: float) -> None:
-        """Close the socket with a close frame, end the ticks, join the reader in ``timeout``."""
+        """End the conversation stream, close the socket, end the ticks, join the reader.
+
+        All of it within ``timeout``: the unsubscribe's answer is awaited for a third of it at
+        most (:meth:`_unsubscribe`), the close frame's answer for most of the rest.
+        """
         link = self._link
         deadline = time.monotonic() + timeout
         with link.changed:
             conn = link.conn
             opening = self._opening
+            session = link.session
+            subscription = (session.subscription_id
+                            if session is not None and link.conversations_subscribed else None)
             link.changed.notify_all()
         if conn is not None:
+            if subscription is not None:
+                self._unsubscribe(conn, subscription, timeout / 3)
             conn.close(1000, "client closed")
         if opening is not None:
             interrupt(opening)
@@ -171,6 +180,26 @@ class Supervisor:
             if thread.is_alive():
                 log.warning("thread %s did not stop within %.1f s", thread.name, timeout)
         self._emit(ConnectionState.CLOSED, reason="closed by client")
+
+    def _unsubscribe(self, conn: Connection, subscription_id: str, budget: float) -> None:
+        """Send ``cqm.UnsubscribeExConversations`` (protocol.md §5.6) and await it briefly.
+
+        The server would drop the subscription with the socket anyway; ending it first tells
+        it plainly that no more changes are wanted, and nothing arrives between the two. The
+        answer is awaited for ``budget`` seconds at most, and not at all on the reader thread
+        (a callback that closes the client), which is the one that reads it.
+        """
+        try:
+            reply = conn.request(UnsubscribeExConversations(subscription_id=subscription_id))
+        except ConnectionClosed:
+            return  # the socket is gone already, and the subscription with it
+        if threading.current_thread() in self._threads:
+            return
+        if not reply.wait(budget):
+            conn.forget(reply)
+            log.debug("UnsubscribeExConversations unanswered after %.2g s; closing", budget)
+        elif reply.exception() is not None:
+            log.debug("UnsubscribeExConversations failed: %s", reply.exception())
 
     # --- identities ---------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Unsubscribed and forgotten conversations stay quiet.
+"""Unsubscribed and forgotten conversations stay quiet; closing ends the conversation stream.
 
 Over real sockets against the sandbox, whose own state (``sandbox.subscriptions``,
 ``sandbox.unsubscribes``) says what the server holds for the client.
@@ -6,12 +6,15 @@ Over real sockets against the sandbox, whose own state (``sandbox.subscriptions`
 
 from __future__ import annotations
 
+import logging
+
 from lpbot.client import ConnectionState
 from lpbot.client.options import DEFAULT_CLIENT_PROPERTIES
+from lpbot.protocol.names import Role
 from lpbot.protocol.requests import GetClock
 from lpbot.testing import wait_until
 
-from .support import agent_assigned
+from .support import agent_assigned, client_threads
 
 MULTI_DIALOG = {**DEFAULT_CLIENT_PROPERTIES,
                 "features": [*DEFAULT_CLIENT_PROPERTIES["features"], "MULTI_DIALOG"]}
@@ -99,3 +102,35 @@ def test_a_forgotten_conversation_is_not_brought_back_by_a_reconnect(sandbox, ma
     handle = client.conversation(conversation.id)  # asked for by id: a new handle
     assert handle is not conversation
     assert handle.state is None
+
+
+def test_closing_the_client_unsubscribes_its_conversation_stream(sandbox, make_client):
+    client, _ = make_client()
+    client.connect(timeout=5)
+    [socket] = sandbox.subscriptions(client.consumer_id)
+    assert len(socket.conversation_streams) == 1
+    client.close()
+    assert sandbox.unsubscribes == 1  # close() waited for the answer
+
+
+def test_a_server_that_does_not_answer_does_not_delay_close(sandbox, make_client, caplog):
+    client, _ = make_client()
+    client.connect(timeout=5)
+    sandbox.faults.delay_responses(60)
+    with caplog.at_level(logging.WARNING, logger="lpbot.client"):
+        client.close(timeout=1.0)
+    # The reader answered the close frame and was joined within the close timeout.
+    assert [r.message for r in caplog.records if "did not stop" in r.message] == []
+    assert client_threads() == []
+    wait_until(lambda: sandbox.unsubscribes == 1, 5, "the unsubscribe")  # sent all the same
+
+
+def test_closing_from_a_callback_sends_the_unsubscribe_without_waiting(sandbox, make_client):
+    client, _ = make_client()
+    client.connect(timeout=5)
+    conversation = client.open_conversation()
+    agent_assigned(sandbox, conversation.id)
+    client.on_message = lambda event: event.role == Role.ASSIGNED_AGENT and client.close()
+    sandbox.agents.say(conversation.id, "close yourself")
+    wait_until(lambda: client.state is ConnectionState.CLOSED, 5, "the close")
+    wait_until(lambda: sandbox.unsubscribes == 1, 5, "the unsubscribe")
