@@ -50,9 +50,9 @@ class Conversation:
 
     Get it from :meth:`Client.open_conversation` or :meth:`Client.conversation`; both hand out
     one object per conversation id, so :attr:`stash` keeps plugin state between events.
-    Used as a context manager, it follows the conversation's messages for the ``with`` block:
-    ``__enter__`` subscribes, ``__exit__`` stops delivering them (the conversation itself
-    stays open; call :meth:`close` to close it).
+    Used as a context manager, it follows the conversation for the ``with`` block:
+    ``__enter__`` subscribes, ``__exit__`` unsubscribes (:meth:`unsubscribe`; the conversation
+    itself stays open: call :meth:`close` to close it).
     """
 
     __slots__ = ("_client", "conversation_id", "stash")
@@ -148,7 +148,17 @@ class Conversation:
             reply.wait(max(0.0, deadline - time.monotonic()))
 
     def unsubscribe(self) -> None:
-        """Stop delivering this conversation's events (the protocol has no unsubscribe)."""
+        """Make the conversation quiet for this client until :meth:`subscribe` is called.
+
+        None of its events reach ``on_message`` and none of its changes reach
+        ``on_conversation``; its dialogs are not subscribed again on later connections, nor is
+        a dialog that opens later (a survey); the client keeps only each dialog's last
+        sequence, so :meth:`subscribe` resumes after the last event delivered and nothing is
+        lost. :attr:`state` stays current. A dialog's message stream has no unsubscribe
+        request (protocol.md §5.7): what the server still sends on the current connection is
+        dropped and counted (``ClientStats.dropped_events``, ``dropped_changes``). Returns at
+        once; sends nothing.
+        """
         self._client.streams.unfollow(self.conversation_id)
 
     # --- publishing ---------------------------------------------------------------------
