@@ -132,5 +132,6 @@ def test_closing_from_a_callback_sends_the_unsubscribe_without_waiting(sandbox, 
     agent_assigned(sandbox, conversation.id)
     client.on_message = lambda event: event.role == Role.ASSIGNED_AGENT and client.close()
     sandbox.agents.say(conversation.id, "close yourself")
-    wait_until(lambda: client.state is ConnectionState.CLOSED, 5, "the close")
-    wait_until(lambda: sandbox.unsubscribes == 1, 5, "the unsubscribe")
+    wait_until(lambda: client.state is ConnectionState.CLOSED and not client_threads(), 5,
+               "the reader thread to end by itself")
+    assert sandbox.unsubscribes == 1
