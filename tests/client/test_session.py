@@ -369,6 +369,76 @@ def test_each_event_exactly_once_in_order_across_drops_and_restarts(operations):
     assert delivered == list(range(published))
 
 
+quiet_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("publish"), st.integers(1, 5)),  # sent to us while subscribed
+        st.tuples(st.just("drop"), st.just(0)),
+        st.tuples(st.just("restart"), st.just(0)),         # an unfollow does not survive it
+        st.just(("unfollow", 0)),
+        st.just(("follow", 0)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(quiet_ops)
+def test_an_unfollowed_conversation_delivers_nothing_and_loses_nothing(operations):
+    published = 0
+    delivered: list[int] = []
+    committed: dict[str, int] = {}
+    session = Session("c")
+    quiet = False
+    subscribed = False  # whether the server sends the dialog's events on this socket
+
+    def receive(sequences: list[int]) -> None:
+        result = session.on_events(batch(*(event(s) for s in sequences)))
+        got = [e.sequence for e in result.deliver if e.sequence is not None]
+        assert not (quiet and got)
+        delivered.extend(got)
+        if got:
+            committed[CONV] = got[-1]
+        answer(result.requests)
+
+    def answer(requests: list[SubscribeMessagingEvents]) -> None:
+        nonlocal subscribed
+        for request in requests:
+            subscribed = True
+            session.subscription_answered(request.dialog_id)
+            receive(list(range(request.from_seq, published)))
+
+    def reconnect() -> None:
+        nonlocal subscribed
+        subscribed = False
+        answer(subscribe_open(session))
+
+    reconnect()
+    for op, n in operations:
+        if op == "publish":
+            published += n
+            if subscribed:
+                receive(list(range(published - n, published)))
+        elif op == "drop":
+            reconnect()
+        elif op == "restart":
+            session, quiet = Session("c", committed=committed), False
+            reconnect()
+        elif op == "unfollow":
+            session.unfollow(CONV)
+            quiet = True
+        elif op == "follow":
+            quiet = False
+            request = session.follow(CONV, CONV)
+            answer([request] if request is not None else [])
+        assert session.retained()[1] == (0 if quiet else 1)  # nothing kept per dialog if quiet
+    if quiet:
+        quiet = False
+        request = session.follow(CONV, CONV)
+        answer([request] if request is not None else [])
+    reconnect()
+    assert delivered == list(range(published))
+
+
 def test_following_without_a_socket_leaves_the_subscription_to_the_next_snapshot():
     session = Session("c", auto_follow=False)
     session.connected()
