@@ -22,7 +22,7 @@ Config (``[plugins.metrics]``)::
 
     enabled = true
     host = "127.0.0.1"
-    port = 9464               # 0 picks a free port (tests); see ``Metrics.url``
+    port = 9464               # default 0: a free port, logged at start-up and in ``Metrics.url``
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ class Options:
 
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = field(default=9464, metadata={"min": 0, "max": 65535})
+    #: 0 (the default): a port from the OS, so two bots on one machine never collide
+    port: int = field(default=0, metadata={"min": 0, "max": 65535})
 
     @classmethod
     def from_config(cls, config: PluginConfig) -> Options:

@@ -116,10 +116,11 @@ args = { consumer = "demo", messages = ["Hello! Where is my order?", "Thank you!
 [plugins]
 enabled = ["activity", "metrics"]
 
-# Prometheus metrics on http://127.0.0.1:9464/metrics, health on /healthz
+# Prometheus metrics on /metrics, health on /healthz. Port 0: a free port from the OS,
+# logged at start-up ("metrics on http://127.0.0.1:PORT/metrics"); set one for Prometheus.
 [plugins.metrics]
 enabled = true
-port = 9464
+port = 0
 """
 
 

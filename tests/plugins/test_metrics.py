@@ -80,7 +80,7 @@ def test_config_mistakes_name_the_key(table: dict[str, Any], key: str) -> None:
 
 def test_defaults_are_off_and_local() -> None:
     defaults = Options.from_config(lpbot.PluginConfig(name="metrics"))
-    assert defaults == Options(enabled=False, host="127.0.0.1", port=9464)
+    assert defaults == Options(enabled=False, host="127.0.0.1", port=0)
 
 
 # --- against the sandbox ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -107,6 +108,28 @@ def test_duration_ends_the_run_by_itself(tmp_path: Path) -> None:
     with DaemonProcess("--duration", "0.5", "--state-dir", str(tmp_path)) as daemon:
         assert daemon.wait(timeout=30) == 0
     assert "ran for 0.5 s: stopping" in daemon.messages()
+
+
+def test_two_daemons_on_the_embedded_default_each_serve_metrics_on_a_free_port(
+    tmp_path: Path,
+) -> None:
+    # the embedded default enables the metrics endpoint: a fixed port would let only one of
+    # two daemons on a machine start it; each logs the URL it got from the OS
+    urls = []
+    with DaemonProcess("--state-dir", str(tmp_path / "a")) as first, \
+            DaemonProcess("--state-dir", str(tmp_path / "b")) as second:
+        for daemon in (first, second):
+            line = daemon.wait_for("metrics on http://", timeout=30)["message"]
+            urls.append(line.split("metrics on ", 1)[1].split("/metrics", 1)[0])
+            daemon.wait_for("serving; state in", timeout=30)
+        for url in urls:
+            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:  # noqa: S310
+                assert b"lpbot_connections_open" in response.read()
+        for daemon in (first, second):
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=10) == 0
+    assert urls[0] != urls[1]
+    assert all(url.startswith("http://127.0.0.1:") for url in urls)
 
 
 BAD_CONFIGS = {
