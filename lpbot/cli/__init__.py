@@ -4,18 +4,29 @@ A subcommand module provides ``configure_parser(parser)`` and ``run(args) -> int
 code). Only the module of the subcommand given on the command line is imported (its options are
 needed to parse the rest), so ``lpbot --help`` and each subcommand load no other command's
 libraries. Every help text names the documentation page of its topic.
+
+A command whose reader goes away (``lpbot plugins | head -1``) ends quietly with exit code 141,
+what a shell reports for a tool that ``SIGPIPE`` ended, as Python's documentation advises ("Note on
+SIGPIPE", in the :mod:`signal` module's page): no traceback for a reader that had enough.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["main"]
+__all__ = ["EXIT_BROKEN_PIPE", "main"]
+
+#: the exit code when the command's output has no reader any more (128 + SIGPIPE, as a shell
+#: reports for ``yes | head -1``)
+EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE
 
 #: where the documentation lives, for the help texts
 DOCS: Final = "docs/ in the source tree, or `mkdocs serve` in a clone"
@@ -89,8 +100,35 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_gone(fd: int) -> bool:
+    """True if ``fd`` is the write end of a pipe (or socket) whose reader has closed it."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``lpbot`` command; returns the process exit code."""
+    """Run the ``lpbot`` command; returns the process exit code.
+
+    If the output's reader has gone (``| head``), returns :data:`EXIT_BROKEN_PIPE` without a
+    traceback, with standard output pointed at ``/dev/null`` so that the interpreter's last flush
+    cannot fail again. A ``BrokenPipeError`` of anything else (a socket) is raised as it was.
+    """
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # what is still buffered meets the closed pipe here, not at exit
+    except BrokenPipeError:
+        fd = sys.stdout.fileno()
+        if not _reader_gone(fd):
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_named(words))
     args = parser.parse_args(words)
