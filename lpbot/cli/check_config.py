@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lpbot.cli.import_path import add_config_folders
 from lpbot.errors import ConfigError, PluginError
 from lpbot.runtime.config import Config
 from lpbot.runtime.daemon import EXIT_CONFIG, EXIT_OK
@@ -28,6 +29,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the file; returns 0 or 2."""
+    add_config_folders(args.file)
     try:
         config = Config.load(args.file)
         preflight(config)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lpbot.cli.import_path import add_config_folders
 from lpbot.errors import ConfigError, PluginError
 from lpbot.runtime.daemon import EXIT_CONFIG, EXIT_OK, load_config
 from lpbot.runtime.plugins import PluginManager, available_plugins, declared_hooks
@@ -22,6 +23,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print each plugin: name, origin, reference, enabled or not, and its hooks."""
+    add_config_folders(args.config)
     try:
         config = load_config(args.config)
         sources = available_plugins(config.plugins.modules)

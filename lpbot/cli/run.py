@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lpbot.cli.import_path import add_config_folders
 from lpbot.runtime.daemon import RunOptions, run_daemon
 
 __all__ = ["configure_parser", "run"]
@@ -42,6 +43,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the daemon; returns its exit code (see :mod:`lpbot.runtime.daemon`)."""
+    add_config_folders(args.config)
     return run_daemon(RunOptions(config=args.config, state_dir=args.state_dir,
                                  duration=args.duration,
                                  max_conversations=args.max_conversations,

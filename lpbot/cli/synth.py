@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Final
 
+from lpbot.cli.import_path import add_config_folders
 from lpbot.errors import ConfigError
 from lpbot.runtime.config import BotSection, Config
 from lpbot.runtime.daemon import raise_gc_threshold
@@ -101,6 +102,7 @@ def thread_stack_size(kib: int) -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     """Check every scenario, run them, write the reports; returns the exit code."""
+    add_config_folders(args.config)  # its [account] token_function may be a module beside it
     # the redacting handler of `lpbot run`: websockets and lpbot log tokens at DEBUG
     output = configure_logging(level=str(args.log_level).upper(), stream=sys.stderr)
     try:
