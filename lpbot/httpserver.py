@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Final
 
@@ -94,7 +94,12 @@ class ServerLimits:
 
 @dataclass(slots=True)
 class ServerStats:
-    """Counts of what a server refused or dropped (read them, do not write them)."""
+    """Counts of what a server refused or dropped (read them; the server counts with :meth:`add`).
+
+    The accepting thread and the workers count at the same time: :meth:`add` takes a lock, so
+    no count is lost whatever the interpreter's thread switching (a plain ``+= 1`` is a read and a
+    write, and another thread may count in between).
+    """
 
     accepted: int = 0
     #: answered 503 because the server was full
@@ -105,6 +110,13 @@ class ServerStats:
     client_errors: int = 0
     #: a handler raised (logged at ERROR)
     handler_errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
+                                  compare=False)
+
+    def add(self, name: str, count: int = 1) -> None:
+        """Add ``count`` to the counter ``name`` (``"accepted"``, ``"timed_out"``...)."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + count)
 
 
 def is_direct_host(host_header: str | None, bound_host: str) -> bool:
@@ -406,7 +418,7 @@ class BoundedHTTPServer(HTTPServer):
             except OSError as exc:  # out of descriptors, for example: keep serving
                 log.warning("%s: accept failed: %s", self.name, exc)
                 return
-            self.stats.accepted += 1
+            self.stats.add("accepted")
             with self._lock:
                 open_now = len(self._idle) + len(self._active) + len(self._kept_tls)
                 full = open_now >= self.limits.max_connections
@@ -445,7 +457,7 @@ class BoundedHTTPServer(HTTPServer):
             if conn in self._kept:  # the client closed a connection it no longer needs
                 self._kept.discard(conn)
             else:
-                self.stats.client_errors += 1
+                self.stats.add("client_errors")
             self._close(conn)
         elif len(head) > MAX_HEAD and b"\r\n\r\n" not in head[:MAX_HEAD]:
             with contextlib.suppress(OSError):
@@ -464,7 +476,7 @@ class BoundedHTTPServer(HTTPServer):
                 if conn in self._kept:  # no next request came: an idle close, not a fault
                     self._kept.discard(conn)
                 else:
-                    self.stats.timed_out += 1
+                    self.stats.add("timed_out")
                 self._close(conn)
         for conn, (_, deadline) in list(self._kept_tls.items()):
             if deadline <= now:
@@ -549,7 +561,7 @@ class BoundedHTTPServer(HTTPServer):
 
     def _refuse(self, conn: socket.socket) -> None:
         """Answer 503 and close (after reading what the client sends, for at most a second)."""
-        self.stats.refused_busy += 1
+        self.stats.add("refused_busy")
         conn.setblocking(False)
         try:
             conn.send(_BUSY)
@@ -582,7 +594,7 @@ class BoundedHTTPServer(HTTPServer):
             self._local.keep = None
             try:
                 if deadline <= time.monotonic():
-                    self.stats.timed_out += 1
+                    self.stats.add("timed_out")
                 else:
                     conn = self._secure(conn, deadline)
                     self.finish_request(conn, address)
@@ -619,10 +631,10 @@ class BoundedHTTPServer(HTTPServer):
         """Log through :mod:`logging`: a client's hang-up at DEBUG, anything else at ERROR."""
         error = sys.exc_info()[1]
         if isinstance(error, _CLIENT_GONE) or self._stopping:
-            self.stats.client_errors += 1
+            self.stats.add("client_errors")
             log.debug("%s: client %s went away: %r", self.name, client_address, error)
             return
-        self.stats.handler_errors += 1
+        self.stats.add("handler_errors")
         log.error("%s: request from %s failed", self.name, client_address, exc_info=error)
 
 

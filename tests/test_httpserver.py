@@ -12,13 +12,17 @@ import logging
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
 
 import pytest
 import trustme
 
+from lpbot import httpserver
 from lpbot.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits, is_direct_host
 from lpbot.sandbox import Sandbox
 from lpbot.sandbox.http import HttpReply, HttpRequest
@@ -393,3 +397,62 @@ def test_an_http10_handler_still_closes_after_each_response(server: BoundedHTTPS
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_all(sock).endswith(b"ok")  # read_all returns: the server closed
+
+
+
+class Failing(BoundedRequestHandler):
+    def do_GET(self) -> None:
+        raise RuntimeError("a handler bug")  # counted in handler_errors by the worker threads
+
+
+def preempt_anywhere(frame: FrameType, event: str, arg: object) -> Callable[..., Any] | None:
+    """A trace function that calls back between any two bytecodes of lpbot.httpserver.
+
+    CPython 3.11 switches threads only at calls and backward jumps, so a plain ``+= 1`` on an
+    attribute happens not to lose counts there; a free-threaded build (or another interpreter)
+    has no such luck. A Python call between each bytecode gives the interpreter a chance to
+    switch threads anywhere, as those do.
+    """
+    if frame.f_code.co_filename != httpserver.__file__:
+        return None
+    frame.f_trace_opcodes = True
+    frame.f_trace_lines = False
+    return opcode
+
+
+def opcode(frame: FrameType, event: str, arg: object) -> Callable[..., Any]:
+    return opcode
+
+
+def test_counts_are_exact_when_many_threads_count_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(logging.getLogger("lpbot.httpserver"), "disabled", True)
+    clients, each = 16, 80
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    threading.settrace(preempt_anywhere)  # the server's threads, started from here on
+    running = BoundedHTTPServer(("127.0.0.1", 0), Failing, name="lpbot-test-http",
+                                limits=ServerLimits(workers=16, backlog=64, max_connections=64))
+    try:
+        running.start()
+        start = threading.Barrier(clients)
+
+        def hammer() -> None:
+            start.wait(5)
+            for _ in range(each):
+                get(running.server_address[1], timeout=10)
+
+        threads = [threading.Thread(target=hammer, name=f"test-hammer-{n}")
+                   for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        threading.settrace(None)  # type: ignore[arg-type]
+        sys.setswitchinterval(interval)
+        running.stop()
+    assert running.stats.accepted == clients * each
+    assert running.stats.handler_errors == clients * each
+    assert running.stats.refused_busy == running.stats.timed_out == 0
