@@ -8,15 +8,14 @@ keepalive thread), and each client keeps its own keepalive timing on that thread
 
 from __future__ import annotations
 
-import json
 import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import trustme
+from scripted_csds import ScriptedCsds
 
 from lpbot.client import Client, ClientOptions
 from lpbot.client.keepalive import HEARTBEAT
@@ -206,49 +205,22 @@ def test_a_renewed_ca_file_gets_a_fresh_context(sandbox, tmp_path):
     assert tls_context(path) is not first
 
 
-class OtherHostCsds:
-    """An HTTPS CSDS on 127.0.0.1 whose certificate names another host (trusted CA)."""
-
-    def __init__(self, ca_dir: Path) -> None:
-        ca = trustme.CA()
-        self.ca_file = str(ca_dir / "other-ca.pem")
-        ca.cert_pem.write_to_path(self.ca_file)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ca.issue_cert("other.example").configure_cert(context)
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = json.dumps({"baseURIs": []}).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.domain = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="test-csds")
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
-def other_host(tmp_path: Path) -> Iterator[OtherHostCsds]:
-    server = OtherHostCsds(tmp_path)
-    yield server
-    server.close()
+def other_host(tmp_path: Path) -> Iterator[tuple[ScriptedCsds, str]]:
+    """An HTTPS CSDS on 127.0.0.1 whose certificate names another host, and its (trusted) CA."""
+    ca = trustme.CA()
+    ca_file = str(tmp_path / "other-ca.pem")
+    ca.cert_pem.write_to_path(ca_file)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("other.example").configure_cert(context)
+    with ScriptedCsds(200, {"baseURIs": []}, ssl_context=context) as csds:
+        yield csds, ca_file
 
 
 def test_a_certificate_for_another_host_is_refused_naming_the_cause(other_host):
-    client = Client(ClientOptions(account="123", csds_domain=other_host.domain,
-                                  ca_file=other_host.ca_file, backoff=FAST_BACKOFF))
+    csds, ca_file = other_host
+    client = Client(ClientOptions(account="123", csds_domain=csds.domain, ca_file=ca_file,
+                                  backoff=FAST_BACKOFF))
     with pytest.raises(CertificateError) as failure:
         client.connect(timeout=10)
     assert "certificate is not valid for '127.0.0.1'" in str(failure.value)

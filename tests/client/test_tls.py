@@ -9,15 +9,14 @@ is signed by a test CA (certs/ca.pem) that no system trusts.
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
+from scripted_csds import CERTS, ScriptedCsds, base_uris, server_context
 
 from lpbot.client import ConnectionState
 from lpbot.client.backoff import Backoff
@@ -30,14 +29,7 @@ from .support import agent_assigned
 
 pytestmark = pytest.mark.lp_sandbox_tls(False)  # TLS is put in front of a plain sandbox here
 
-CERTS = Path(__file__).with_name("certs")
 CA_FILE = str(CERTS / "ca.pem")
-
-
-def server_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(CERTS / "server.pem", CERTS / "server.key")
-    return context
 
 
 class TlsProxy:
@@ -105,50 +97,23 @@ class TlsProxy:
             thread.join(5)
 
 
-class TlsCsds:
-    """A CSDS over HTTPS whose services are the two proxies (protocol.md §1.1)."""
+@dataclass(frozen=True)
+class TlsFront:
+    """The scripted CSDS over HTTPS, naming the two proxies as its services."""
 
-    def __init__(self, *, http_port: int, ws_port: int) -> None:
-        hosts = {Services.MESSAGING: f"127.0.0.1:{ws_port}", Services.IDP:
-                 f"127.0.0.1:{http_port}", Services.AGENT_PROFILE: f"127.0.0.1:{http_port}"}
-        self.ws_port = ws_port
-        self.requests = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests += 1
-                body = json.dumps({"baseURIs": [{"service": s, "baseURI": h}
-                                                for s, h in hosts.items()]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.socket = server_context().wrap_socket(self._server.socket,
-                                                           server_side=True)
-        self.domain = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="test-csds")
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+    csds: ScriptedCsds
+    ws_port: int
 
 
 @pytest.fixture
-def tls_front(sandbox) -> Iterator[TlsCsds]:
+def tls_front(sandbox) -> Iterator[TlsFront]:
     http = TlsProxy(sandbox.http_port)
     ws = TlsProxy(sandbox.ws_port)
-    csds = TlsCsds(http_port=http.port, ws_port=ws.port)
+    hosts = {Services.MESSAGING: f"127.0.0.1:{ws.port}", Services.IDP: f"127.0.0.1:{http.port}",
+             Services.AGENT_PROFILE: f"127.0.0.1:{http.port}"}
+    csds = ScriptedCsds(200, base_uris(hosts), ssl_context=server_context())
     try:
-        yield csds
+        yield TlsFront(csds, ws.port)
     finally:
         csds.close()
         http.close()
@@ -156,7 +121,7 @@ def tls_front(sandbox) -> Iterator[TlsCsds]:
 
 
 def test_tls_with_a_trusted_ca_runs_the_whole_flow(sandbox, make_client, tls_front):
-    client, recorder = make_client(csds_domain=tls_front.domain, tls=True, ca_file=CA_FILE)
+    client, recorder = make_client(csds_domain=tls_front.csds.domain, tls=True, ca_file=CA_FILE)
     client.connect(timeout=10)
     assert client.state is ConnectionState.CONNECTED
     conversation = client.open_conversation()
@@ -168,7 +133,7 @@ def test_tls_with_a_trusted_ca_runs_the_whole_flow(sandbox, make_client, tls_fro
 def test_an_untrusted_certificate_is_refused_by_default(make_client, tls_front):
     # Same servers, no ca_file: the system's CAs do not know the test CA, so the client
     # refuses the certificate rather than talking to an unverified server.
-    client, _ = make_client(csds_domain=tls_front.domain, tls=True,
+    client, _ = make_client(csds_domain=tls_front.csds.domain, tls=True,
                             backoff=Backoff.immediate())
     with pytest.raises(ConnectionClosed) as failure:
         client.connect(timeout=10)
@@ -178,7 +143,7 @@ def test_an_untrusted_certificate_is_refused_by_default(make_client, tls_front):
         causes.append(error)
         error = error.__cause__ or error.__context__
     assert any("CERTIFICATE_VERIFY_FAILED" in str(cause) for cause in causes), causes
-    assert tls_front.requests == 0  # no request was ever completed over the bad TLS
+    assert tls_front.csds.requests == 0  # no request was ever completed over the bad TLS
 
 
 def test_the_websocket_verifies_its_certificate_too(tls_front):

@@ -8,66 +8,23 @@ unreachable IDP or CSDS.
 
 from __future__ import annotations
 
-import json
-import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from scripted_csds import ScriptedCsds, server_context
 
 from lpbot.sandbox import Sandbox
 from lpbot.testing.harness import DaemonProcess
 
 from .test_state_dir import external
 
-CERTS = Path(__file__).resolve().parents[1] / "client" / "certs"
-
-
-class ScriptedCsds:
-    """A CSDS that answers every lookup with ``status`` and ``body``, over TLS if asked."""
-
-    def __init__(self, status: int, body: object, *, tls: bool = False) -> None:
-        self.requests = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests += 1
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if tls:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(CERTS / "server.pem", CERTS / "server.key")
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.domain = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="test-csds")
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-
 
 @pytest.fixture
 def csds(request: pytest.FixtureRequest) -> Iterator[ScriptedCsds]:
     status, body, tls = request.param
-    server = ScriptedCsds(status, body, tls=tls)
-    try:
+    with ScriptedCsds(status, body, ssl_context=server_context() if tls else None) as server:
         yield server
-    finally:
-        server.close()
 
 
 def run(tmp_path: Path, csds: ScriptedCsds, *, tls: bool) -> tuple[int, list[str]]:
