@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import Any
 
@@ -438,17 +439,13 @@ def test_counts_are_exact_when_many_threads_count_at_once(
         running.start()
         start = threading.Barrier(clients)
 
-        def hammer() -> None:
+        def hammer(_: int) -> None:
             start.wait(5)
             for _ in range(each):
                 get(running.server_address[1], timeout=10)
 
-        threads = [threading.Thread(target=hammer, name=f"test-hammer-{n}")
-                   for n in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        with ThreadPoolExecutor(clients, thread_name_prefix="test-hammer") as pool:
+            list(pool.map(hammer, range(clients), timeout=60))
     finally:
         threading.settrace(None)  # type: ignore[arg-type]
         sys.setswitchinterval(interval)
