@@ -2,11 +2,11 @@
 
 Run: python benchmarks/push_server.py COUNT   (prints "PORT <n>" and serves until stdin closes)
 
-One port speaks just enough of protocol.md for a client to connect: CSDS (every service is this
-host), IDP signup (an unsigned JWT), the WebSocket upgrade, ``cqm.SubscribeExConversations``
-(one OPEN conversation), ``ms.SubscribeMessagingEvents`` (answered, then COUNT messaging
-notifications from ``fromSeq`` pushed back to back), and any other request answered at once
-(``GetClock``, ``ms.PublishEvent``).
+One port speaks just enough of the protocol (docs/protocol-notes.md) for a client to connect:
+CSDS (every service is this host), IDP signup (an unsigned JWT), the WebSocket upgrade,
+``cqm.SubscribeExConversations`` (one OPEN conversation), ``ms.SubscribeMessagingEvents``
+(answered, then COUNT messaging notifications from ``fromSeq`` pushed back to back), and any
+other request answered at once (``GetClock``, ``ms.PublishEvent``).
 
 Frames are written with the socket's ``sendall`` from pre-built bytes, so the server outruns
 any Python client: the benchmarks measure the receiving side, not this process.
@@ -50,7 +50,7 @@ def frame(text: str) -> bytes:
 
 
 def notification(sequence: int) -> str:
-    """One agent message as LivePerson sends it (protocol.md §6.2)."""
+    """One agent message as LivePerson sends it (protocol notes §6.2)."""
     return json.dumps({
         "kind": "notification",
         "body": {"changes": [{

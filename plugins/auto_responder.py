@@ -74,7 +74,7 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*|\d+)\}|[{}]")
 
 #: per conversation: (replies sent, monotonic time of the last one)
 REPLIES = lpbot.StashKey[tuple[int, float]]()
-#: file types a consumer may upload, and their size limit (protocol.md §5.9)
+#: file types a consumer may upload, and their size limit (protocol notes §5.9)
 FILE_TYPES: Final = ("JPG", "JPEG", "PNG", "GIF")
 MAX_FILE_SIZE: Final = 3 * 1024 * 1024
 #: per conversation: (agent id, nickname) last looked up
@@ -199,7 +199,7 @@ class Rule:
 
 
 def _attachment(spec: RuleSpec, *, label: str, file: str, base: Path | None) -> Path | None:
-    """The rule's ``file``, checked against the upload limits now (protocol.md §5.9)."""
+    """The rule's ``file``, checked against the upload limits now (protocol notes §5.9)."""
     if spec.file is None:
         if spec.caption:
             raise lpbot.ConfigError("a caption goes with a file", path=file,

@@ -1,4 +1,4 @@
-"""CSAT submitter: rate every closed conversation once, as a consumer would (protocol.md §5.4.4).
+"""CSAT submitter: rate every closed conversation once, as a consumer would (protocol notes §5.4.4).
 
 When a conversation closes (by the agent, the consumer or the system) the plugin sends
 ``cm.UpdateConversationField`` with a ``CSATRate`` field: the score (1-5), the resolution
@@ -38,7 +38,7 @@ __all__ = ["CsatSubmitter", "Options", "ScoreRange", "ScoreSource", "Settings", 
 
 log = logging.getLogger(__name__)
 
-#: the close reasons the server reports (protocol.md §6.1 ``closeReason``)
+#: the close reasons the server reports (protocol notes §6.1 ``closeReason``)
 CLOSE_REASONS: Final = ("AGENT", "CONSUMER", "SYSTEM", "TIMEOUT")
 _REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
@@ -168,7 +168,7 @@ class CsatSubmitter:
             log.debug("conversation %s already rated", conversation.id)
             return
         if details is not None and any(d.dialog_type == "POST_SURVEY" for d in details.dialogs):
-            # protocol.md §7.7: a post-conversation survey replaces CSAT, never both.
+            # protocol notes §7.7: a post-conversation survey replaces CSAT, never both.
             log.debug("conversation %s ran a survey: no CSAT", conversation.id)
             return
         stash = conversation.stash

@@ -6,6 +6,7 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,53 @@ def test_public_api_is_sorted_and_importable() -> None:
     for name in lpbot.__all__:
         assert getattr(lpbot, name) is not None
 
+
+
+# --- references into the protocol notes ---------------------------------------------------------
+
+PROTOCOL_NOTES = ROOT / "docs" / "protocol-notes.md"
+#: a protocol reference outside the repository, which readers of the code and the docs cannot open
+FOREIGN_REFERENCE = re.compile(r"(?<![\w/.-])protocol\.md")
+#: files not yet moved to the protocol notes; each still names the old reference
+NOT_YET_CONVERTED = {"lpbot/client/connection.py", "lpbot/client/discovery.py",
+                     "lpbot/sandbox/http.py", "benchmarks/synth_load.py",
+                     "docs/client-production.md"}
+#: "protocol notes §5.8.1, §9" and the like
+CITATION = re.compile(r"protocol notes (§[\d.]+(?:(?:, ?| and |-)§[\d.]+)*)")
+
+
+def project_texts() -> list[Path]:
+    """The code, tests and pages a reader of the repository sees."""
+    folders = [ROOT / "lpbot", ROOT / "plugins", ROOT / "tests", ROOT / "benchmarks"]
+    return sorted([*(path for folder in folders for path in folder.rglob("*.py")),
+                   *(ROOT / "docs").glob("*.md"), ROOT / "README.md", ROOT / "conftest.py"])
+
+
+def note_sections() -> set[str]:
+    """The section numbers of docs/protocol-notes.md: ``5.8.1`` for ``#### 5.8.1 Text``."""
+    text = PROTOCOL_NOTES.read_text(encoding="utf-8")
+    return set(re.findall(r"^#+ (\d+(?:\.\d+)*)\.? ", text, re.MULTILINE))
+
+
+def test_no_reference_points_at_a_file_outside_the_repository() -> None:
+    found = [f"{path.relative_to(ROOT)}:{number}"
+             for path in project_texts() if str(path.relative_to(ROOT)) not in NOT_YET_CONVERTED
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if FOREIGN_REFERENCE.search(line)]
+    assert not found, f"cite the protocol notes (docs/protocol-notes.md) instead: {found}"
+
+
+def test_every_protocol_notes_citation_names_one_of_its_sections() -> None:
+    from lpbot.sandbox.rules import RULES
+
+    sections = note_sections()
+    cited = [(f"{path.relative_to(ROOT)}:{number}", section)
+             for path in project_texts()
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             for citation in CITATION.findall(line)
+             for section in re.findall(r"§([\d.]*\d)", citation)]
+    cited += [(f"sandbox rule {rule.name}", section) for rule in RULES
+              for section in re.findall(r"§([\d.]*\d)", rule.section)]
+    assert len(cited) > 100  # the pattern finds the citations
+    missing = [(where, section) for where, section in cited if section not in sections]
+    assert not missing, f"docs/protocol-notes.md has no such section: {missing}"

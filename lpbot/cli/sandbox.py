@@ -89,7 +89,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     server.add_argument(
         "--lenient", action="store_true",
-        help="accept what protocol.md rules out (docs/sandbox-rules.md); strict by default",
+        help="accept what the documented rules refuse (docs/sandbox-rules.md); strict by default",
     )
     server.add_argument(
         "--wire-variants", choices=MODES, default="random",

@@ -1,4 +1,4 @@
-"""Delays between retries, as a value: LivePerson's published retry policy (protocol.md §3.5).
+"""Delays between retries, as a value: LivePerson's published retry policy (protocol notes §3.5).
 
 The policy is data, not a loop (urllib3's ``Retry``, discord.py's ``backoff``): the client asks
 it for the delay of attempt *n* and waits with ``stop_event.wait(delay)`` itself, so shutdown
@@ -29,7 +29,7 @@ __all__ = ["Backoff", "Waiter", "wait_on_event"]
 class Backoff:
     """Reconnect and retry delays: 5, 10, 15 s, then capped exponential, jittered.
 
-    protocol.md §3.5 (LivePerson's retry-policy recommendations): 5xx → retry at 5, 10, 15 s;
+    protocol notes §3.5 (LivePerson's retry-policy recommendations): 5xx → retry at 5, 10, 15 s;
     socket-close / login loops → a longer, exponential interval; 429 → retry after at least
     1 s (§4.2). ``scale`` multiplies every delay (tests use ``scale=0.001`` or ``0``).
 

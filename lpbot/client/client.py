@@ -12,7 +12,7 @@ and a share of one for the whole process:
   identity, waits the backoff through ``stop_event.wait`` and connects again. Callbacks run
   here and must be quick (the runtime's dispatcher enqueues).
 * ``lpbot-keepalive``, one per process (:mod:`lpbot.client.keepalive`), sends each client's WS
-  ping and ``GetClock`` every 30 s (protocol.md §3.4), aborts a socket whose previous
+  ping and ``GetClock`` every 30 s (protocol notes §3.4), aborts a socket whose previous
   ``GetClock`` is still unanswered, refreshes an authenticated token ahead of its expiry, and
   forgets conversations closed for longer than ``closed_retention`` (their handles too), so a
   long-lived client's memory stays bounded. It runs while any client is connected.
@@ -257,7 +257,7 @@ class Client:
         """Send one request and return its typed result; thread-safe.
 
         Waits (up to ``timeout``) for the connection when it is being re-established. A 429
-        or 5xx answer is retried as protocol.md §3.5 says (429: after at least 1 s; 5xx: 5,
+        or 5xx answer is retried as protocol notes §3.5 says (429: after at least 1 s; 5xx: 5,
         10, 15 s) when ``retry`` is true.
 
         Raises:
@@ -341,7 +341,7 @@ class Client:
         ttr: str | None = None,
         timeout: float | None = None,
     ) -> Conversation:
-        """Reuse the consumer's OPEN conversation, else request one (protocol.md §5.3, §7.1).
+        """Reuse the consumer's OPEN conversation, else request one (protocol notes §5.3, §7.1).
 
         A consumer has at most one open conversation (§7.2), so an existing one is returned
         whatever ``skill_id`` says. The conversation's messages are followed from here on.
@@ -389,7 +389,7 @@ class Client:
                 log.debug("commit dropped: %s", exc)
 
     def set_user_profile(self, profile: SetUserProfile, *, timeout: float | None = None) -> str:
-        """Tell agents who the consumer is (``userprofile.SetUserProfile``, protocol.md §5.10).
+        """Tell agents who the consumer is (``userprofile.SetUserProfile``, protocol notes §5.10).
 
         Optional; LivePerson's own consumer SDK sends it before requesting a conversation.
         Returns the server's confirmation text.
@@ -405,7 +405,7 @@ class Client:
         return self.request(profile, timeout=timeout)
 
     def agent_profile(self, agent_id: str, *, timeout: float | None = None) -> AgentProfile:
-        """Fetch an agent's public profile (protocol.md §5.13)."""
+        """Fetch an agent's public profile (protocol notes §5.13)."""
         limit = self.options.request_timeout if timeout is None else timeout
         return fetch_agent_profile(agent_id, discovery=self.discovery, http=self._http,
                                    timeout=limit)

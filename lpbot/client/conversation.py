@@ -87,7 +87,7 @@ class Conversation:
 
     @property
     def id(self) -> str:
-        """The conversation id (also the MAIN dialog id, protocol.md §7.3)."""
+        """The conversation id (also the MAIN dialog id, protocol notes §7.3)."""
         return self.conversation_id
 
     @property
@@ -165,7 +165,7 @@ class Conversation:
 
     def publish(self, event: Event, *, dialog_id: str | None = None,
                 metadata: Iterable[Mapping[str, Any]] = (), timeout: float | None = None) -> int:
-        """Publish any event (protocol.md §5.8); returns its sequence (0 for chat states)."""
+        """Publish any event (protocol notes §5.8); returns its sequence (0 for chat states)."""
         target = dialog_id or self.dialog_id
         request = PublishEvent(
             dialog_id=target, event=event, metadata=tuple(metadata),

@@ -1,7 +1,7 @@
 """CoBrowse, voice and video dialogs: what they are, and which of them changed.
 
 A conversation carries its messages in its messaging dialog: MAIN, or the post-conversation
-survey (``POST_SURVEY``) while that one is open (protocol.md §6.1 Example C, §7.3). An agent may
+survey (``POST_SURVEY``) while that one is open (protocol notes §6.1 Example C, §7.3). An agent may
 also open a dialog of channel ``COBROWSE`` (§6.1 Example D): a co-browsing session (mode
 ``shared``, ``view`` or ``follow``), a voice call (``VOICE_CALL``) or a video call
 (``VIDEO_CALL``), whose invitation the consumer accepts or lets expire. Such a dialog takes no

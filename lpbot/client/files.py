@@ -1,4 +1,4 @@
-"""File sharing (protocol.md §5.9): upload a file for a hosted-file message, download one.
+"""File sharing (protocol notes §5.9): upload a file for a hosted-file message, download one.
 
 Both ask the socket for a temporary signed URL on the ``swift`` host, then PUT or GET the
 bytes over HTTP with the client's session (so its TLS settings apply).

@@ -1,6 +1,6 @@
 """Consumer identity: the four documented flows, JWT expiry, persisted identities.
 
-Four flows (protocol.md §2), chosen by :class:`ClientOptions <lpbot.client.ClientOptions>`:
+Four flows (protocol notes §2), chosen by :class:`ClientOptions <lpbot.client.ClientOptions>`:
 
 * ``signup`` (§2.1): ``POST {idp}/api/account/{acct}/signup``, LivePerson's demo identity;
 * ``anonymous`` (§2.4): the production unauthenticated flow through an ACR0 connector:
@@ -72,12 +72,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: the code flow's default ``redirect_uri`` (protocol.md §2.3, LivePerson's own SDK)
+#: the code flow's default ``redirect_uri`` (protocol notes §2.3, LivePerson's own SDK)
 DEFAULT_REDIRECT_URI: Final = "https://liveperson.net"
 
 
 class Flow(StrEnum):
-    """How a consumer gets its token (protocol.md §2)."""
+    """How a consumer gets its token (protocol notes §2)."""
 
     SIGNUP = "signup"          # §2.1: the demo identity
     ANONYMOUS = "anonymous"    # §2.4: production unauthenticated, an ACR0 connector

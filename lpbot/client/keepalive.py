@@ -1,6 +1,6 @@
 """Keepalive: proves each socket alive, refreshes tokens, bounds memory; one thread in all.
 
-Every ``keepalive_interval`` seconds (30 by default, protocol.md §3.4) a client's
+Every ``keepalive_interval`` seconds (30 by default, protocol notes §3.4) a client's
 :class:`Keepalive` sends a WebSocket ping and ``GetClock`` on its connected socket; if the
 previous ``GetClock`` is still unanswered the socket is aborted (the reader then backs off and
 reconnects). It asks for a token refresh when a refreshable token (authenticated or ACR0)

@@ -25,7 +25,7 @@ __all__ = [
     "StateChange",
 ]
 
-#: Client-Properties sent by default (protocol.md §7.8): a server-side bot that renders
+#: Client-Properties sent by default (protocol notes §7.8): a server-side bot that renders
 #: structured content and quick replies.
 DEFAULT_CLIENT_PROPERTIES: Final[Mapping[str, Any]] = MappingProxyType({
     "appId": "lpbot",
@@ -42,7 +42,7 @@ class ClientOptions:
 
     Attributes:
         account: the LivePerson account (brand / site) id.
-        csds_domain: the Domain API host (protocol.md §1); the sandbox's ``csds_domain``.
+        csds_domain: the Domain API host (protocol notes §1); the sandbox's ``csds_domain``.
         tls: ``wss``/``https`` with verified certificates; ``False`` only for a local sandbox.
         ca_file: extra CA bundle to verify the servers with (default: the system's).
         token_provider: brand tokens for the implicit flow (§2.2). With none of
@@ -101,7 +101,7 @@ class ClientOptions:
 
     @property
     def flow(self) -> Flow:
-        """The identity flow these options select (protocol.md §2)."""
+        """The identity flow these options select (protocol notes §2)."""
         if self.token_provider is not None:
             return Flow.IMPLICIT
         if self.code_provider is not None:

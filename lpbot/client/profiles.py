@@ -1,4 +1,4 @@
-"""Agent public profiles over REST (protocol.md §5.13): nickname, picture, employee id.
+"""Agent public profiles over REST (protocol notes §5.13): nickname, picture, employee id.
 
 ``GET https://{acCdnDomain}/api/account/{account}/configuration/le-users/users/{agentPid}``,
 no authentication; ``agentPid`` is the ASSIGNED_AGENT participant id of the conversation.

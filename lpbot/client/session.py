@@ -7,7 +7,7 @@ no clock, so its guarantees are unit-tested (with hypothesis) in microseconds.
 Guarantees, per dialog:
 
 * **resume** — on every new socket the conversation stream is subscribed again; each followed
-  OPEN dialog is subscribed from ``last seen + 1`` (protocol.md §5.7: ``fromSeq`` returns events
+  OPEN dialog is subscribed from ``last seen + 1`` (protocol notes §5.7: ``fromSeq`` returns events
   with ``sequence >= fromSeq``; §7.1 step 4a), and a CLOSE dialog we were following is
   subscribed once more to fetch what arrived while we were away;
 * **exactly once, in order** — a sequenced event is delivered only when it is the next one of
@@ -32,7 +32,7 @@ until a snapshot reports it open again. Only an explicit ``follow`` ends the qui
 messaging stream has no unsubscribe (protocol.md §5.7), hence the dropping.
 
 :func:`classify` maps close codes, handshake statuses and errors to a :class:`Recovery` in one
-table, citing protocol.md §3.5 on each row.
+table, citing protocol notes §3.5 on each row.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class Recovery(StrEnum):
 
 
 # (close code) -> recovery. Codes not listed: "any other: wait a short while and reconnect with
-# the same token" (protocol.md §3.5).
+# the same token" (protocol notes §3.5).
 _CLOSE_TABLE: Mapping[int, Recovery] = {
     CloseCode.TOKEN_EXPIRED_AUTHENTICATED: Recovery.REFRESH_TOKEN,    # §3.5/§2.5: 4401 fresh token
     CloseCode.TOKEN_EXPIRED_UNAUTHENTICATED: Recovery.RENEW_IDENTITY,  # §3.5/§2.5: 4407 renew
@@ -106,7 +106,7 @@ def classify(
     error: BaseException | None = None,
     authenticated: bool = True,
 ) -> Recovery:
-    """Decide how to recover from a close, a refused handshake or an error (protocol.md §3.5).
+    """Decide how to recover from a close, a refused handshake or an error (protocol notes §3.5).
 
     Args:
         close_code: the WebSocket close code, when the socket was closed with one.
@@ -420,7 +420,7 @@ class Session:
     def _complete(self, event: MessagingEvent, dialog: _Dialog | None) -> MessagingEvent:
         """Fill in what a documented shape leaves out: the conversation and the role.
 
-        protocol.md §6.2's first example and the older single-event body (§6.3) carry neither
+        protocol notes §6.2's first example and the older single-event body (§6.3) carry neither
         ``conversationId`` nor ``originatorMetadata``: the conversation is the dialog's, and the
         originator's role is the one the conversation's participants give it (the dialog's own
         participants first, since one agent can be ASSIGNED_AGENT and READER at once, §6.1
@@ -560,7 +560,7 @@ class Session:
     def open_conversations(self) -> list[ConversationDetails]:
         """The consumer's open conversations, most recently started first.
 
-        protocol.md §7.2: with multi-dialog, ``state`` is the MAIN dialog's and ``stage`` the
+        protocol notes §7.2: with multi-dialog, ``state`` is the MAIN dialog's and ``stage`` the
         container's; a conversation whose survey still runs (state CLOSE, stage OPEN) is still
         the consumer's one open conversation, and the server refuses a new one meanwhile.
         Without ``stage`` (no multi-dialog), ``state`` decides.

@@ -85,7 +85,7 @@ class StoredIdentity:
     consumer_id: str
     token: str = field(repr=False)
     authenticated: bool
-    #: the ACR0 external token the consumer token was made from (protocol.md §2.4), kept to
+    #: the ACR0 external token the consumer token was made from (protocol notes §2.4), kept to
     #: refresh the same consumer after a restart; ``None`` for the other flows
     external_token: str | None = field(default=None, repr=False)
 

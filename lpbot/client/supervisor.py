@@ -11,7 +11,7 @@ It starts ``lpbot-reader-<consumer>`` (:meth:`Supervisor.run`, here) and joins i
 :meth:`Supervisor.stop`; its keepalive ticks run on the process's one ``lpbot-keepalive``
 thread (:data:`~lpbot.client.keepalive.HEARTBEAT`), from connect until stop. The reconnect loop is
 lpbot's own (house style §3.11): every socket end is classified by
-:func:`~lpbot.client.session.classify` (protocol.md §3.5), the identity is refreshed or renewed
+:func:`~lpbot.client.session.classify` (protocol notes §3.5), the identity is refreshed or renewed
 when the close code says so, and the next attempt waits the
 :class:`~lpbot.client.backoff.Backoff` delay through the client's stop event. Only an attempt
 that follows a healthy connection after an auth close reconnects at once; every other retry

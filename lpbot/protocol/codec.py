@@ -59,12 +59,12 @@ _SHAPE_ERRORS: Final = (AttributeError, KeyError, TypeError, ValueError, IndexEr
 
 
 def encode(request: Request[Any], req_id: str) -> str:
-    """Return the text frame for ``request`` with id ``req_id`` (protocol.md §4.1)."""
+    """Return the text frame for ``request`` with id ``req_id`` (protocol notes §4.1)."""
     return _dumps(request_frame(request, req_id))
 
 
 def encode_client_properties(properties: Mapping[str, Any]) -> str:
-    """Return the ``Client-Properties`` handshake header value (protocol.md §3.2)."""
+    """Return the ``Client-Properties`` handshake header value (protocol notes §3.2)."""
     return _dumps(
         {"type": ".ClientProperties", **{k: v for k, v in properties.items() if k != "type"}}
     )
@@ -174,7 +174,7 @@ class Decoder:
             if kind == "resp":
                 return Response.from_wire(frame)
             if kind is None:
-                # protocol.md §4.1 calls ``kind`` optional, and the API reference's examples of
+                # protocol notes §4.1 calls ``kind`` optional, and the API reference's examples of
                 # two responses leave it out (§5.4 ``{"reqId":…,"code":200}``, §5.9): a frame
                 # with ``reqId`` and ``code`` is a response, correlated by ``reqId`` (§4.4).
                 if "reqId" in frame and "code" in frame:

@@ -1,4 +1,4 @@
-"""The frame envelope (protocol.md §4): responses, request frames, and wire value coercions.
+"""The frame envelope (protocol notes §4): responses, request frames, and wire value coercions.
 
 Every inbound value passes through the small coercion helpers here, so a field of an
 unexpected JSON type becomes ``None`` (or a :class:`~lpbot.errors.ProtocolError` where the
@@ -50,7 +50,7 @@ class Request(Protocol[_T_co]):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Response:
-    """One ``kind: resp`` frame (protocol.md §4.1); correlate it by ``req_id`` alone (§4.4).
+    """One ``kind: resp`` frame (protocol notes §4.1); correlate it by ``req_id`` alone (§4.4).
 
     ``req_id`` is always a string (servers send numbers too) and is ``""`` when the frame
     carried none; ``body`` is whatever JSON value arrived (string, object, array) or ``None``.
@@ -103,7 +103,7 @@ def _code(value: object) -> int:
 
 
 def request_frame(request: Request[Any], req_id: str) -> dict[str, Any]:
-    """Return the JSON-ready ``kind: req`` frame for ``request`` (protocol.md §4.1).
+    """Return the JSON-ready ``kind: req`` frame for ``request`` (protocol notes §4.1).
 
     ``body`` is omitted when the request has none (GetClock, minimal
     ConsumerRequestConversation); ``headers``/``metadata`` come from ``request.envelope()``.
@@ -160,7 +160,7 @@ def opt_mapping(value: object) -> Mapping[str, Any] | None:
 
 
 def as_list(value: object) -> list[Any] | tuple[Any, ...]:
-    """A JSON array as is; a single element stands for a one-element array (protocol.md §4.2)."""
+    """A JSON array as is; a single element stands for a one-element array (protocol notes §4.2)."""
     if isinstance(value, (list, tuple)):
         return value
     if value is None:

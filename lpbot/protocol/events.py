@@ -1,4 +1,4 @@
-"""Messaging events, the payload of a dialog (protocol.md §5.8), as frozen values.
+"""Messaging events, the payload of a dialog (protocol notes §5.8), as frozen values.
 
 Parsing is lenient on purpose: an event of an unknown type, or a known type with an unusable
 shape, becomes :class:`UnknownEvent` carrying its raw mapping, so one odd event never costs the
@@ -36,7 +36,7 @@ __all__ = [
 
 
 class EventTypes:
-    """``event.type`` values (protocol.md §5.8); ``RichContent`` is an older schema spelling."""
+    """``event.type`` values (protocol notes §5.8); ``RichContent`` is an older schema spelling."""
 
     CONTENT: Final = "ContentEvent"
     RICH_CONTENT: Final = "RichContentEvent"
@@ -64,7 +64,7 @@ def _raw_field() -> Any:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostedFile:
-    """The ``message`` of a hosted-file ContentEvent (protocol.md §5.8.2)."""
+    """The ``message`` of a hosted-file ContentEvent (protocol notes §5.8.2)."""
 
     relative_path: str
     file_type: str
@@ -74,7 +74,7 @@ class HostedFile:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContentEvent:
-    """Text or a hosted file (protocol.md §5.8.1-2); agents may add ``quick_replies``.
+    """Text or a hosted file (protocol notes §5.8.1-2); agents may add ``quick_replies``.
 
     Example:
         >>> ContentEvent.text_plain("hi").to_wire()
@@ -164,7 +164,7 @@ _build_content_event: Final = positional_builder(ContentEvent)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RichContentEvent:
-    """Structured content (protocol.md §5.8.3), passed through intact.
+    """Structured content (protocol notes §5.8.3), passed through intact.
 
     Read from ``content`` (real traffic) or ``message`` (the schema); always written as
     ``content``.
@@ -192,7 +192,7 @@ class RichContentEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AcceptStatusEvent:
-    """A receipt or survey action for earlier events (protocol.md §5.8.4)."""
+    """A receipt or survey action for earlier events (protocol notes §5.8.4)."""
 
     type_name: ClassVar[str] = EventTypes.ACCEPT_STATUS
 
@@ -236,7 +236,7 @@ class AcceptStatusEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChatStateEvent:
-    """Typing / presence (protocol.md §5.8.5); never sequenced."""
+    """Typing / presence (protocol notes §5.8.5); never sequenced."""
 
     type_name: ClassVar[str] = EventTypes.CHAT_STATE
 

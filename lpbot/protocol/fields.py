@@ -1,4 +1,4 @@
-"""The ``conversationField`` values of ``cm.UpdateConversationField`` (protocol.md §5.4).
+"""The ``conversationField`` values of ``cm.UpdateConversationField`` (protocol notes §5.4).
 
 Re-exported by :mod:`lpbot.protocol.requests`; kept apart so each module has one concern.
 """
@@ -29,7 +29,7 @@ _TTR_TYPES: Final = enum_table(TTRType)
 
 
 class FieldNames:
-    """The ``field`` discriminators a consumer sends (protocol.md §5.4.1-5)."""
+    """The ``field`` discriminators a consumer sends (protocol notes §5.4.1-5)."""
 
     CONVERSATION_STATE: Final = "ConversationStateField"
     STAGE: Final = "Stage"

@@ -1,8 +1,8 @@
 """Protocol constants shared by the client and the sandbox: type names, close codes, enums.
 
 This is the only module the sandbox shares with the client (house style §3.1): both sides
-implement their own encoding against the documented payloads. References are to
-``shared/protocol.md``.
+implement their own encoding against the documented payloads. References (§) are to the
+protocol notes, docs/protocol-notes.md.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Notifications:
 def notification_kind(type_name: str) -> str | None:
     """Map any spelling of a notification type (``cqm.``, ``aam.``, ``.ams.aam.``) to its suffix.
 
-    Returns ``None`` for a type lpbot does not know (protocol.md §4.4: dispatch by suffix).
+    Returns ``None`` for a type lpbot does not know (protocol notes §4.4: dispatch by suffix).
     """
     for suffix in (
         Notifications.CONVERSATION_CHANGE_SUFFIX,

@@ -1,4 +1,4 @@
-"""Server notifications (protocol.md §6) as frozen values: conversations and messaging events.
+"""Server notifications (protocol notes §6) as frozen values: conversations and messaging events.
 
 Dispatch is by type *suffix* (``cqm.``, ``aam.``, ``.ams.aam.`` spellings all occur, §4.4, §9);
 a type lpbot does not know becomes :class:`UnknownNotification`. Both participant shapes
@@ -78,7 +78,7 @@ class Participant:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ttr:
-    """Time to respond: a label and the SLA in seconds (protocol.md §5.4.5, §7.6)."""
+    """Time to respond: a label and the SLA in seconds (protocol notes §5.4.5, §7.6)."""
 
     ttr_type: TTRType | str
     value: int
@@ -86,7 +86,7 @@ class Ttr:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Csat:
-    """Legacy CSAT as reported in ``conversationDetails.csat`` (protocol.md §5.4.4, §7.7)."""
+    """Legacy CSAT as reported in ``conversationDetails.csat`` (protocol notes §5.4.4, §7.7)."""
 
     rate: int
     resolution_confirmation: bool | None = None
@@ -165,7 +165,7 @@ class Dialog:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationDetails:
-    """A snapshot of one conversation's metadata (``conversationDetails``, protocol.md §6.1).
+    """A snapshot of one conversation's metadata (``conversationDetails``, protocol notes §6.1).
 
     With multi-dialog, ``state`` is the MAIN dialog's and ``stage`` the whole container's.
     ``conversation_id`` is filled in from the enclosing change (``convId``).

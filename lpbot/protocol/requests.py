@@ -1,4 +1,4 @@
-"""Consumer requests (protocol.md §5) as frozen values that know their success response.
+"""Consumer requests (protocol notes §5) as frozen values that know their success response.
 
 Each class has ``type_name`` (the v=3 spelling from :class:`~lpbot.protocol.names.Requests`),
 ``body()``, ``envelope()`` and ``parse_response(resp)``, which returns the typed success value
@@ -81,7 +81,7 @@ def _body_value(request: Any, resp: Response, key: str) -> Any:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InitConnection:
-    """Authenticate a socket opened without headers (protocol.md §3.3); answers a string.
+    """Authenticate a socket opened without headers (protocol notes §3.3); answers a string.
 
     The JWT travels in the envelope-level ``headers``, never in ``repr``.
     """
@@ -116,7 +116,7 @@ class InitConnection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetClock:
-    """Keep-alive and clock sync (protocol.md §5.2); answers the server time in epoch ms."""
+    """Keep-alive and clock sync (protocol notes §5.2); answers the server time in epoch ms."""
 
     type_name: ClassVar[str] = Requests.GET_CLOCK
 
@@ -138,7 +138,7 @@ class GetClock:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerRequestConversation:
-    """Open a conversation (protocol.md §5.3); answers the new conversation id.
+    """Open a conversation (protocol notes §5.3); answers the new conversation id.
 
     With no argument the body is omitted (the tutorials' minimal form); otherwise the body
     always has ``channelType`` MESSAGING and ``ttrDefName`` (null when unset).
@@ -197,7 +197,7 @@ class ConsumerRequestConversation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateConversationField:
-    """Change conversation fields (protocol.md §5.4): close, CSAT, TTR...; answers a string.
+    """Change conversation fields (protocol notes §5.4): close, CSAT, TTR...; answers a string.
 
     Example:
         >>> UpdateConversationField.close_conversation("c1").body()
@@ -252,7 +252,7 @@ class UpdateConversationField:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscribeExConversations:
-    """Subscribe to conversation metadata (protocol.md §5.5); answers the subscription id."""
+    """Subscribe to conversation metadata (protocol notes §5.5); answers the subscription id."""
 
     type_name: ClassVar[str] = Requests.SUBSCRIBE_CONVERSATIONS
 
@@ -285,7 +285,7 @@ class SubscribeExConversations:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnsubscribeExConversations:
-    """End a conversation metadata subscription (protocol.md §5.6); answers a string."""
+    """End a conversation metadata subscription (protocol notes §5.6); answers a string."""
 
     type_name: ClassVar[str] = Requests.UNSUBSCRIBE_CONVERSATIONS
 
@@ -306,7 +306,7 @@ class UnsubscribeExConversations:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscribeMessagingEvents:
-    """Subscribe to one dialog's events from ``from_seq`` on (protocol.md §5.7)."""
+    """Subscribe to one dialog's events from ``from_seq`` on (protocol notes §5.7)."""
 
     type_name: ClassVar[str] = Requests.SUBSCRIBE_MESSAGING_EVENTS
 
@@ -332,7 +332,7 @@ class SubscribeMessagingEvents:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PublishEvent:
-    """Publish an event to a dialog (protocol.md §5.8); answers its sequence number.
+    """Publish an event to a dialog (protocol notes §5.8); answers its sequence number.
 
     ``metadata`` goes to the envelope (§4.3), e.g. a survey ``Answer`` (§5.8.6).
     """
@@ -371,7 +371,7 @@ class PublishEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileUrl:
-    """A temporary file URL from ``ms.GenerateURLResponse`` (protocol.md §5.9)."""
+    """A temporary file URL from ``ms.GenerateURLResponse`` (protocol notes §5.9)."""
 
     relative_path: str
     query_params: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -398,7 +398,7 @@ def _file_url(request: Any, resp: Response) -> FileUrl:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerateUploadUrl:
-    """Ask for a temporary upload URL (protocol.md §5.9); files up to 3 MB.
+    """Ask for a temporary upload URL (protocol notes §5.9); files up to 3 MB.
 
     ``fileSize`` is written as a string, as the schema types it.
     """
@@ -423,7 +423,7 @@ class GenerateUploadUrl:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerateDownloadUrl:
-    """Ask for a temporary download URL for a hosted file (protocol.md §5.9)."""
+    """Ask for a temporary download URL for a hosted file (protocol notes §5.9)."""
 
     type_name: ClassVar[str] = Requests.GENERATE_DOWNLOAD_URL
 
@@ -444,7 +444,7 @@ class GenerateDownloadUrl:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetUserProfile:
-    """Tell agents who the consumer is (protocol.md §5.10, optional); answers a string.
+    """Tell agents who the consumer is (protocol notes §5.10, optional); answers a string.
 
     Not in the consumer WebSocket schema, but sent by LivePerson's own consumer SDK before it
     requests a conversation. Only the fields given are sent; ``sdes`` are the

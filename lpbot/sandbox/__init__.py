@@ -89,7 +89,8 @@ class Sandbox:
         rate_limit: requests per second per socket (off by default); requests beyond it
             are answered with 429, as LivePerson documents for too many concurrent requests.
         lenient: turn off the documented rules (:mod:`lpbot.sandbox.rules`,
-            docs/sandbox-rules.md) that refuse what protocol.md rules out: strict by default.
+            docs/sandbox-rules.md) that refuse what LivePerson's documentation rules out: strict by
+            default.
         wire_variants: ``canonical``, ``legacy`` or ``random``: how each connection's documented
             spellings and shapes are chosen (:mod:`lpbot.sandbox.variants`).
         seed: the seed of ``random`` (default: ``LPBOT_WIRE_SEED`` or a fresh one, logged and

@@ -22,7 +22,7 @@ from .world import World
 __all__ = ["CLOSE_REASONS", "DEFAULT_GREETING", "AgentOptions", "AgentPool", "AgentProfile"]
 
 DEFAULT_GREETING = "Hi, I'm {nickname}. How can I help you?"
-#: ``closeReason`` values a close from the agent side may carry (protocol.md §6.1)
+#: ``closeReason`` values a close from the agent side may carry (protocol notes §6.1)
 CLOSE_REASONS = ("AGENT", "SYSTEM", "TIMEOUT")
 CLOSE_CAUSES = {"AGENT": "Closed by agent", "SYSTEM": "Closed by system", "TIMEOUT": "Timeout"}
 
@@ -65,7 +65,7 @@ class AgentOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentProfile:
-    """An agent's public profile (protocol.md §5.13)."""
+    """An agent's public profile (protocol notes §5.13)."""
 
     agent_id: str
     nickname: str
@@ -306,7 +306,7 @@ class AgentPool:
         """Close as the agent, or with ``reason`` ``SYSTEM`` / ``TIMEOUT`` as the system would.
 
         With ``survey`` (agent closes only) the main dialog closes and a survey opens;
-        conversations closed by the system get no survey (protocol.md §7.2).
+        conversations closed by the system get no survey (protocol notes §7.2).
         """
         if reason not in CLOSE_REASONS:
             raise ValueError(f"reason must be one of {', '.join(CLOSE_REASONS)}, not {reason!r}")
@@ -315,7 +315,7 @@ class AgentPool:
         if survey and self.strict and not conversation.multi_dialog:
             raise ValueError(
                 "a post-conversation survey opens only for a consumer that declared MULTI_DIALOG "
-                "(protocol.md §7.2, §7.8); a lenient sandbox opens it anyway"
+                "(protocol notes §7.2, §7.8); a lenient sandbox opens it anyway"
             )
         if conversation.stage != "OPEN":
             return

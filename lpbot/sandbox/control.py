@@ -138,7 +138,7 @@ class AgentControl:
         """Open a CoBrowse, voice or video dialog in the conversation; returns its dialog id.
 
         ``kind`` is ``cobrowse`` (mode ``shared``), ``cobrowse-view``, ``cobrowse-follow``,
-        ``voice`` or ``video`` (protocol.md §6.1 Example D). The assigned agent (accepting
+        ``voice`` or ``video`` (protocol notes §6.1 Example D). The assigned agent (accepting
         first if needed) invites; the invitation expires after two minutes unless
         :meth:`session_state` moves it on. ValueError for a closed conversation or, in a strict
         sandbox, a consumer that did not declare ``CO_BROWSE``.

@@ -1,7 +1,7 @@
-"""``cm.UpdateConversationField`` variants (protocol.md §5.4): close, stage, dialog, CSAT, TTR.
+"""``cm.UpdateConversationField`` variants (protocol notes §5.4): close, stage, dialog, CSAT, TTR.
 
 All fields of one request are validated before any is applied, so a request is all or nothing.
-Agent-only fields are refused with 403 (protocol.md §8.4). A conversation is rated once: a second
+Agent-only fields are refused with 403 (protocol notes §8.4). A conversation is rated once: a second
 ``CSATRate`` is refused with 400 (the docs say nothing of re-rating); every CSAT submission,
 accepted or refused, is kept in the conversation's record for tests to inspect.
 """

@@ -1,4 +1,4 @@
-"""A small in-memory file store behind temporary signed URLs (protocol.md §5.9).
+"""A small in-memory file store behind temporary signed URLs (protocol notes §5.9).
 
 ``GenerateURLForUploadFile`` reserves a path and signs a PUT URL; the HTTP listener checks
 ``temp_url_sig``/``temp_url_expires`` (HMAC-SHA1 like OpenStack Swift temp URLs) and stores the

@@ -6,7 +6,7 @@ to another skill, closes it, goes on to another state at once (``goto``), or wai
 consumer. A consumer's message moves the conversation on by the first matching ``on`` rule:
 ``text`` (a regular expression searched in what the consumer typed), ``button`` (a click on
 that quick reply or card button: the ``ExternalId`` metadata the button carried, sent back
-with the ACTION receipt and the text as protocol.md §5.8.6 shows), ``file`` (a file the
+with the ACTION receipt and the text as protocol notes §5.8.6 shows), ``file`` (a file the
 consumer sent) or ``any``. Nothing matching: the agent says ``fallback`` and sends the state
 again. An optional ``[survey]`` replaces the sandbox's one-question survey for multi-dialog
 consumers with the flow's questions, answered as in LivePerson's PCS tutorial.
@@ -100,7 +100,7 @@ class Card:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlowFile:
-    """A file the agent sends as a hosted file (protocol.md §5.8.2)."""
+    """A file the agent sends as a hosted file (protocol notes §5.8.2)."""
 
     caption: str
     file_type: str
@@ -568,7 +568,7 @@ class FlowSurvey(SurveyBot):
 
     Each question is a text with quick replies whose click metadata is an ``Answer`` (and the
     event's metadata a ``Question``); the consumer answers with an ACTION receipt and the
-    reply's text, both carrying that metadata (protocol.md §5.8.6). A text that is no answer
+    reply's text, both carrying that metadata (protocol notes §5.8.6). A text that is no answer
     gets the question again; after the last answer the bot thanks and closes the dialog.
     """
 

@@ -1,4 +1,4 @@
-"""Consumer requests (protocol.md §5): validation, effects on the world, and responses.
+"""Consumer requests (protocol notes §5): validation, effects on the world, and responses.
 
 Each handler takes the session and the request body and returns the response frame plus any
 frames that must follow it (subscription snapshots), or raises :class:`Refused`.
@@ -43,7 +43,7 @@ def canonical_type(type_name: str) -> str:
 
 
 def _as_list(value: Any) -> list[Any]:
-    """A single object is accepted wherever an array is expected (protocol.md §4.2)."""
+    """A single object is accepted wherever an array is expected (protocol notes §4.2)."""
     if value is None:
         return []
     return value if isinstance(value, list) else [value]

@@ -1,4 +1,4 @@
-"""The consumer WebSocket's admission rules (protocol.md §3.1-§3.3, §8.1), free of I/O.
+"""The consumer WebSocket's admission rules (protocol notes §3.1-§3.3, §8.1), free of I/O.
 
 :func:`check_upgrade` decides an HTTP upgrade (path, version, ``Authorization: jwt``,
 ``Client-Properties`` header or query string); :func:`init_headers` reads InitConnection headers.

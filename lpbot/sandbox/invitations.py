@@ -63,7 +63,7 @@ class Invitations:
             raise ValueError("only an assigned agent invites: accept the conversation first")
         if self.strict and "CO_BROWSE" not in conversation.features:
             raise ValueError(
-                "the consumer did not declare the CO_BROWSE feature (protocol.md §6.1); "
+                "the consumer did not declare the CO_BROWSE feature (protocol notes §6.1); "
                 "a lenient sandbox invites anyway"
             )
         dialog_id = str(uuid.uuid4())

@@ -88,7 +88,7 @@ class Dialog:
 
 @dataclass(slots=True, kw_only=True)
 class Conversation:
-    """A conversation container with its dialogs and metadata (protocol.md §6.1)."""
+    """A conversation container with its dialogs and metadata (protocol notes §6.1)."""
 
     conversation_id: str
     account: str
@@ -138,7 +138,7 @@ class Conversation:
 
 @dataclass(slots=True, kw_only=True)
 class ConversationFilter:
-    """The filter of one ``cqm.SubscribeExConversations`` subscription (protocol.md §5.5)."""
+    """The filter of one ``cqm.SubscribeExConversations`` subscription (protocol notes §5.5)."""
 
     conv_states: frozenset[str] | None = None
     stages: frozenset[str] | None = None

@@ -1,4 +1,4 @@
-"""The sandbox's semantic rules: what protocol.md documents, enforced unless ``lenient``.
+"""The sandbox's semantic rules: what LivePerson documents, enforced unless ``lenient``.
 
 Parsing (is it JSON, an object, an id, a type) happens before these rules; they decide whether a
 well-formed request means something LivePerson documents: enum values, required fields and their
@@ -50,7 +50,7 @@ def _rule(name: str, section: str, checks: str, code: int, answer: str = "") -> 
     return Rule(name=name, section=section, checks=checks, answer=answer or default, code=code)
 
 
-#: every rule, in the order of protocol.md; the docs' table is generated from it
+#: every rule, in the order of the protocol notes' sections; the docs' table is generated from it
 RULES: Final[tuple[Rule, ...]] = (
     _rule("authorization-scheme", "§3.2",
           "the `Authorization` header's scheme is the lowercase literal `jwt` (not `JWT`, "
@@ -112,7 +112,7 @@ CONTENT_TYPES: Final = frozenset({"text/plain", "hosted/file", "HostedFile"})
 HOSTED_FILE_TYPES: Final = frozenset({"IMG", "JPG", "PNG", "GIF", "TXT", "PDF"})
 UPLOAD_FILE_TYPES: Final = frozenset({"JPG", "JPEG", "PNG", "GIF"})
 MAX_PREVIEW: Final = 30 * 1024
-#: query parameters today's clients invented for client properties (protocol.md §3.1, §10)
+#: query parameters today's clients invented for client properties (protocol notes §3.1, §10)
 QUERY_PROPERTY_NAMES: Final = frozenset({"clientProperties", "ClientProperties", "features"})
 CLIENT_PROPERTY_ENUMS: Final[Mapping[str, frozenset[str]]] = {
     "deviceFamily": frozenset({"DESKTOP", "TABLET", "MOBILE", "OTHER"}),
@@ -142,7 +142,7 @@ class Rules:
         if self.lenient:
             return None
         rule = _BY_NAME[name]
-        return Refused(rule.code, f"{detail} (protocol.md {rule.section}, rule {name})")
+        return Refused(rule.code, f"{detail} (protocol notes {rule.section}, rule {name})")
 
     def require(self, name: str, ok: bool, detail: str) -> None:
         """Raise the refusal of rule ``name`` unless ``ok`` (or lenient)."""
@@ -319,8 +319,8 @@ class Rules:
 
 def markdown_table() -> str:
     """The rules as the Markdown table of ``docs/sandbox-rules.md``."""
-    lines = ["| rule | protocol.md | checks | a client that breaks it gets |",
-             "|---|---|---|---|"]
+    lines = ["| rule | [protocol notes](protocol-notes.md) | checks "
+             "| a client that breaks it gets |", "|---|---|---|---|"]
     for rule in RULES:
         lines.append(f"| `{rule.name}` | {rule.section} | {rule.checks} | {rule.answer} |")
     return "\n".join(lines) + "\n"

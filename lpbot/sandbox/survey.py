@@ -1,4 +1,4 @@
-"""The post-conversation survey dialog for multi-dialog consumers (protocol.md §7.2, Example C).
+"""The survey dialog of multi-dialog consumers (protocol notes §7.2, §6.1 Example C).
 
 When a consumer that declared ``MULTI_DIALOG`` closes the MAIN dialog of an assigned
 conversation, the conversation's state becomes CLOSE while its stage stays OPEN, and a

@@ -1,4 +1,4 @@
-"""The consumer tokens the sandbox's identity service issues and checks (protocol.md §2).
+"""The consumer tokens the sandbox's identity service issues and checks (protocol notes §2).
 
 Tokens are RS256 JWTs with a ``kid`` header, as the documented example shows (§2.1), made and
 checked with PyJWT. The RSA key is made once per process (making one costs tens of
@@ -30,7 +30,7 @@ __all__ = [
     "rsa_key",
 ]
 
-#: ``iss`` of every consumer token, as LivePerson's IDP writes it (protocol.md §2.1).
+#: ``iss`` of every consumer token, as LivePerson's IDP writes it (protocol notes §2.1).
 ISSUER: Final = "https://idp.liveperson.net"
 #: ``exp - iat`` of both documented signup tokens: 410,240,040 s, about 13 years (§2.1).
 SIGNUP_LIFETIME: Final = 410_240_040.0

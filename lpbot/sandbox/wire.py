@@ -1,4 +1,4 @@
-"""The sandbox's own JSON encoding of responses and notifications (protocol.md §4-§6).
+"""The sandbox's own JSON encoding of responses and notifications (protocol notes §4-§6).
 
 Written against the documented payloads in ``shared/fixtures/documented``, independently of the
 client's codec (house style §3.1): the two sides meet only at the wire.
@@ -30,9 +30,9 @@ __all__ = [
     "subscription_notification",
 ]
 
-#: the older single-event notification type (protocol.md §4.4, §6.3)
+#: the older single-event notification type (protocol notes §4.4, §6.3)
 ONLINE_EVENT_DISTRIBUTION = ".ams.ms.OnlineEventDistribution"
-#: the fully qualified response names of LivePerson's SDKs (protocol.md §4.4)
+#: the fully qualified response names of LivePerson's SDKs (protocol notes §4.4)
 _QUALIFIED = {
     Responses.PUBLISH_EVENT: ".ams.ms.PublishEvent$Response",
     Responses.SUBSCRIBE_CONVERSATIONS: ".ams.aam.SubscribeExConversations$Response",
@@ -69,7 +69,7 @@ def response_frame(req_id: str | None, code: int, type_name: str, body: Any = No
 def error_frame(
     req_id: str | None, code: int, message: str, style: WireStyle = CANONICAL
 ) -> str:
-    """An error response: a string response type with a short string body (protocol.md §8.4)."""
+    """An error response: a string response type with a short string body (protocol notes §8.4)."""
     type_name = "StringResponse" if style.string_response else Responses.STRING
     return response_frame(req_id, code, type_name, message)
 
@@ -133,7 +133,7 @@ def _participants(conversation: Conversation, style: WireStyle) -> dict[str, Any
 def conversation_details(
     conversation: Conversation, style: WireStyle = CANONICAL
 ) -> dict[str, Any]:
-    """``conversationDetails`` of a conversation-change result (protocol.md §6.1, Example C)."""
+    """``conversationDetails`` of a conversation-change result (protocol notes §6.1, Example C)."""
     details: dict[str, Any] = {
         **_participants(conversation, style),
         "dialogs": [_dialog(dialog, style) for dialog in conversation.dialogs.values()],
@@ -206,7 +206,7 @@ def _styled_event(event: dict[str, Any], style: WireStyle) -> dict[str, Any]:
 
 
 def event_change(stored: StoredEvent, style: WireStyle = CANONICAL) -> dict[str, Any]:
-    """One entry of ``changes`` in ``ms.MessagingEventNotification`` (protocol.md §6.2)."""
+    """One entry of ``changes`` in ``ms.MessagingEventNotification`` (protocol notes §6.2)."""
     change: dict[str, Any] = {}
     if stored.sequence is not None:
         change["sequence"] = stored.sequence

@@ -64,7 +64,7 @@ class World:
 
         A session whose style says so publishes a ``BACKGROUND`` chat state for its consumer in
         each open messaging dialog it followed, as LivePerson does when a consumer's socket
-        closes (protocol.md §5.8.5, §9).
+        closes (protocol notes §5.8.5, §9).
         """
         with self.lock:
             followed = [self.dialogs.get(d) for d in session.dialogs]
@@ -131,7 +131,7 @@ class World:
     def open_conversation_of(self, account: str, consumer_id: str) -> Conversation | None:
         """The consumer's open conversation, if any: its container ``stage`` is OPEN.
 
-        protocol.md §7.2: ``state`` is the MAIN dialog's, ``stage`` the whole container's; a
+        protocol notes §7.2: ``state`` is the MAIN dialog's, ``stage`` the whole container's; a
         conversation whose survey still runs (state CLOSE, stage OPEN) is still the consumer's
         one open conversation (docs/sandbox-rules.md, decisions).
         """

@@ -1,4 +1,4 @@
-"""The consumer WebSocket endpoint (protocol.md §3): one asyncio loop in one named thread.
+"""The consumer WebSocket endpoint (protocol notes §3): one asyncio loop in one named thread.
 
 ``websockets``' asyncio server runs every connection on the loop of the ``lpbot-sandbox-ws``
 thread; keepalive pings and compression are off (we still answer pings), and the 60 s idle close

@@ -1,7 +1,7 @@
 """What an agent sent, as a synthetic consumer sees it: text, quick replies, cards, files.
 
 :func:`received` turns a messaging event into a :class:`Received` message with the parts the
-scenario steps match (protocol.md §5.8.1-3): the text, the quick replies offered on it, the
+scenario steps match (protocol notes §5.8.1-3): the text, the quick replies offered on it, the
 structured content's element types, titles and buttons, a hosted file. Buttons keep what a
 click must send back (§5.8.6): the text of their ``publishText`` action and their metadata.
 """

@@ -169,7 +169,7 @@ STEP_KINDS: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = MappingProxyTy
 EXPECTATIONS: Final = ("expect_message", "expect_quick_replies", "expect_rich_content",
                        "expect_file", "expect_closed")
 _FILE_TYPES: Final = ("JPG", "JPEG", "PNG", "GIF", "PDF", "TXT")
-#: what a consumer may upload (protocol.md §5.9)
+#: what a consumer may upload (protocol notes §5.9)
 _UPLOAD_TYPES: Final = ("JPG", "JPEG", "PNG", "GIF")
 _MAX_FILE: Final = 3 * 1024 * 1024
 #: how deep branches and repeats may nest

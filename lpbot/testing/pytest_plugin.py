@@ -15,7 +15,7 @@ and the harness checks that no ``lpbot-`` thread was left behind.
 
     pytestmark = pytest.mark.lp_sandbox_tls  # every test twice: [plain] and [tls]
 
-Every sandbox of a test run sends ``random`` wire variants (protocol.md §4.4, §6, §9), so the
+Every sandbox of a test run sends ``random`` wire variants (protocol notes §4.4, §6, §9), so the
 tests meet every documented spelling and shape over time. The run's seed is printed in the
 report header; each test gets its own seed derived from it and from the test's id (through the
 ``LPBOT_WIRE_SEED`` environment variable, which sandboxes started in a subprocess read too), and

@@ -13,7 +13,7 @@ from lpbot.client.backoff import Backoff, wait_on_event
 def test_documented_steps_then_capped_exponential():
     policy = Backoff(jitter=0.0)
     delays = [policy.delay(n) for n in range(10)]
-    assert delays[:3] == [5.0, 10.0, 15.0]  # protocol.md §3.5: 5xx -> 5, 10, 15 s
+    assert delays[:3] == [5.0, 10.0, 15.0]  # protocol notes §3.5: 5xx -> 5, 10, 15 s
     assert delays[3:6] == [30.0, 60.0, 120.0]
     assert delays[-1] == 300.0  # capped
 

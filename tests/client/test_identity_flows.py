@@ -1,7 +1,7 @@
 """Production identities over the sandbox's IDP: ACR0 (anonymous), code flow, what keeps a consumer.
 
 Each test runs a real client against a real sandbox; the sandbox's IDP plays LivePerson's
-(protocol.md §2.3, §2.4) as docs/sandbox-production.md describes.
+(protocol notes §2.3, §2.4) as docs/sandbox-production.md describes.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def subscribe_open(session: Session) -> list[SubscribeMessagingEvents]:
     return session.on_conversations(conversations()).requests
 
 
-# --- classification (protocol.md §3.5) ------------------------------------------------------
+# --- classification (protocol notes §3.5) ------------------------------------------------------
 
 
 def test_close_codes_are_classified_as_documented():
@@ -447,7 +447,7 @@ def test_following_without_a_socket_leaves_the_subscription_to_the_next_snapshot
     assert request.dialog_id == CONV
 
 
-# --- shapes that leave things out (protocol.md §6.2, §6.3) -----------------------------------
+# --- shapes that leave things out (protocol notes §6.2, §6.3) -----------------------------------
 
 
 def _details(state: str = "OPEN", stage: str | None = None,
@@ -493,7 +493,7 @@ def test_a_dialogs_own_participants_decide_first():
 
 
 def test_a_conversation_with_a_running_survey_is_the_open_one():
-    """protocol.md §7.2: stage is the container's; docs/sandbox-rules.md decision 1."""
+    """protocol notes §7.2: stage is the container's; docs/sandbox-rules.md decision 1."""
     session = Session("me")
     session.connected()
     session.on_conversations(_details("CLOSE", "OPEN"))

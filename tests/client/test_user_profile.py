@@ -1,4 +1,4 @@
-"""``userprofile.SetUserProfile`` (protocol.md §5.10) as a client call, over the sandbox."""
+"""``userprofile.SetUserProfile`` (protocol notes §5.10) as a client call, over the sandbox."""
 
 from __future__ import annotations
 

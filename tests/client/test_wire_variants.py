@@ -1,4 +1,4 @@
-"""The client against every documented variant of what the server sends (protocol.md §4.4, §6,
+"""The client against every documented variant of what the server sends (protocol notes §4.4, §6,
 §9), and against dialogs that carry no messages (CoBrowse, voice, video; §6.1 Example D)."""
 
 from __future__ import annotations

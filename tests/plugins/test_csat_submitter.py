@@ -190,7 +190,7 @@ def test_an_error_response_is_logged_not_raised(
 
 
 def test_a_conversation_that_ran_a_survey_gets_no_csat(sandbox: Sandbox, tmp_path: Path) -> None:
-    """protocol.md §7.7: the survey replaces CSAT; the strict sandbox would refuse it."""
+    """protocol notes §7.7: the survey replaces CSAT; the strict sandbox would refuse it."""
     watcher = ScoreWatcher()
     properties = {"features": ["RICH_CONTENT", "QUICK_REPLIES", "MULTI_DIALOG"]}
     with BotHarness(sandbox, state_dir=tmp_path, plugins=[PLUGIN, watcher],

@@ -1,4 +1,4 @@
-"""The variants LivePerson's own material disagrees on (protocol.md §4.2, §4.4, §6.3, §9)."""
+"""The variants LivePerson's own material disagrees on (protocol notes §4.2, §4.4, §6.3, §9)."""
 
 from __future__ import annotations
 
@@ -410,7 +410,7 @@ def test_content_event_text_only_for_plain_text():
     ],
 )
 def test_responses_without_kind_are_responses(frame):
-    """protocol.md §4.1: ``kind`` is optional; two documented responses leave it out."""
+    """protocol notes §4.1: ``kind`` is optional; two documented responses leave it out."""
     response = decode(frame)
     assert isinstance(response, Response)
     assert (response.req_id, response.code) == ("A3HC", 200)

@@ -1,6 +1,6 @@
 """A wrong account or an untrusted certificate ends ``lpbot run`` at once with one clear line.
 
-Neither is retried: an account CSDS does not know (HTTP 401 per protocol.md §1.1, or an answer
+Neither is retried: an account CSDS does not know (HTTP 401 per protocol notes §1.1, or an answer
 without the services) is a config error, exit 2; a certificate that fails verification is a
 trust problem, exit 3. Both used to be retried for many seconds and then reported as an
 unreachable IDP or CSDS.

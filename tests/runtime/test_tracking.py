@@ -16,7 +16,7 @@ def test_the_longest_closed_conversations_are_forgotten_beyond_the_bound(
     with make_harness() as harness:
         tracker = harness.bot.tracker
         closed = []
-        for _ in range(3):  # one open conversation per consumer at a time (protocol.md)
+        for _ in range(3):  # one open conversation per consumer at a time (protocol notes §8.5)
             conversation = harness.open_conversation()
             conversation.close()
             assert tracker.wait_until(lambda c=conversation: tracker.activity(c.id).closed, 5)

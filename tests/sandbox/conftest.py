@@ -91,7 +91,7 @@ class Consumer:
                 return frame
 
     def response(self, req_id: str, timeout: float = 5.0) -> Frame:
-        """The response to ``req_id``, found by ``reqId`` alone (protocol.md §4.4): two
+        """The response to ``req_id``, found by ``reqId`` alone (protocol notes §4.4): two
         documented responses come without ``kind`` (§5.4, §5.9)."""
         return self.wait_for(lambda f: f.get("reqId") == req_id and "code" in f, timeout)
 

@@ -1,4 +1,4 @@
-"""Identity and the WebSocket handshake: what is refused, and how (protocol.md §2, §3, §8.1-2)."""
+"""Identity and the WebSocket handshake: what is refused, and how (protocol notes §2, §3, §8)."""
 
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def test_bad_jwt_in_init_connection_closes_4401(sandbox: Sandbox) -> None:
 
 def test_init_connection_on_header_session_is_refused(sandbox: Sandbox) -> None:
     """§5.1: InitConnection is sent once, and only when no Authorization header was used;
-    the answer is decision 6 of docs/sandbox-rules.md (beside protocol.md §8)."""
+    the answer is decision 6 of docs/sandbox-rules.md (beside protocol notes §8)."""
     token = signup(sandbox)
     client = open_consumer(sandbox, token)
     try:
@@ -244,7 +244,7 @@ def test_expire_tokens_closes_authenticated_4401_and_unauthenticated_4407(sandbo
 @pytest.mark.parametrize("name", ["clientProperties", "ClientProperties", "features"])
 def test_client_properties_in_the_query_string_are_refused(sandbox: Sandbox, name: str) -> None:
     """§3.1, §10: no query encoding is documented; decision 2 of docs/sandbox-rules.md
-    (the sandbox's addition to protocol.md §8)."""
+    (the sandbox's addition to protocol notes §8)."""
     props = json.dumps({"type": ".ClientProperties", "features": ["MULTI_DIALOG"]})
     value = "MULTI_DIALOG" if name == "features" else props
     url = f"{sandbox.ws_url}&{name}={requests.utils.quote(value)}"

@@ -1,6 +1,6 @@
-"""Every dialog kind: CoBrowse, voice and video invitations (protocol.md §6.1 Example D), surveys
+"""Every dialog kind: CoBrowse, voice and video invitations (protocol notes §6.1 Example D), surveys
 only for MULTI_DIALOG consumers (§7.2, §7.8), and what "open" means (§7.2; docs/sandbox-rules.md,
-decisions, the sandbox's addition to protocol.md §8)."""
+decisions, the sandbox's addition to protocol notes §8)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_invitation_states_and_the_main_close(
     _dialogs(client, 2)
     quiet.agents.session_state(cid, dialog_id, "ACCEPTED")
     client.conversation_change(lambda c: _second(c)["metaData"].get("sessionState") == "ACCEPTED")
-    # decision 3 (docs/sandbox-rules.md, beside protocol.md §8): subscribing is fine, no events
+    # decision 3 (docs/sandbox-rules.md, beside protocol notes §8): subscribing is fine, no events
     client.ok("ms.SubscribeMessagingEvents", {"dialogId": dialog_id})
     quiet.agents.session_state(cid, dialog_id, "CLOSED")
     change = client.conversation_change(lambda c: _second(c)["state"] == "CLOSE")
@@ -182,7 +182,7 @@ def test_survey_only_for_multi_dialog_consumers(
 def test_a_running_survey_keeps_the_conversation_open(
     quiet: Sandbox, consumers: Callable[..., Consumer]
 ) -> None:
-    """Decision 1 (docs/sandbox-rules.md; protocol.md §7.2, §8.5): open means stage OPEN."""
+    """Decision 1 (docs/sandbox-rules.md; protocol notes §7.2, §8.5): open means stage OPEN."""
     client = consumers("MULTI_DIALOG")
     cid = _accepted(quiet, client)
     quiet.agents.close(cid, survey=True)

@@ -1,4 +1,4 @@
-"""Every documented error path of the consumer requests (protocol.md §5, §8)."""
+"""Every documented error path of the consumer requests (protocol notes §5, §8)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ settings.register_profile("fuzz-long", max_examples=5_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 FUZZ = settings.get_profile(os.environ.get("LPBOT_FUZZ", "fuzz-ci"))
 
-#: statuses the protocol documents for a consumer request (protocol.md §8.4)
+#: statuses the protocol documents for a consumer request (protocol notes §8.4)
 WS_CODES = {200, 400, 401, 403, 404, 429}
 HTTP_CODES = {200, 400, 401, 403, 404, 409, 413, 415}
 REQUEST_TYPES = [
@@ -162,7 +162,7 @@ def target() -> Iterator[Target]:
 def answers_until_probe(target: Target) -> list[dict[str, Any]]:
     """Send a GetClock probe; every response received up to its answer.
 
-    A close with 4401 or 4407 (a token refused at InitConnection, protocol.md §3.5) is a
+    A close with 4401 or 4407 (a token refused at InitConnection, protocol notes §3.5) is a
     documented answer: the consumer reconnects. Any other close fails the test.
     """
     probe = f"probe-{next(target.probes)}"

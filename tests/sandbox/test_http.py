@@ -1,4 +1,4 @@
-"""Domain lookup (CSDS) in all its forms and the HTTP listener's edges (protocol.md §1)."""
+"""Domain lookup (CSDS) in all its forms and the HTTP listener's edges (protocol notes §1)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""The production identity flows (protocol.md §2.2-§2.4) and CSDS's 401 (§1.1), over TLS.
+"""The production identity flows (protocol notes §2.2-§2.4) and CSDS's 401 (§1.1), over TLS.
 
 A neutral client (requests, websockets, PyJWT and joserfc on the brand's side) checks each rule
 of docs/sandbox-production.md "Identity". Where the docs are silent the sandbox decides, and the
 test says so: "decision D<n>" refers to the decision list in docs/sandbox-production.md, which
-extends protocol.md §8 (the emulator profile).
+extends protocol notes §8 (the emulator profile).
 """
 
 from __future__ import annotations

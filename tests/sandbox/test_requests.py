@@ -1,4 +1,4 @@
-"""Consumer requests that succeed: every variant of protocol.md §5 and the §9 spellings."""
+"""Consumer requests that succeed: every variant of protocol notes §5 and the §9 spellings."""
 
 from __future__ import annotations
 

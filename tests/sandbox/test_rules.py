@@ -5,7 +5,8 @@ error shape (``.ReqBody$StringResp``, the rule's code, a string body naming the 
 request against ``Sandbox(lenient=True)`` is answered 200, as before the rules existed. The rules
 about the upgrade itself are in test_auth.py. Where the docs leave the answer open (CSAT after a
 survey, receipts of unknown sequences, content in a CoBrowse dialog, BACKGROUND from a consumer)
-the rule is one of the decisions in docs/sandbox-rules.md, the sandbox's addition to protocol.md §8.
+the rule is one of the decisions in docs/sandbox-rules.md, the sandbox's addition to protocol notes
+§8.
 """
 
 from __future__ import annotations

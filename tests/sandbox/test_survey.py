@@ -1,4 +1,4 @@
-"""The post-conversation survey dialog for MULTI_DIALOG consumers (protocol.md §7.2, Example C)."""
+"""The survey dialog of MULTI_DIALOG consumers (protocol notes §7.2, §6.1 Example C)."""
 
 from __future__ import annotations
 

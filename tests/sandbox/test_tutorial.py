@@ -1,4 +1,4 @@
-"""The getting-started tutorial, step by step, with a neutral client (protocol.md §7.1)."""
+"""The getting-started tutorial, step by step, with a neutral client (protocol notes §7.1)."""
 
 from __future__ import annotations
 

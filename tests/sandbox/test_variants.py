@@ -1,4 +1,4 @@
-"""Every documented variant on the wire (protocol.md §4.4, §5.4, §5.7, §5.9, §6, §9), seen by a
+"""Every documented variant on the wire (protocol notes §4.4, §5.4, §5.7, §5.9, §6, §9), seen by a
 neutral client: ``legacy`` sends the other documented form on every dimension, ``random`` draws
 them per connection from a seed that replays them."""
 
@@ -38,7 +38,7 @@ def old_client(legacy: Sandbox) -> Iterator[Consumer]:
 
 
 def _response(client: Consumer, req_id: str) -> Frame:
-    """A response found by ``reqId`` alone, the way protocol.md §4.4 tells clients to."""
+    """A response found by ``reqId`` alone, the way protocol notes §4.4 tells clients to."""
     return client.wait_for(lambda f: f.get("reqId") == req_id and "code" in f)
 
 
@@ -112,7 +112,7 @@ def test_legacy_events_and_background(legacy: Sandbox, old_client: Consumer) -> 
         "conversationId"]
     old_client.send("ms.SubscribeMessagingEvents", {"dialogId": cid})
     backlog = old_client.notification("MessagingEventNotification")
-    # decision 7 (docs/sandbox-rules.md, beside protocol.md §8.6): the backlog stays a batch
+    # decision 7 (docs/sandbox-rules.md, beside protocol notes §8.6): the backlog stays a batch
     assert backlog["type"] == "ms.MessagingEventNotification"
     agent = legacy.agents.accept(cid)
     legacy.agents.say(cid, "hello")
@@ -146,7 +146,7 @@ def test_legacy_events_and_background(legacy: Sandbox, old_client: Consumer) -> 
     assert change["originatorId"] == agent
 
     # a second socket of the same consumer sees BACKGROUND when the first one closes (§5.8.5;
-    # when and where: decision 8 of docs/sandbox-rules.md, beside protocol.md §8)
+    # when and where: decision 8 of docs/sandbox-rules.md, beside protocol notes §8)
     token = signup(legacy)
     first = open_consumer(legacy, token)
     second = open_consumer(legacy, token)
