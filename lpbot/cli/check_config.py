@@ -13,10 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from lpbot.cli.import_path import add_config_folders
 from lpbot.errors import ConfigError, PluginError
 from lpbot.runtime.config import Config
 from lpbot.runtime.daemon import EXIT_CONFIG, EXIT_OK
+from lpbot.runtime.import_path import add_config_folders
 from lpbot.runtime.preflight import preflight
 
 __all__ = ["configure_parser", "run"]

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from lpbot.cli.import_path import add_config_folders
 from lpbot.errors import ConfigError, PluginError
 from lpbot.runtime.daemon import EXIT_CONFIG, EXIT_OK, load_config
+from lpbot.runtime.import_path import add_config_folders
 from lpbot.runtime.plugins import PluginManager, available_plugins, declared_hooks
 
 __all__ = ["configure_parser", "run"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lpbot.cli.import_path import add_config_folders
 from lpbot.runtime.daemon import RunOptions, run_daemon
+from lpbot.runtime.import_path import add_config_folders
 
 __all__ = ["configure_parser", "run"]
 

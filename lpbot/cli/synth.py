@@ -18,10 +18,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Final
 
-from lpbot.cli.import_path import add_config_folders
 from lpbot.errors import ConfigError
 from lpbot.runtime.config import BotSection, Config
 from lpbot.runtime.daemon import raise_gc_threshold
+from lpbot.runtime.import_path import add_config_folders
 from lpbot.runtime.logs import configure_logging
 from lpbot.synthetic.reports import Progress, write_json, write_junit
 from lpbot.synthetic.results import RunResult
