@@ -155,7 +155,7 @@ class Conversation:
         a dialog that opens later (a survey); the client keeps only each dialog's last
         sequence, so :meth:`subscribe` resumes after the last event delivered and nothing is
         lost. :attr:`state` stays current. A dialog's message stream has no unsubscribe
-        request (protocol.md §5.7): what the server still sends on the current connection is
+        request (protocol notes §5.7): what the server still sends on the current connection is
         dropped and counted (``ClientStats.dropped_events``, ``dropped_changes``). Returns at
         once; sends nothing.
         """

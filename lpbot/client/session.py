@@ -29,7 +29,7 @@ are dropped and counted (``dropped_events``, ``dropped_changes``), and no per-di
 kept for it (its dialogs go to the tombstone). An unfollowed conversation's metadata is still
 kept (``conversations``), so its state stays current; a forgotten one is not known at all
 until a snapshot reports it open again. Only an explicit ``follow`` ends the quiet. The
-messaging stream has no unsubscribe (protocol.md §5.7), hence the dropping.
+messaging stream has no unsubscribe (protocol notes §5.7), hence the dropping.
 
 :func:`classify` maps close codes, handshake statuses and errors to a :class:`Recovery` in one
 table, citing protocol notes §3.5 on each row.

@@ -182,7 +182,7 @@ class Supervisor:
         self._emit(ConnectionState.CLOSED, reason="closed by client")
 
     def _unsubscribe(self, conn: Connection, subscription_id: str, budget: float) -> None:
-        """Send ``cqm.UnsubscribeExConversations`` (protocol.md §5.6) and await it briefly.
+        """Send ``cqm.UnsubscribeExConversations`` (protocol notes §5.6) and await it briefly.
 
         The server would drop the subscription with the socket anyway; ending it first tells
         it plainly that no more changes are wanted, and nothing arrives between the two. The
