@@ -4,6 +4,7 @@ A thin client of the sandbox's ``/_sandbox/`` HTTP routes, so a shell script or 
 break things on purpose without curl::
 
     lpbot sandbox-ctl drop_all code=4401
+    lpbot sandbox-ctl revoke_connector
     lpbot sandbox-ctl say CONVERSATION_ID text=hello
     lpbot sandbox-ctl invite CONVERSATION_ID kind=video
     lpbot sandbox-ctl conversations
@@ -25,7 +26,8 @@ __all__ = ["CONVERSATION_ACTIONS", "FAULT_ACTIONS", "configure_parser", "run"]
 
 #: actions on the whole sandbox: ``POST /_sandbox/faults/<action>``
 FAULT_ACTIONS: Final = ("drop_all", "expire_tokens", "reject_next", "reject_handshakes",
-                        "delay_responses", "send_malformed", "send_unknown_notification", "reset")
+                        "delay_responses", "send_malformed", "send_unknown_notification",
+                        "fail_identity", "revoke_connector", "refuse_codes", "reset")
 #: actions on one conversation: ``POST /_sandbox/conversations/<id>/<action>``
 CONVERSATION_ACTIONS: Final = ("accept", "say", "typing", "transfer", "close", "invite",
                                 "session_state")

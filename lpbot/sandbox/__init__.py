@@ -136,13 +136,13 @@ class Sandbox:
         self._tokens = TokenIssuer(lifetime=token_lifetime)
         if brand_key is not None:
             identity = replace(identity, brand_hs256_key=brand_key)
+        self._fault_state = FaultState()
         self.identity = IdentityService(
             tokens=self._tokens, options=identity, base_url=lambda: self.http_url,
-            ca_file=lambda: self.ca_file)
+            ca_file=lambda: self.ca_file, faults=self._fault_state)
         self._ca_path = ca_path
         self._certificates: SandboxCertificates | None = None
         self._files = FileStore()
-        self._fault_state = FaultState()
         self._ws = WsServer(
             world=self._world,
             handlers=Handlers(self._world, self._files, rules),
@@ -170,7 +170,8 @@ class Sandbox:
         self._http_port = port
         self._http: HttpServer | None = None
         self.agents = AgentControl(self._pool, self._ws, self._invitations)
-        self.faults = Faults(self._fault_state, self._ws, self._tokens)
+        self.faults = Faults(self._fault_state, self._ws, self._tokens,
+                             connector=identity.anonymous_connector)
         self._state_lock = threading.Lock()
         self._started = False
         self._stopped = False

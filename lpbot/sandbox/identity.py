@@ -37,6 +37,7 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
+from .faults import FaultState
 from .http import HttpReply, HttpRequest, jsonp_callback
 from .inbound import BadInput, loads
 from .tokens import LazyRsaKey, TokenError, TokenIssuer
@@ -162,6 +163,7 @@ class IdentityService:
         options: brand keys, lifetimes, connector and OIDC settings.
         base_url: the sandbox's own ``scheme://host:port`` (for its OIDC endpoint).
         ca_file: the CA to trust when calling an ``https`` token endpoint (``None``: system's).
+        faults: what tests broke on purpose (IDP failures, revoked connectors, refused codes).
     """
 
     def __init__(
@@ -171,8 +173,10 @@ class IdentityService:
         options: IdentityOptions,
         base_url: Callable[[], str],
         ca_file: Callable[[], str | None],
+        faults: FaultState | None = None,
     ) -> None:
         self.tokens = tokens
+        self._faults = faults if faults is not None else FaultState()
         self.options = options
         self._base_url = base_url
         self._ca_file = ca_file
@@ -199,15 +203,27 @@ class IdentityService:
     def routes(self) -> list[tuple[str, str, Callable[[HttpRequest], HttpReply]]]:
         """(method, path pattern, route) of every identity endpoint."""
         return [
-            ("POST", _ACCOUNT + r"/signup", self._signup),
-            ("GET", _ACCOUNT + r"/signup\.jsonp", self._signup),
-            ("POST", _ACCOUNT + r"/authenticate", self._guard(self._implicit)),
-            ("POST", _ACCOUNT + r"/anonymous/authorize", self._guard(self._anonymous)),
+            ("POST", _ACCOUNT + r"/signup", self._idp(self._signup)),
+            ("GET", _ACCOUNT + r"/signup\.jsonp", self._idp(self._signup)),
+            ("POST", _ACCOUNT + r"/authenticate", self._idp(self._implicit)),
+            ("POST", _ACCOUNT + r"/anonymous/authorize", self._idp(self._anonymous)),
             ("POST", _ACCOUNT + r"/app/(?P<connector>[^/]+)/authenticate",
-             self._guard(self._app_authenticate)),
+             self._idp(self._app_authenticate)),
             ("GET", r"/brand/oauth/authorize", self._oidc_authorize),
             ("POST", r"/brand/oauth/token", self._guard(self._oidc_token)),
         ]
+
+    def _idp(self, route: Callable[[HttpRequest], HttpReply]) -> Callable[[HttpRequest], HttpReply]:
+        """A route of LivePerson's IDP: refusals answered, injected failures first."""
+        guarded = self._guard(route)
+
+        def idp(request: HttpRequest) -> HttpReply:
+            status = self._faults.take_idp_failure()
+            if status is not None:
+                return HttpReply.json(status, {"error": "temporarily_unavailable"})
+            return guarded(request)
+
+        return idp
 
     @staticmethod
     def _guard(route: Callable[[HttpRequest], HttpReply]) -> Callable[[HttpRequest], HttpReply]:
@@ -314,6 +330,8 @@ class IdentityService:
             return self._code_flow(request)
         if connector != self.options.anonymous_connector:
             raise _Refusal(404, "unknown_connector", f"no connector {connector}")
+        if self._faults.connector_revoked(connector):
+            raise _Refusal(403, "unauthorized_client", f"connector {connector} is disabled")
         if version != "3.0":
             raise _Refusal(400, "invalid_request", "the ACR0 connector needs v=3.0")
         return self._anonymous_authenticate(request)
@@ -387,6 +405,8 @@ class IdentityService:
             raise _Refusal(400, "unsupported_grant_type")
         with self._lock:
             found = self._codes.pop(form.get("code", ""), None)
+        if self._faults.take_code_refusal():
+            raise _Refusal(400, "invalid_grant", "the code was refused")
         if found is None or found[1] <= time.monotonic():
             raise _Refusal(400, "invalid_grant", "unknown, used or expired code")
         return HttpReply.json(200, {"access_token": secrets.token_urlsafe(16),

@@ -66,9 +66,11 @@ def install(sandbox: Sandbox) -> None:
         sandbox.add_route("POST", rf"{_PREFIX}/faults/{name}", _guarded(action), local=True)
 
     def drop_all(request: HttpRequest) -> Any:
+        consumer = request.query.get("consumer")
         if request.query.get("code", "").lower() == "none":
-            return {"dropped": faults.drop_all(None)}
-        return {"dropped": faults.drop_all(_int(request, "code", 1006, low=1000, high=4999))}
+            return {"dropped": faults.drop_all(None, consumer=consumer)}
+        code = _int(request, "code", 1006, low=1000, high=4999)
+        return {"dropped": faults.drop_all(code, consumer=consumer)}
 
     fault("drop_all", drop_all)
     fault("expire_tokens", lambda r: faults.expire_tokens())
@@ -85,6 +87,14 @@ def install(sandbox: Sandbox) -> None:
         ),
     )
     fault("delay_responses", lambda r: faults.delay_responses(_seconds(r, "seconds")))
+    fault(
+        "fail_identity",
+        lambda r: faults.fail_identity(
+            _int(r, "count", 1, high=MAX_COUNT), _int(r, "status", 503, low=100, high=599)
+        ),
+    )
+    fault("revoke_connector", lambda r: faults.revoke_connector(r.query.get("connector")))
+    fault("refuse_codes", lambda r: faults.refuse_codes(_int(r, "count", 1, high=MAX_COUNT)))
     fault(
         "send_malformed",
         lambda r: {"sent": faults.send_malformed(r.body.decode() if r.body else "{not json")},

@@ -484,11 +484,17 @@ class WsServer:
 
     # -- fault actions (loop thread, through call) -------------------------------------------
 
-    def drop_all(self, code: int | None) -> int:
-        """Close every connection; None or 1006 aborts the TCP connection without a close frame."""
+    def drop_all(self, code: int | None, consumer: str | None = None) -> int:
+        """Close every connection; None or 1006 aborts the TCP connection without a close frame.
+
+        ``consumer`` (a consumer id) limits it to that consumer's connections.
+        """
         dropped = 0
         for conn in list(self.connections):
             if conn.state is not State.OPEN:
+                continue
+            if consumer is not None and (conn.session is None
+                                         or conn.session.consumer_id != consumer):
                 continue
             dropped += 1
             if code is None or code == CloseCode.ABNORMAL:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 
 from lpbot.cli import main
 from lpbot.client import Client, ClientOptions
@@ -87,3 +88,31 @@ def test_invite_opens_a_call_dialog_and_ends_it(
         assert "kind must be one of" in capsys.readouterr().out
     finally:
         client.close()
+
+
+def test_identity_faults_reach_the_identity_service(
+    lp_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    idp = f"{lp_sandbox.http_url}/api/account/{lp_sandbox.account}"
+    verify = lp_sandbox.ca_file or True
+
+    def acr0_login() -> int:
+        external = requests.post(f"{idp}/anonymous/authorize", timeout=5, verify=verify,
+                                 headers={"Content-Type": "application/json"}).json()["token"]
+        return requests.post(f"{idp}/app/acr0/authenticate", params={"v": "3.0"}, timeout=5,
+                             verify=verify, json={"id_token": external}).status_code
+
+    assert ctl(lp_sandbox, "revoke_connector") == 0
+    assert acr0_login() == 403
+    assert ctl(lp_sandbox, "reset") == 0
+    assert acr0_login() == 200
+    assert ctl(lp_sandbox, "fail_identity", "count=1", "status=503") == 0
+    assert requests.post(f"{idp}/signup", timeout=5, verify=verify).status_code == 503
+    assert ctl(lp_sandbox, "refuse_codes", "count=1") == 0
+    code = lp_sandbox.mint_auth_code("customer-1")
+    refused = requests.post(f"{idp}/app/default/authenticate", params={"v": "2.0"}, timeout=5,
+                            verify=verify, json={"code": code})
+    assert refused.status_code == 400
+    capsys.readouterr()
+    assert ctl(lp_sandbox, "drop_all", "code=4407", "consumer=nobody") == 0
+    assert json.loads(capsys.readouterr().out) == {"dropped": 0}

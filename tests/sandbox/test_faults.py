@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 
+import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
@@ -31,6 +32,19 @@ def test_drop_all_with_close_code(sandbox: Sandbox, consumer: Consumer, code: in
     consumer.ok("GetClock")
     assert sandbox.faults.drop_all(code) == 1
     assert consumer.closed()[0] == code
+
+
+def test_drop_all_of_one_consumer(sandbox: Sandbox,
+                                  consumer_factory: Callable[..., Consumer]) -> None:
+    token = signup(sandbox)
+    first, second = consumer_factory(token), consumer_factory()
+    first.ok("GetClock")
+    second.ok("GetClock")
+    consumer_id = jwt.decode(token, options={"verify_signature": False})["sub"]
+    assert sandbox.faults.drop_all(4407, consumer=consumer_id) == 1
+    assert first.closed()[0] == 4407
+    second.ok("GetClock")  # the other consumer's socket is untouched
+    assert sandbox.faults.drop_all(consumer="nobody") == 0
 
 
 def test_reject_next_requests(sandbox: Sandbox, consumer: Consumer) -> None:

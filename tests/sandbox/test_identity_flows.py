@@ -437,6 +437,47 @@ def test_refresh_after_the_window_is_refused(sandbox: Sandbox) -> None:
     assert _anonymous(sandbox, json={"id_token": 5}).status_code == 400
 
 
+def test_a_revoked_connector_is_403_until_reset(sandbox: Sandbox) -> None:
+    """A connector disabled while consumers use it answers 403 (decision D14)."""
+    external = _anonymous(sandbox).json()["token"]
+    sandbox.faults.revoke_connector()
+    refused = _acr0_login(sandbox, external)
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "unauthorized_client",
+                              "details": "connector acr0 is disabled"}
+    assert _anonymous(sandbox).status_code == 200  # the account still issues external tokens
+    sandbox.faults.reset()
+    assert _acr0_login(sandbox, external).status_code == 200
+
+
+def test_refused_codes_are_400_invalid_code_and_used_up(sandbox: Sandbox) -> None:
+    codes = [sandbox.mint_auth_code("customer-3") for _ in range(3)]
+
+    def exchange(code: str) -> requests.Response:
+        return _post(sandbox, "/app/default/authenticate", params={"v": "2.0"},
+                     json={"code": code, "redirect_uri": "https://liveperson.net"})
+
+    sandbox.faults.refuse_codes(2)
+    for code in codes[:2]:
+        refused = exchange(code)
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_code"
+    assert exchange(codes[2]).status_code == 200
+    assert exchange(codes[0]).status_code == 400  # a refused code is used up
+
+
+def test_identity_failures_answer_every_idp_route_then_stop(sandbox: Sandbox) -> None:
+    sandbox.faults.fail_identity(3, status=503)
+    failed = [_post(sandbox, "/signup"), _anonymous(sandbox),
+              _authenticate(sandbox, sandbox.mint_brand_token("customer-4"))]
+    assert [reply.status_code for reply in failed] == [503, 503, 503]
+    assert failed[0].json() == {"error": "temporarily_unavailable"}
+    assert _post(sandbox, "/signup").status_code == 200
+    sandbox.faults.fail_identity(1, status=500)
+    sandbox.faults.reset()
+    assert _anonymous(sandbox).status_code == 200
+
+
 def test_anonymous_lifetime_and_window_are_configurable() -> None:
     options = IdentityOptions(anonymous_lifetime=30, refresh_window=60)
     with Sandbox(tls=True, identity=options) as sandbox:
