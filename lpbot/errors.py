@@ -6,6 +6,7 @@
   * StateError                              the state directory or a database in it is unusable
     * StateConnectError                     the PostgreSQL state database cannot be connected to
   * AuthError                               a token was refused or could not be obtained
+    * IdentityRefused                       the IDP refused the identity for good; .endpoint
   * ConnectionClosed     (also ConnectionError) the socket closed; .code, .reason
     * CertificateError                      a server's TLS certificate failed verification
   * RequestError                            a request did not succeed; .request
@@ -28,6 +29,7 @@ __all__ = [
     "CertificateError",
     "ConfigError",
     "ConnectionClosed",
+    "IdentityRefused",
     "LeaseLost",
     "LpError",
     "PluginError",
@@ -82,6 +84,20 @@ class AuthError(LpError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+
+class IdentityRefused(AuthError):
+    """The IDP refused the identity for good: retrying the same request cannot succeed.
+
+    An HTTP 4xx other than 408 and 429 (protocol.md §3.5: fix the request): a connector id it
+    does not know or has disabled, a brand token or OAuth code it rejects, a signup it does not
+    allow. ``endpoint`` is the IDP path (it names the account and the connector, never a token
+    or a code), ``status`` the HTTP status; the message adds the server's short reason.
+    """
+
+    def __init__(self, message: str, *, status: int, endpoint: str) -> None:
+        super().__init__(message, status=status)
+        self.endpoint = endpoint
 
 
 class ConnectionClosed(LpError, ConnectionError):

@@ -13,6 +13,15 @@ the bot is not stopping; otherwise 503, with a JSON body naming what is down::
 
     {"status": "down", "down": {"connection:default": "reconnecting"}, ...}
 
+A consumer that gave up (``failed``: the IDP refused its connector id or its code while it ran,
+say) stays down until the daemon restarts; ``down`` and ``failures`` say why::
+
+    {"status": "down", "down": {"connection:sales": "failed: IDP refused /api/account/...
+     /app/acr0/authenticate: HTTP 403 unauthorized_client (connector acr0 is disabled)"},
+     "failures": {"sales": "IDP refused ..."}, ...}
+
+``lpbot_connections_failed`` counts such consumers.
+
 With ``[bot] state_url`` (several daemons on PostgreSQL) only the consumers and the scheduler
 this daemon holds a lease for count; the body's ``active`` says whether it holds any (a
 standby holding none is healthy), ``leases`` lists them, and ``/metrics`` adds
@@ -178,6 +187,10 @@ class Metrics:
         self.connections_open = Gauge("lpbot_connections_open",
                                       "Consumer connections that are up", registry=r)
         self.connections_open.set_function(self._connections_up)
+        self.connections_failed = Gauge("lpbot_connections_failed",
+                                        "Consumers that gave up and will not reconnect (an "
+                                        "identity refused for good...)", registry=r)
+        self.connections_failed.set_function(lambda: float(len(self._failures())))
         self.connects = Counter("lpbot_connects", "Connections established, by reason "
                                 "(initial, or the close code / cause of the drop before)",
                                 ["reason"], registry=r)
@@ -232,6 +245,18 @@ class Metrics:
                 states[consumer] = "unknown"
         return states
 
+    def _failures(self) -> dict[str, str]:
+        """Consumer -> why it gave up, for those that did (state ``failed``)."""
+        failures: dict[str, str] = {}
+        for consumer in self.bot.consumers:
+            try:
+                failure = self.bot.client(consumer).failure
+            except LookupError:
+                continue
+            if failure is not None:
+                failures[consumer] = str(failure)
+        return failures
+
     def _connections_up(self) -> float:
         return float(sum(state == "connected" for state in self._connections().values()))
 
@@ -240,6 +265,9 @@ class Metrics:
         connections = self._connections()
         down: dict[str, str] = {f"connection:{name}": state
                                 for name, state in connections.items() if state != "connected"}
+        failures = self._failures()
+        for name, cause in failures.items():
+            down[f"connection:{name}"] = f"failed: {cause}"
         cluster = self.bot.cluster.status() if self.bot.cluster is not None else None
         if not connections and cluster is None:
             down["connections"] = "no consumer"
@@ -250,6 +278,7 @@ class Metrics:
         if self.bot.stopping.is_set():
             down["bot"] = "stopping"
         body = {"status": "down" if down else "ok", "down": down, "connections": connections,
+                "failures": failures,
                 "scheduler": "running" if running else "stopped",
                 # in a cluster a standby holding no lease is healthy, and not active
                 "active": cluster.active if cluster is not None else True,

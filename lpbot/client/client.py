@@ -171,6 +171,16 @@ class Client:
         return self._link.state
 
     @property
+    def failure(self) -> BaseException | None:
+        """Why the client gave up (state ``FAILED``), else None.
+
+        For example an :class:`~lpbot.errors.IdentityRefused` when the IDP refused the
+        connector id or the provider's code while the client was running: retrying could not
+        help, so the client stopped that consumer instead of retrying forever.
+        """
+        return self._supervisor.failure
+
+    @property
     def pending_requests(self) -> int:
         """Requests sent on the current socket and not answered yet."""
         return self._link.pending_requests()

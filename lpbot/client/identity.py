@@ -26,6 +26,14 @@ Authenticated identities (implicit, code) keep their consumer across every refre
 answers never changes the consumer. Each change of consumer id is logged as a WARNING and
 counted (``ClientStats.identity_renewals``).
 
+What is final: an IDP answer of HTTP 4xx other than 408 and 429 (a connector id it does not
+know or has disabled, a brand token or code it rejects) is an
+:class:`~lpbot.errors.IdentityRefused`, raised at once, except that a refused brand token or code
+is followed by ONE fresh one from the provider first (a code is single-use). The client stops
+that consumer on it (``ConnectionState.FAILED``) rather than retrying forever. Network errors,
+408, 429 and 5xx are retried with the backoff and then raised as ``ConnectionClosed``, which the
+client keeps retrying.
+
 Tokens are secrets: nothing here logs one, and ``repr`` of every class hides them.
 """
 
@@ -50,7 +58,7 @@ import requests
 from lpbot.client.backoff import Backoff, Waiter, wait_on_event
 from lpbot.client.discovery import Discovery, http_retry_delay, untrusted_certificate
 from lpbot.client.state import StateStore, StoredIdentity
-from lpbot.errors import AuthError, ConfigError, ConnectionClosed
+from lpbot.errors import AuthError, ConfigError, ConnectionClosed, IdentityRefused
 from lpbot.protocol.names import Services
 
 if TYPE_CHECKING:
@@ -444,15 +452,15 @@ class IdentityManager:
         try:
             external = self._post_for_token(f"/api/account/{self.account}/anonymous/authorize",
                                             {"id_token": current.external_token})
-        except AuthError as exc:
+        except IdentityRefused as exc:
             if exc.status != 401:
                 raise
             cause = (f"the anonymous identity of consumer {current.consumer_id} can no longer "
                      f"be refreshed: {exc}")
             if not replace_lost:
-                raise AuthError(f"{cause}; to start as a new consumer, remove the stored "
-                                f"identity {self.key!r} or choose another identity name",
-                                status=401) from exc
+                raise IdentityRefused(f"{cause}; to start as a new consumer, remove the stored "
+                                      f"identity {self.key!r} or choose another identity name",
+                                      status=401, endpoint=exc.endpoint) from exc
             log.warning("%s", cause)
             return self._obtain(previous=current.consumer_id)
         return self._keep(self._authenticate_anonymous(external), previous=current.consumer_id)
@@ -473,16 +481,38 @@ class IdentityManager:
                                             json_without_body=True)
             identity = self._authenticate_anonymous(external)
         elif self.flow is Flow.IMPLICIT:
-            token = self._post_for_token(f"{account}/authenticate",
-                                         {"authCode": self._provided()})
+            token = self._exchange(f"{account}/authenticate", "brand token",
+                                   lambda given: {"authCode": given})
             identity = Identity.from_token(token, authenticated=True)
         else:
-            token = self._post_for_token(
-                f"{account}/app/default/authenticate",
-                {"code": self._provided(), "redirect_uri": self.redirect_uri},
+            token = self._exchange(
+                f"{account}/app/default/authenticate", "code",
+                lambda given: {"code": given, "redirect_uri": self.redirect_uri},
                 query={"v": "2.0"})
             identity = Identity.from_token(token, authenticated=True)
         return self._keep(identity, previous=previous)
+
+    def _exchange(self, path: str, what: str, body: Callable[[str], Mapping[str, Any]], *,
+                  query: Mapping[str, str] | None = None) -> str:
+        """Exchange the provider's brand token or code; one refusal gets ONE fresh one.
+
+        A code is single-use and a brand token may have expired on its way, so a refusal may
+        be the provider's value rather than the identity; a second refusal of a fresh value is
+        not, and is final.
+
+        Raises:
+            IdentityRefused: the IDP refused a fresh value too (the message says so).
+        """
+        try:
+            return self._post_for_token(path, body(self._provided()), query=query)
+        except IdentityRefused as first:
+            log.info("%s; asking the token provider for a fresh %s", first, what)
+            try:
+                return self._post_for_token(path, body(self._provided()), query=query)
+            except IdentityRefused as second:
+                raise IdentityRefused(f"{second}; a fresh {what} from the provider was refused "
+                                      "too", status=second.status or 400,
+                                      endpoint=second.endpoint) from second
 
     def _provided(self) -> str:
         assert self.provider is not None  # noqa: S101 - checked in __init__
@@ -514,7 +544,9 @@ class IdentityManager:
         """POST to the IDP; the token of the answer (``jwt`` or ``token``), retried on 5xx.
 
         Raises:
-            AuthError: the IDP answered 4xx (the message carries its ``error``/``details``).
+            IdentityRefused: the IDP answered 4xx other than 408/429 (the message carries its
+                ``error``/``details``): retrying the same request cannot help.
+            AuthError: the IDP answered 200 without a token.
             ConnectionClosed: the IDP stayed unreachable through the backoff's retries.
         """
         attempt = 0
@@ -550,8 +582,9 @@ class IdentityManager:
                 error = exc
             delay = http_retry_delay(status, attempt, self._backoff)
             if delay is None:
-                raise AuthError(f"IDP refused {path}: HTTP {status}{_refusal(response)}",
-                                status=status) from error
+                assert status is not None  # noqa: S101 - a network error always has a delay
+                raise IdentityRefused(f"IDP refused {path}: HTTP {status}{_refusal(response)}",
+                                      status=status, endpoint=path) from error
             if attempt >= self._backoff.request_retries:
                 raise ConnectionClosed(f"IDP {path} unreachable: {error}") from error
             log.warning("IDP %s failed (%s); retry %d in %.3g s", path, error, attempt + 1, delay)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from lpbot.client.link import Link
 from lpbot.client.session import Recovery
-from lpbot.errors import AuthError, ConfigError, ConnectionClosed, StateError
+from lpbot.errors import AuthError, ConfigError, ConnectionClosed, IdentityRefused, StateError
 from lpbot.protocol.requests import GetClock
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ class Keepalive:
         client: Counters, conversation handles and the state store.
         options: ``keepalive_interval``, ``closed_retention`` and ``refresh_ahead``.
         refresh: Obtains a fresh token and adopts it; raises ``AuthError``,
-            ``ConnectionClosed`` or ``ConfigError`` when it cannot.
+            ``ConnectionClosed`` or ``ConfigError`` when it cannot (``IdentityRefused`` when it
+            never will: it has then ended the socket itself).
     """
 
     def __init__(self, link: Link, client: Housekeeping, options: ClientOptions,
@@ -162,6 +163,8 @@ class Keepalive:
     def _refresh_ahead(self, conn: Connection) -> None:
         try:
             self._refresh()
+        except IdentityRefused:
+            return  # final: the supervisor ended the socket and reports it
         except (AuthError, ConnectionClosed, ConfigError) as exc:
             log.warning("token refresh ahead of expiry failed: %s", exc)
             return

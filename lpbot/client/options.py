@@ -191,6 +191,8 @@ class ClientStats:
     token_refreshes: int = 0
     #: times the consumer id changed (a signup identity expired, an ACR0 one past its window)
     identity_renewals: int = 0
+    #: times the IDP refused the identity for good (the client then stops: ``FAILED``)
+    identity_refusals: int = 0
     forgotten_dialogs: int = 0
     #: events of unsubscribed or forgotten conversations the server still sent, not delivered
     dropped_events: int = 0

@@ -45,7 +45,7 @@ from typing import Final
 
 from lpbot.client.dialogs import is_messaging
 from lpbot.client.tombstone import Forgotten, Tombstone
-from lpbot.errors import AuthError, CertificateError, ConfigError
+from lpbot.errors import AuthError, CertificateError, ConfigError, IdentityRefused
 from lpbot.protocol.names import CloseCode, ConversationState, Role
 from lpbot.protocol.notifications import (
     ConversationChange,
@@ -125,8 +125,8 @@ def classify(
         if 400 <= http_status < 500:  # §3.5: other 4xx -> do not retry, fix the request
             return Recovery.FATAL
         return Recovery.BACKOFF
-    if isinstance(error, ConfigError | CertificateError):  # trust is configuration, too
-        return Recovery.FATAL
+    if isinstance(error, ConfigError | CertificateError | IdentityRefused):
+        return Recovery.FATAL  # trust is configuration, too; the IDP said no for good
     if isinstance(error, AuthError):
         # The IDP refused us (4xx) or the provider failed; retrying with backoff lets a
         # provider recover (a vault restarting) without a tight loop.

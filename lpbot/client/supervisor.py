@@ -17,6 +17,11 @@ when the close code says so, and the next attempt waits the
 that follows a healthy connection after an auth close reconnects at once; every other retry
 waits, so there is never a tight loop. What it needs from the client is the
 :class:`Services` protocol.
+
+A failure retrying cannot cure (an :class:`~lpbot.errors.IdentityRefused` while refreshing or
+renewing the identity, an untrusted certificate, a handshake refused with a 4xx) ends the reader
+in ``FAILED``: after start-up it is logged as one ERROR line naming the consumer and the cause,
+and kept as :attr:`Supervisor.failure`; during start-up :meth:`Supervisor.start` raises it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,14 @@ from lpbot.client.options import ConnectionState, StateChange
 from lpbot.client.reply import Reply
 from lpbot.client.session import Recovery, classify
 from lpbot.client.streams import Delivery, Streams
-from lpbot.errors import AuthError, CertificateError, ConfigError, ConnectionClosed, RequestRejected
+from lpbot.errors import (
+    AuthError,
+    CertificateError,
+    ConfigError,
+    ConnectionClosed,
+    IdentityRefused,
+    RequestRejected,
+)
 from lpbot.protocol.codec import encode_client_properties
 from lpbot.protocol.names import Services as ServiceNames
 from lpbot.protocol.requests import InitConnection, UnsubscribeExConversations
@@ -114,6 +126,9 @@ class Supervisor:
         self._keepalive = Keepalive(link, client, self._options, refresh=self._refresh)
         self._ready = threading.Event()
         self._fatal: BaseException | None = None
+        self._fatal_lock = threading.Lock()
+        self._started = False  # start() returned: a failure is reported here, not raised
+        self._refusal: IdentityRefused | None = None  # a refresh ahead of expiry was refused
         self._threads: list[threading.Thread] = []
         self._opening: websocket.WebSocket | None = None
         self._unknown_logged: set[str] = set()  # unknown types logged by any socket's decoder
@@ -130,7 +145,11 @@ class Supervisor:
         if self._threads:
             self._link.wait_connected(timeout)
             return
-        identity = self._client.identities.current()
+        try:
+            identity = self._client.identities.current()
+        except IdentityRefused:
+            self._client.count("identity_refusals")
+            raise
         self._adopt(identity)
         name = identity.consumer_id
         self._threads = [
@@ -140,10 +159,17 @@ class Supervisor:
         HEARTBEAT.add(self._keepalive)  # the process's one keepalive thread ticks it
         if not self._ready.wait(timeout):
             raise ConnectionClosed(f"not connected within {timeout:g} s")
-        if self._fatal is not None:
-            raise self._fatal
-        if self._link.stop.is_set():
-            raise ConnectionClosed("client closed while connecting")
+        with self._fatal_lock:
+            if self._fatal is not None:
+                raise self._fatal
+            if self._link.stop.is_set():
+                raise ConnectionClosed("client closed while connecting")
+            self._started = True
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the reader gave up (``FAILED``), or None while it runs or retries."""
+        return self._fatal
 
     def stop(self, timeout: float) -> None:
         """End the conversation stream, close the socket, end the ticks, join the reader.
@@ -217,7 +243,16 @@ class Supervisor:
         return store.sequences(consumer_id) if store is not None else {}
 
     def _refresh(self) -> None:
-        self._adopt(self._client.identities.refresh())
+        """Refresh ahead of expiry (keepalive); a final refusal ends the socket for good."""
+        try:
+            identity = self._client.identities.refresh()
+        except IdentityRefused as exc:
+            self._refusal = exc
+            conn = self._link.conn
+            if conn is not None:
+                self._link.abort(conn, Recovery.FATAL, str(exc))
+            raise
+        self._adopt(identity)
 
     def _renewed(self, identity: Identity) -> None:
         """Adopt what a refresh or renewal gave; a new token of the same consumer is counted.
@@ -243,21 +278,22 @@ class Supervisor:
                     break
                 if outcome.reached:
                     failures = 0
-                recovery = outcome.recovery
+                # a refresh ahead of expiry refused for good (keepalive) ends it whatever happened
+                recovery = Recovery.FATAL if self._refusal is not None else outcome.recovery
                 self._emit(ConnectionState.DISCONNECTED, reason=outcome.reason,
                            code=outcome.code, http_status=outcome.http_status,
                            recovery=str(recovery), error=outcome.error)
                 if recovery == IMMEDIATE:
                     continue
                 if recovery is Recovery.FATAL:
-                    self._fail(outcome.error or ConnectionClosed(outcome.reason))
+                    self._fail(self._refusal or outcome.error or ConnectionClosed(outcome.reason))
                     return
                 try:
                     if recovery is Recovery.REFRESH_TOKEN:
                         self._renewed(self._client.identities.refresh())
                     elif recovery is Recovery.RENEW_IDENTITY:
                         self._renewed(self._client.identities.renew())
-                except (ConfigError, CertificateError) as exc:
+                except (ConfigError, CertificateError, IdentityRefused) as exc:
                     self._fail(exc)
                     return
                 except (AuthError, ConnectionClosed) as exc:
@@ -285,7 +321,15 @@ class Supervisor:
             self._ready.set()
 
     def _fail(self, error: BaseException) -> None:
-        self._fatal = error
+        """Give up: ``FAILED``; after start-up, one ERROR line (start() raises it before)."""
+        if isinstance(error, IdentityRefused):
+            self._client.count("identity_refusals")
+        with self._fatal_lock:
+            self._fatal = error
+            report = self._started
+        if report:
+            log.error("consumer %s (%s) stopped, it will not reconnect: %s",
+                      self._link.consumer_id, self._options.identity_name, error)
         self._emit(ConnectionState.FAILED, reason=str(error), error=error)
         self._ready.set()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import urllib.error
 import urllib.request
@@ -195,6 +196,38 @@ def test_healthz_flips_to_503_while_the_sandbox_refuses_connections(
         wait_until(lambda: get(f"{metrics.url}/healthz")[0] == 200, 10, "/healthz back to 200")
         assert get(f"{metrics.url}/nothing")[0] == 404
     assert "lpbot-metrics" not in [t.name for t in threading.enumerate()]
+
+
+def test_healthz_names_a_consumer_whose_connector_was_revoked_and_the_bot_serves_on(
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = {"plugins": {"metrics": {"enabled": True, "port": 0}},
+              "account": {"auth": "anonymous", "connector_id": "acr0"}}
+    with BotHarness(sandbox, state_dir=tmp_path, plugins=["lpbot_plugins.metrics"],
+                    config=config, consumers=("sales", "support")) as harness:
+        metrics = metrics_of(harness)
+        sales = harness.bot.client("sales")
+        sandbox.faults.revoke_connector()
+        # only sales must obtain its identity again (4407); support keeps its valid token
+        assert sandbox.faults.drop_all(4407, consumer=sales.consumer_id) == 1
+        status, body = wait_until(lambda: (lambda r: r if b"failed" in r[1] else None)(
+            get(f"{metrics.url}/healthz")), 10, "/healthz naming the failed consumer")
+        report = json.loads(body)
+        assert status == 503
+        assert set(report["down"]) == {"connection:sales"}
+        assert report["down"]["connection:sales"].startswith("failed: IDP refused ")
+        assert "/app/acr0/authenticate: HTTP 403" in report["failures"]["sales"]
+        assert report["connections"]["support"] == "connected"
+        assert value(scrape(metrics), "lpbot_connections_failed") == 1
+        assert value(scrape(metrics), "lpbot_connections_open") == 1
+        # the bot serves on: the other consumer still converses
+        conversation = harness.bot.open_conversation(consumer="support")
+        harness.events.wait_for("lpbot_participant_joined")
+        assert conversation.send_text("still here") >= 0
+        assert not harness.bot.fatal.is_set()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "(sales) stopped, it will not reconnect" in errors[0]
 
 
 def test_each_bot_has_its_own_registry(sandbox: Sandbox, tmp_path: Path) -> None:
