@@ -37,6 +37,7 @@ import websocket
 
 from lpbot.client.discovery import untrusted_certificate
 from lpbot.client.frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameError, FrameReader
+from lpbot.client.nowait import Sent, send_nowait
 from lpbot.client.reply import Reply
 from lpbot.client.tls import tls_context
 from lpbot.client.upgrade import HandshakeRefused, upgrade
@@ -152,20 +153,46 @@ class Connection:
 
         Thread-safe. Raises ConnectionClosed at once when the socket is already gone.
         """
-        future: Reply[_T] = Reply()
-        req_id = str(next(self._ids))
-        text = encode(request, req_id)
-        with self._lock:
-            if self._closing is not None or self._closed.is_set():
-                raise ConnectionClosed(f"cannot send {request.type_name}: connection closing")
-            self._pending[req_id] = (request, future)
+        req_id, future = self._register(request)
         try:
-            self._ws.send(text)
+            self._ws.send(encode(request, req_id))
         except (OSError, websocket.WebSocketException) as exc:
             with self._lock:
                 self._pending.pop(req_id, None)
             raise ConnectionClosed(f"cannot send {request.type_name}: {exc}") from exc
         return future
+
+    def _register(self, request: Request[_T]) -> tuple[str, Reply[_T]]:
+        future: Reply[_T] = Reply()
+        req_id = str(next(self._ids))
+        with self._lock:
+            if self._closing is not None or self._closed.is_set():
+                raise ConnectionClosed(f"cannot send {request.type_name}: connection closing")
+            self._pending[req_id] = (request, future)
+        return req_id, future
+
+    def keepalive(self, request: Request[_T]) -> tuple[Sent, Reply[_T] | None]:
+        """Ping, then send ``request``, each only if the socket takes it at once.
+
+        For the one keepalive thread of the process, which must never wait on a socket
+        (:func:`~lpbot.client.nowait.send_nowait`). Returns how the sends went, and the
+        request's future once both were sent.
+
+        Raises:
+            ConnectionClosed: the socket is closing or closed, or a send failed.
+        """
+        sent = send_nowait(self._ws, b"", websocket.ABNF.OPCODE_PING)
+        if sent is not Sent.SENT:
+            return sent, None
+        req_id, future = self._register(request)
+        sent = Sent.STALLED  # until the send says otherwise (or raises)
+        try:
+            sent = send_nowait(self._ws, encode(request, req_id))
+        finally:
+            if sent is not Sent.SENT:  # not sent, or it raised
+                with self._lock:
+                    self._pending.pop(req_id, None)
+        return sent, future if sent is Sent.SENT else None
 
     def forget(self, future: Reply[Any]) -> None:
         """Drop a pending request (after its caller timed out) so a late answer is ignored."""

@@ -3,7 +3,11 @@
 Every ``keepalive_interval`` seconds (30 by default, protocol notes §3.4) a client's
 :class:`Keepalive` sends a WebSocket ping and ``GetClock`` on its connected socket; if the
 previous ``GetClock`` is still unanswered the socket is aborted (the reader then backs off and
-reconnects). It asks for a token refresh when a refreshable token (authenticated or ACR0)
+reconnects). Both are sent only if the socket takes them at once
+(:func:`~lpbot.client.nowait.send_nowait`): a socket that cannot (the server stopped reading,
+its buffers are full, or another thread is blocked sending on it) is stalled, counted
+(``keepalive_stalls``) and aborted the same way, so one stalled peer never holds up the other
+clients' keepalives. It asks for a token refresh when a refreshable token (authenticated or ACR0)
 nears its expiry, and forgets conversations closed for longer than ``closed_retention`` (their
 handles and stored sequences too), so a long-lived client's memory stays bounded.
 
@@ -31,6 +35,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final, Protocol
 
 from lpbot.client.link import Link
+from lpbot.client.nowait import Sent
 from lpbot.client.session import Recovery
 from lpbot.errors import AuthError, ConfigError, ConnectionClosed, IdentityRefused, StateError
 from lpbot.protocol.requests import GetClock
@@ -98,8 +103,8 @@ class Keepalive:
         with link.lock:
             conn = link.conn if link.connected else None
             identity = link.identity
-        if conn is None or identity is None:
-            return
+        if conn is None or identity is None or conn.closing_reason is not None:
+            return  # not connected, or being closed (its reader reports how it ended)
         self.prune()
         previous = self._clock
         if previous is not None and not previous.done():
@@ -107,12 +112,21 @@ class Keepalive:
             self._clock = None
             link.abort(conn, Recovery.BACKOFF, "keepalive: GetClock unanswered")
             return
-        conn.ping()
         try:
-            self._clock = conn.request(GetClock())
+            sent, clock = conn.keepalive(GetClock())  # never waits on the socket
         except ConnectionClosed:
             return
-        self._client.count("keepalives")
+        if sent is Sent.STALLED:
+            self._clock = None
+            self._client.count("keepalive_stalls")
+            log.warning("keepalive: the socket of consumer %s cannot take a frame (the server "
+                        "stopped reading); re-opening it", identity.consumer_id)
+            link.abort(conn, Recovery.BACKOFF, "keepalive: the socket cannot take a frame")
+            return
+        if sent is Sent.SENT:
+            self._clock = clock
+            self._client.count("keepalives")
+        # Sent.BUSY: another thread is sending on a writable socket; the next tick pings
         if identity.refreshable and identity.refresh_due(self._options.refresh_ahead):
             self._start_refresh(conn, identity.consumer_id)
 

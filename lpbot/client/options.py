@@ -186,6 +186,8 @@ class ClientStats:
     callback_errors: int = 0
     requests: int = 0
     keepalives: int = 0
+    #: keepalive ticks that found the socket unable to take a frame (the socket was re-opened)
+    keepalive_stalls: int = 0
     request_retries: int = 0
     request_timeouts: int = 0
     token_refreshes: int = 0
