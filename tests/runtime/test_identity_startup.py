@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+import requests
 
 from lpbot.runtime.daemon import EXIT_CONNECT
 from lpbot.sandbox import Sandbox
@@ -45,3 +47,32 @@ def test_the_embedded_sandbox_runs_the_anonymous_flow_against_its_own_connector(
         assert daemon.wait(timeout=60) == 0
     obtained = [line for line in daemon.messages() if "obtained (anonymous)" in line]
     assert obtained, daemon.messages()
+
+
+def test_a_connector_revoked_while_running_is_one_error_line_per_consumer_and_no_exit(
+        lp_sandbox: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text(config(lp_sandbox, 'auth = "anonymous"\nconnector_id = "acr0"\n')
+                    + '[bot]\nconsumers = ["sales", "support"]\n'
+                    '[plugins]\nenabled = ["metrics"]\n'
+                    "[plugins.metrics]\nenabled = true\nport = 0\n", encoding="utf-8")
+    with DaemonProcess("--config", str(path), "--state-dir", str(tmp_path / "state")) as daemon:
+        url = daemon.wait_for("health on ", timeout=30)["message"].rsplit(" ", 1)[1]
+        daemon.wait_for("serving")
+        lp_sandbox.faults.revoke_connector()
+        lp_sandbox.faults.expire_tokens()  # 4407: both must obtain their identity again
+        for name in ("sales", "support"):
+            daemon.wait_for(f"({name}) stopped, it will not reconnect")
+        health = requests.get(url, timeout=5)
+        assert daemon.process.poll() is None  # the daemon serves on
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    assert health.status_code == 503
+    failures = health.json()["failures"]
+    assert set(failures) == {"sales", "support"}
+    assert all("/app/acr0/authenticate: HTTP 403" in cause for cause in failures.values())
+    errors = [r["message"] for r in daemon.records if r.get("level") in ("ERROR", "CRITICAL")]
+    assert len(errors) == 2, errors
+    messages = "\n".join(daemon.messages())
+    assert "Traceback" not in messages
+    assert "eyJ" not in messages
