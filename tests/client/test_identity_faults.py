@@ -47,6 +47,19 @@ def assert_stopped_for_good(client: Client, caplog: pytest.LogCaptureFixture) ->
     return errors[0]
 
 
+def connected_code_client(sandbox: Sandbox, make_client, user: str) -> tuple[Client, list[str]]:
+    """A connected client of the code flow, and the codes its provider handed out so far."""
+    codes: list[str] = []
+
+    def code() -> str:
+        codes.append(sandbox.mint_auth_code(user))
+        return codes[-1]
+
+    client, _ = make_client(code_provider=code)
+    client.connect(timeout=5)
+    return client, codes
+
+
 def test_a_connector_revoked_while_running_stops_the_consumer(sandbox, make_client, caplog):
     caplog.set_level(logging.INFO, logger="lpbot")
     client, recorder = make_client(connector_id="acr0")
@@ -80,14 +93,7 @@ def test_a_connector_revoked_before_a_refresh_ahead_of_expiry_stops_the_consumer
 
 def test_a_code_refused_twice_while_running_stops_the_consumer(sandbox, make_client, caplog):
     caplog.set_level(logging.INFO, logger="lpbot")
-    codes: list[str] = []
-
-    def code() -> str:
-        codes.append(sandbox.mint_auth_code("customer-7"))
-        return codes[-1]
-
-    client, _ = make_client(code_provider=code)
-    client.connect(timeout=5)
+    client, codes = connected_code_client(sandbox, make_client, "customer-7")
 
     sandbox.faults.refuse_codes(2)
     sandbox.faults.expire_tokens()  # 4401: a fresh token, from a fresh code
@@ -102,14 +108,7 @@ def test_a_code_refused_twice_while_running_stops_the_consumer(sandbox, make_cli
 def test_a_code_refused_once_is_followed_by_one_fresh_code_at_once(sandbox, make_client,
                                                                    caplog):
     caplog.set_level(logging.INFO, logger="lpbot")
-    codes: list[str] = []
-
-    def code() -> str:
-        codes.append(sandbox.mint_auth_code("customer-8"))
-        return codes[-1]
-
-    client, _ = make_client(code_provider=code)
-    client.connect(timeout=5)
+    client, codes = connected_code_client(sandbox, make_client, "customer-8")
     consumer_id = client.consumer_id
 
     sandbox.faults.refuse_codes(1)

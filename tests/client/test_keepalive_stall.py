@@ -1,7 +1,7 @@
 """A server that stops reading never holds up the process's one keepalive thread.
 
 Two clients talk to a real sandbox, their sockets through a relay (a scripted TCP server with
-a small receive buffer) that the test can make stop reading one connection; a small CSDS
+a small receive buffer) that the test can make stop reading one connection; a scripted CSDS
 answers with the relay as the messaging host. A thread then blocks sending a message larger than
 any send buffer on the stalled socket, holding its send lock, as a dispatcher worker would. The
 other client's keepalives must go on, and the stalled socket must be counted and replaced.
@@ -10,16 +10,13 @@ other client's keepalives must go on, and the stalled socket must be counted and
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
+from scripted_csds import ScriptedCsds, base_uris
 
 from lpbot.client import ConnectionState
 from lpbot.errors import LpError
@@ -127,50 +124,19 @@ class StallingRelay:
             assert not thread.is_alive(), f"{thread.name} did not stop"
 
 
-class Csds:
-    """A CSDS answering as the sandbox does, but with ``messaging`` as the messaging host."""
-
-    def __init__(self, sandbox: Sandbox, messaging: str) -> None:
-        answer: dict[str, Any] = requests.get(sandbox.csds_url, timeout=5).json()
-        for entry in answer["baseURIs"]:
-            if entry["service"] == Services.MESSAGING:
-                entry["baseURI"] = messaging
-        body = json.dumps(answer).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.domain = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="test-csds")
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(WAIT)
-
-
 @pytest.fixture
-def relay(sandbox: Sandbox) -> Iterator[tuple[StallingRelay, Csds]]:
+def relay(sandbox: Sandbox) -> Iterator[tuple[StallingRelay, ScriptedCsds]]:
     relay = StallingRelay(("127.0.0.1", sandbox.ws_port))
-    host, port = relay.address
-    csds = Csds(sandbox, f"{host}:{port}")
+    http = f"127.0.0.1:{sandbox.http_port}"
+    csds = ScriptedCsds(200, base_uris({Services.MESSAGING: f"127.0.0.1:{relay.address[1]}",
+                                        Services.IDP: http, Services.AGENT_PROFILE: http}))
     yield relay, csds
     relay.close()  # first: a send still blocked on a stalled socket fails and lets go
     csds.close()
 
 
 def test_a_stalled_socket_never_holds_up_another_clients_keepalive(
-        relay: tuple[StallingRelay, Csds], make_client, caplog) -> None:
+        relay: tuple[StallingRelay, ScriptedCsds], make_client, caplog) -> None:
     proxy, csds = relay
     stalled, _ = make_client(csds_domain=csds.domain, identity_name="stalled",
                              keepalive_interval=INTERVAL)
