@@ -153,23 +153,25 @@ class Connection:
 
         Thread-safe. Raises ConnectionClosed at once when the socket is already gone.
         """
-        req_id, future = self._register(request)
+        req_id, text, future = self._register(request)
         try:
-            self._ws.send(encode(request, req_id))
+            self._ws.send(text)
         except (OSError, websocket.WebSocketException) as exc:
             with self._lock:
                 self._pending.pop(req_id, None)
             raise ConnectionClosed(f"cannot send {request.type_name}: {exc}") from exc
         return future
 
-    def _register(self, request: Request[_T]) -> tuple[str, Reply[_T]]:
+    def _register(self, request: Request[_T]) -> tuple[str, str, Reply[_T]]:
+        """Encode ``request`` with a new ``reqId``; its future is pending until answered."""
         future: Reply[_T] = Reply()
         req_id = str(next(self._ids))
+        text = encode(request, req_id)
         with self._lock:
             if self._closing is not None or self._closed.is_set():
                 raise ConnectionClosed(f"cannot send {request.type_name}: connection closing")
             self._pending[req_id] = (request, future)
-        return req_id, future
+        return req_id, text, future
 
     def keepalive(self, request: Request[_T]) -> tuple[Sent, Reply[_T] | None]:
         """Ping, then send ``request``, each only if the socket takes it at once.
@@ -184,10 +186,10 @@ class Connection:
         sent = send_nowait(self._ws, b"", websocket.ABNF.OPCODE_PING)
         if sent is not Sent.SENT:
             return sent, None
-        req_id, future = self._register(request)
+        req_id, text, future = self._register(request)
         sent = Sent.STALLED  # until the send says otherwise (or raises)
         try:
-            sent = send_nowait(self._ws, encode(request, req_id))
+            sent = send_nowait(self._ws, text)
         finally:
             if sent is not Sent.SENT:  # not sent, or it raised
                 with self._lock:
