@@ -129,15 +129,20 @@ class Link:
         """The live connection, waiting up to ``timeout`` for a reconnect to finish.
 
         Raises:
-            ConnectionClosed: the client closed, or no connection within ``timeout``.
+            ConnectionClosed: the client closed or gave up (``FAILED``: at once, since it will
+                not reconnect), or no connection within ``timeout``.
         """
         conn = self.conn
         if self.connected and conn is not None and not self.stop.is_set():
             return conn  # the common case, without taking the lock
         with self.changed:
-            self.changed.wait_for(lambda: self.stop.is_set() or self.connected, timeout)
+            self.changed.wait_for(lambda: self.stop.is_set() or self.connected
+                                  or self.state is ConnectionState.FAILED, timeout)
             if self.stop.is_set():
                 raise ConnectionClosed("client closed")
+            if self.state is ConnectionState.FAILED:
+                raise ConnectionClosed("the client gave up and will not reconnect "
+                                       "(state failed; Client.failure says why)")
             if not self.connected or self.conn is None:
                 raise ConnectionClosed(f"not connected within {timeout:g} s "
                                        f"(state {self.state.value})")

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from lpbot.client import Client, ConnectionState
-from lpbot.errors import IdentityRefused
+from lpbot.errors import ConnectionClosed, IdentityRefused
 from lpbot.sandbox import IdentityOptions, Sandbox
 from lpbot.testing import wait_until
 
@@ -64,6 +64,7 @@ def test_a_connector_revoked_while_running_stops_the_consumer(sandbox, make_clie
     caplog.set_level(logging.INFO, logger="lpbot")
     client, recorder = make_client(connector_id="acr0")
     client.connect(timeout=5)
+    conversation = client.open_conversation()
 
     sandbox.faults.revoke_connector()
     sandbox.faults.expire_tokens()  # 4407: the identity must be obtained again, and is refused
@@ -74,6 +75,9 @@ def test_a_connector_revoked_while_running_stops_the_consumer(sandbox, make_clie
     states = [s.state for s in recorder.states]
     assert states[-1] is ConnectionState.FAILED
     assert ConnectionState.RECONNECTING not in states[states.index(ConnectionState.DISCONNECTED):]
+    # a request fails at once, not after waiting request_timeout for a reconnect that never comes
+    with pytest.raises(ConnectionClosed, match="gave up"):
+        conversation.send_text("anyone there?")
 
 
 def test_a_connector_revoked_before_a_refresh_ahead_of_expiry_stops_the_consumer(
