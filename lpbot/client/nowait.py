@@ -70,7 +70,17 @@ def send_nowait(ws: websocket.WebSocket, payload: str | bytes,
 
 
 def _writable(sock: socket.socket) -> bool:
-    """True when the socket's send buffer has room now (poll with a zero timeout)."""
+    """True when the socket's send buffer has room now (poll with a zero timeout).
+
+    ``select.poll`` has no limit on descriptor numbers (a process with thousands of consumers
+    has descriptors above ``select.select``'s 1024); ``select`` is the fallback where there is
+    no ``poll`` (Windows).
+    """
+    if not hasattr(select, "poll"):
+        try:
+            return bool(select.select([], [sock], [], 0)[1])
+        except (OSError, ValueError):
+            return True
     poller = select.poll()
     try:
         poller.register(sock, select.POLLOUT)
