@@ -89,7 +89,7 @@ class AuthError(LpError):
 class IdentityRefused(AuthError):
     """The IDP refused the identity for good: retrying the same request cannot succeed.
 
-    An HTTP 4xx other than 408 and 429 (protocol.md §3.5: fix the request): a connector id it
+    An HTTP 4xx other than 408 and 429 (protocol notes §3.5: fix the request): a connector id it
     does not know or has disabled, a brand token or OAuth code it rejects, a signup it does not
     allow. ``endpoint`` is the IDP path (it names the account and the connector, never a token
     or a code), ``status`` the HTTP status; the message adds the server's short reason.
