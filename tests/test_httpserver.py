@@ -241,13 +241,18 @@ def test_sandbox_stop_is_bounded_and_reports_a_thread_it_could_not_end() -> None
         client.close()
 
 
-def test_tls_connections_are_served_bounded_and_stopped_promptly(
-        capfd: pytest.CaptureFixture[str]) -> None:
-    authority = trustme.CA()
+def contexts(authority: trustme.CA) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1, and a client context trusting it."""
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("127.0.0.1").configure_cert(server_context)
     client_context = ssl.create_default_context()
     authority.configure_trust(client_context)
+    return server_context, client_context
+
+
+def test_tls_connections_are_served_bounded_and_stopped_promptly(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    server_context, client_context = contexts(trustme.CA())
     running = BoundedHTTPServer(("127.0.0.1", 0), Handler, name="lpbot-test-https",
                                 limits=LIMITS, ssl_context=server_context)
     running.start()
@@ -287,12 +292,7 @@ def authority() -> trustme.CA:
 def keep_alive_server(limits: ServerLimits, tls: bool,
                       authority: trustme.CA) -> tuple[BoundedHTTPServer, ssl.SSLContext | None]:
     """A started HTTP/1.1 server, and the client context to reach it with (None: plain)."""
-    server_context = client_context = None
-    if tls:
-        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        authority.issue_cert("127.0.0.1").configure_cert(server_context)
-        client_context = ssl.create_default_context()
-        authority.configure_trust(client_context)
+    server_context, client_context = contexts(authority) if tls else (None, None)
     running = BoundedHTTPServer(("127.0.0.1", 0), KeepAliveHandler, name="lpbot-test-keep",
                                 limits=limits, ssl_context=server_context)
     running.start()
