@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+#: seconds :meth:`Connection.close` waits for a message being sent to finish before its frame
+CLOSE_LOCK_WAIT = 0.5
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Closed:
     """How a socket ended: the peer's close code (if any), our own reason, or the error."""
@@ -186,6 +189,14 @@ class Connection:
         sent = send_nowait(self._ws, b"", websocket.ABNF.OPCODE_PING)
         if sent is not Sent.SENT:
             return sent, None
+        return self.request_nowait(request)
+
+    def request_nowait(self, request: Request[_T]) -> tuple[Sent, Reply[_T] | None]:
+        """Send ``request`` only if the socket takes it at once; its future if it went.
+
+        Raises:
+            ConnectionClosed: the socket is closing or closed, or the send failed.
+        """
         req_id, text, future = self._register(request)
         sent = Sent.STALLED  # until the send says otherwise (or raises)
         try:
@@ -321,16 +332,24 @@ class Connection:
     def close(self, code: int = 1000, reason: str = "closed by client") -> None:
         """Send the close frame on the socket; the reader ends when the peer answers.
 
-        Safe from any thread, idempotent. Call :meth:`abort` if the reader must end now.
+        Safe from any thread, idempotent, and never blocked by the peer: a sender still busy
+        after :data:`CLOSE_LOCK_WAIT` seconds, or a socket that cannot take the frame at once
+        (the peer stopped reading), is shut down instead (:meth:`abort`). Call :meth:`abort`
+        if the reader must end now.
         """
         with self._lock:
             if self._closing is not None or self._closed.is_set():
                 return
             self._closing = reason
+        payload = struct.pack("!H", code) + reason.encode("utf-8")[:120]
         try:
-            self._ws.send_close(code, reason.encode("utf-8")[:120])
-        except (OSError, websocket.WebSocketException) as exc:
+            sent = send_nowait(self._ws, payload, websocket.ABNF.OPCODE_CLOSE,
+                               lock_wait=CLOSE_LOCK_WAIT)
+        except ConnectionClosed as exc:
             log.debug("close frame not sent: %s", exc)
+            sent = Sent.STALLED
+        if sent is not Sent.SENT:
+            log.debug("close frame not sent (%s): shutting the socket down", sent)
             self.abort()
 
     def abort(self, reason: str | None = None) -> None:

@@ -41,8 +41,11 @@ class Sent(StrEnum):
 
 
 def send_nowait(ws: websocket.WebSocket, payload: str | bytes,
-                opcode: int = websocket.ABNF.OPCODE_TEXT) -> Sent:
+                opcode: int = websocket.ABNF.OPCODE_TEXT, *, lock_wait: float = 0.0) -> Sent:
     """Send one small frame on ``ws`` if it can go at once; never waits (module docstring).
+
+    ``lock_wait``: seconds to wait for a sender that holds the send lock to finish (closing a
+    socket waits a little for a message being sent; the keepalive does not wait).
 
     Raises:
         ConnectionClosed: the socket is closed or the send failed.
@@ -51,7 +54,8 @@ def send_nowait(ws: websocket.WebSocket, payload: str | bytes,
     if sock is None:
         raise ConnectionClosed("cannot send: the socket is closed")
     lock = ws.lock  # websocket-client's send lock (a threading.Lock with enable_multithread)
-    if not lock.acquire(blocking=False):
+    taken = lock.acquire(timeout=lock_wait) if lock_wait > 0 else lock.acquire(blocking=False)
+    if not taken:
         return Sent.BUSY if _writable(sock) else Sent.STALLED
     try:
         if not _writable(sock):

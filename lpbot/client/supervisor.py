@@ -215,10 +215,14 @@ class Supervisor:
         answer is awaited for ``budget`` seconds at most, and not at all on the reader thread
         (a callback that closes the client), which is the one that reads it.
         """
-        try:
-            reply = conn.request(UnsubscribeExConversations(subscription_id=subscription_id))
+        try:  # never waits on the socket: a peer that stopped reading must not delay close
+            sent, reply = conn.request_nowait(
+                UnsubscribeExConversations(subscription_id=subscription_id))
         except ConnectionClosed:
             return  # the socket is gone already, and the subscription with it
+        if reply is None:
+            log.debug("UnsubscribeExConversations not sent (%s); closing", sent)
+            return
         if threading.current_thread() in self._threads:
             return
         if not reply.wait(budget):

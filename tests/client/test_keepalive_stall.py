@@ -180,3 +180,41 @@ def test_a_stalled_socket_never_holds_up_another_clients_keepalive(
         if not done.wait(WAIT):
             proxy.close()  # unblock the sender before joining it
         sender.join(WAIT)
+
+
+def test_close_never_waits_on_a_socket_whose_server_stopped_reading(
+        relay: tuple[StallingRelay, ScriptedCsds], make_client) -> None:
+    proxy, csds = relay
+    # no keepalive during the test: only close() can end the stalled socket
+    client, _ = make_client(csds_domain=csds.domain, identity_name="closing",
+                            keepalive_interval=600.0)
+    client.connect(timeout=WAIT)
+    conversation = client.open_conversation()
+    proxy.stall(0)
+    text = "x" * (2 * largest_send_buffer() + SMALL_BUFFER * 64)
+    publish = PublishEvent(dialog_id=conversation.id, event=ContentEvent.text_plain(text))
+    socket_in_use = client.link.wait_connected(WAIT)
+    blocked = threading.Event()
+
+    def send_more_than_any_buffer() -> None:
+        blocked.set()
+        with contextlib.suppress(LpError):  # blocks holding the send lock until the cut
+            socket_in_use.request(publish)
+
+    sender = threading.Thread(target=send_more_than_any_buffer, name="test-blocked-sender")
+    sender.start()
+    assert blocked.wait(WAIT)
+    wait_until(lambda: socket_in_use.pending == 1, WAIT, "the large message in flight")
+    closer = threading.Thread(target=client.close, name="test-closer")
+    closer.start()
+    try:
+        closer.join(WAIT)
+        assert not closer.is_alive(), "close() waited on the stalled socket"
+        assert client.state is ConnectionState.CLOSED
+        sender.join(WAIT)
+        assert not sender.is_alive(), "the blocked send was not cut by the close"
+    finally:
+        if closer.is_alive() or sender.is_alive():
+            proxy.close()  # unblock them before the fixture joins everything
+        closer.join(WAIT)
+        sender.join(WAIT)
