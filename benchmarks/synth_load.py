@@ -698,7 +698,7 @@ class RawConsumers:
         Test = Callable[[dict[str, Any]], bool]
 
         def conversation(cid: str, test: Test) -> Test:
-            # type names come in several spellings (protocol.md §9): match the suffix
+            # type names come in several spellings (protocol notes §9): match the suffix
             kind = "ExConversationChangeNotification"
             return lambda frame: str(frame.get("type")).endswith(kind) and any(
                 change["result"]["convId"] == cid

@@ -77,10 +77,6 @@ def test_public_api_is_sorted_and_importable() -> None:
 PROTOCOL_NOTES = ROOT / "docs" / "protocol-notes.md"
 #: a protocol reference outside the repository, which readers of the code and the docs cannot open
 FOREIGN_REFERENCE = re.compile(r"(?<![\w/.-])protocol\.md")
-#: files not yet moved to the protocol notes; each still names the old reference
-NOT_YET_CONVERTED = {"lpbot/client/connection.py", "lpbot/client/discovery.py",
-                     "lpbot/sandbox/http.py", "benchmarks/synth_load.py",
-                     "docs/client-production.md"}
 #: "protocol notes §5.8.1, §9" and the like
 CITATION = re.compile(r"protocol notes (§[\d.]+(?:(?:, ?| and |-)§[\d.]+)*)")
 
@@ -100,7 +96,7 @@ def note_sections() -> set[str]:
 
 def test_no_reference_points_at_a_file_outside_the_repository() -> None:
     found = [f"{path.relative_to(ROOT)}:{number}"
-             for path in project_texts() if str(path.relative_to(ROOT)) not in NOT_YET_CONVERTED
+             for path in project_texts()
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if FOREIGN_REFERENCE.search(line)]
     assert not found, f"cite the protocol notes (docs/protocol-notes.md) instead: {found}"

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 
 from lpbot.client.backoff import Waiter, wait_on_event
+from lpbot.client.connection import REFUSED_CODES, Connection, SendFailed
 from lpbot.client.conversation import Conversation
 from lpbot.client.discovery import Discovery, shared_domains
 from lpbot.client.identity import Identity, IdentityManager
@@ -307,8 +308,11 @@ class Client:
             try:
                 future: Reply[_T] = connection.request(request)
                 break
-            except ConnectionClosed:
-                # Nothing was sent (the socket was going away): safe to send on the next one.
+            except ConnectionClosed as exc:
+                # The socket was going away; nothing of the request was read by the server
+                # unless the server closed because of it (too big ...): then it is not resent.
+                if isinstance(exc, SendFailed):
+                    self._refused_by_close(connection, request, deadline, exc)
                 if self._stop.is_set() or time.monotonic() >= deadline:
                     raise
                 self._link.wait_replaced(connection, deadline - time.monotonic())
@@ -320,6 +324,20 @@ class Client:
             self.count("request_timeouts")
             raise RequestTimeout(request=request, request_type=request.type_name,
                                  timeout=timeout) from None
+
+    @staticmethod
+    def _refused_by_close(connection: Connection, request: Request[Any], deadline: float,
+                          error: SendFailed) -> None:
+        """Raise if the server closed the socket to refuse what was being sent.
+
+        Waits (at most a second) for the reader to learn how the socket ended.
+        """
+        wait = min(1.0, max(0.0, deadline - time.monotonic()))
+        ended = connection.ended if connection.wait_closed(wait) else None
+        if ended is not None and ended.code in REFUSED_CODES:
+            raise ConnectionClosed(
+                f"the server closed the socket refusing {request.type_name} (not sent again)",
+                code=ended.code, reason=ended.reason) from error
 
     # --- conversations ------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ frame on the hot path. The loop runs on the caller's thread (the client's named 
 websocket-client connects (handshake, TLS) and sends every frame; incoming frames are cut by
 :class:`~lpbot.client.frames.FrameReader`, many per socket read (its docstring says why).
 
-Requests are correlated by ``reqId`` alone (protocol.md §4.4) through
+Requests are correlated by ``reqId`` alone (protocol notes §4.4) through
 :class:`~lpbot.client.reply.Reply`; a response is parsed by its request (``parse_response``), so
 a rejection arrives as :class:`~lpbot.errors.RequestRejected` carrying the request. When the
 socket ends, every pending future fails with :class:`~lpbot.errors.ConnectionClosed`.
@@ -45,7 +45,8 @@ from lpbot.errors import ConnectionClosed, ProtocolError
 from lpbot.protocol.codec import Decoder, Inbound, encode
 from lpbot.protocol.envelope import Request, Response
 
-__all__ = ["Closed", "Connection", "HandshakeRefused", "handshake_headers", "interrupt"]
+__all__ = ["REFUSED_CODES", "Closed", "Connection", "HandshakeRefused", "SendFailed",
+           "handshake_headers", "interrupt"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ _T = TypeVar("_T")
 
 #: seconds :meth:`Connection.close` waits for a message being sent to finish before its frame
 CLOSE_LOCK_WAIT = 0.5
+#: seconds the reader waits for a message being sent to finish before a pong or a close answer
+CONTROL_LOCK_WAIT = 0.2
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Closed:
@@ -62,6 +65,15 @@ class Closed:
     reason: str = ""
     error: BaseException | None = None
     by_us: bool = False
+
+
+class SendFailed(ConnectionClosed):
+    """The socket failed while a request was being sent (part of it may have gone)."""
+
+
+#: close codes by which a server refuses what it was sent (RFC 6455 §7.4.1): sending the same
+#: request again on a new socket would only be refused again
+REFUSED_CODES = frozenset({1002, 1003, 1007, 1009})
 
 
 class Connection:
@@ -83,6 +95,8 @@ class Connection:
         self._closing: str | None = None
         self._closed = threading.Event()
         self._aborted = False  # abort() was called: read nothing more
+        #: how the socket ended, once :meth:`run` returned
+        self.ended: Closed | None = None
         self.decoder = Decoder(unknown_logged)
         #: frames that could not be decoded (not JSON, not an object, unusable fields)
         self.malformed = 0
@@ -162,7 +176,7 @@ class Connection:
         except (OSError, websocket.WebSocketException) as exc:
             with self._lock:
                 self._pending.pop(req_id, None)
-            raise ConnectionClosed(f"cannot send {request.type_name}: {exc}") from exc
+            raise SendFailed(f"cannot send {request.type_name}: {exc}") from exc
         return future
 
     def _register(self, request: Request[_T]) -> tuple[str, str, Reply[_T]]:
@@ -227,7 +241,7 @@ class Connection:
         return len(self._pending)
 
     def ping(self) -> None:
-        """Send a WebSocket ping (protocol.md §3.4: pings count as activity)."""
+        """Send a WebSocket ping (protocol notes §3.4: pings count as activity)."""
         try:
             self._ws.ping()
         except (OSError, websocket.WebSocketException) as exc:
@@ -279,11 +293,12 @@ class Connection:
                         else:
                             on_inbound(inbound)
                     elif opcode == OP_PING:
-                        self._send_control(self._ws.pong, payload)
+                        self._send_control(websocket.ABNF.OPCODE_PONG, payload)
                     elif opcode == OP_CLOSE:
                         closed = _close_info(payload, self._closing)
                         if self._closing is None:  # answer the peer's close (RFC 6455 §5.5.1)
-                            self._send_control(self._ws.send_close, _answer_code(closed.code))
+                            self._send_control(websocket.ABNF.OPCODE_CLOSE,
+                                               struct.pack("!H", _answer_code(closed.code)))
                         break
                 if on_read is not None:
                     on_read()
@@ -296,7 +311,7 @@ class Connection:
             else:
                 self.malformed += 1
                 on_malformed(exc)
-                self._send_control(self._ws.send_close, 1002)
+                self._send_control(websocket.ABNF.OPCODE_CLOSE, struct.pack("!H", 1002))
                 closed = Closed(error=exc, reason=f"protocol error: {exc}", by_us=True)
         except EOFError:
             closed = Closed(error=ConnectionClosed("the peer closed the stream"),
@@ -308,15 +323,25 @@ class Connection:
             self._finish(closed or Closed(error=ConnectionClosed("socket ended")))
         return closed
 
-    @staticmethod
-    def _send_control(send: Callable[[Any], object], payload: Any) -> None:
-        """Send a pong or close frame from the reader; a failure ends the loop by itself."""
+    def _send_control(self, opcode: int, payload: bytes) -> None:
+        """Send a pong or close frame from the reader, only if it can go soon.
+
+        The reader must not wait long on the send lock: a thread blocked sending a large
+        message to a server that stopped reading holds it until the socket ends, and only the
+        reader can end it. It waits :data:`CONTROL_LOCK_WAIT` for a sender to finish; a frame
+        that still cannot go is skipped (the next ping is answered; a close ends the socket
+        anyway). A failure ends the loop by itself.
+        """
         try:
-            send(payload)
-        except (OSError, websocket.WebSocketException) as exc:
+            sent = send_nowait(self._ws, payload, opcode, lock_wait=CONTROL_LOCK_WAIT)
+        except ConnectionClosed as exc:
             log.debug("control frame not sent: %s", exc)
+            return
+        if sent is not Sent.SENT:
+            log.debug("control frame %#x not sent: the socket is %s", opcode, sent)
 
     def _finish(self, closed: Closed) -> None:
+        self.ended = closed
         with self._lock:
             self._closed.set()
             pending, self._pending = self._pending, {}
@@ -325,6 +350,9 @@ class Connection:
             if not future.done():
                 future.set_exception(error)
             del request
+        sock = self._ws.sock
+        if sock is not None:  # wakes a thread blocked sending (closing the descriptor does not)
+            _shut_transport(sock)
         self._ws.shutdown()  # type: ignore[no-untyped-call]
 
     # --- closing ------------------------------------------------------------------------
@@ -434,7 +462,7 @@ def _close_info(payload: bytes, closing: str | None) -> Closed:
 
 
 def handshake_headers(token: str | None, client_properties: str | None) -> list[str]:
-    """Handshake headers (protocol.md §3.2): ``Authorization: jwt <token>``, Client-Properties.
+    """Handshake headers (protocol notes §3.2): ``Authorization: jwt <token>``, Client-Properties.
 
     ``client_properties`` is the already encoded JSON header value.
     """

@@ -1,4 +1,4 @@
-"""Domain discovery through LivePerson's CSDS (protocol.md §1), cached and retried.
+"""Domain discovery through LivePerson's CSDS (protocol notes §1), cached and retried.
 
 The all-services form is fetched once and cached for ``ttl`` seconds (node-agent-sdk caches the
 map 60 s, §1.1); a network error, 429 or 5xx is retried with the injected :class:`Backoff`

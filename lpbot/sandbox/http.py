@@ -1,4 +1,4 @@
-"""The sandbox's REST side on the standard library's ThreadingHTTPServer (protocol.md §1, §2, §5).
+"""The sandbox's REST side, on lpbot's bounded HTTP server (protocol notes §1, §2, §5).
 
 Domain lookup (CSDS, all three URL forms and JSONP), IDP signup and authenticate, agent public
 profiles and the temporary-URL file store. Routing is a list of (method, regex, handler) so more

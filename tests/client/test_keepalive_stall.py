@@ -1,4 +1,4 @@
-"""A server that stops reading never holds up the process's one keepalive thread.
+"""A server that stops reading never holds up the process's one keepalive thread, nor close().
 
 Two clients talk to a real sandbox, their sockets through a relay (a scripted TCP server with
 a small receive buffer) that the test can make stop reading one connection; a scripted CSDS
@@ -19,7 +19,7 @@ import pytest
 from scripted_csds import ScriptedCsds, base_uris
 
 from lpbot.client import ConnectionState
-from lpbot.errors import LpError
+from lpbot.errors import ConnectionClosed, LpError
 from lpbot.protocol import ContentEvent
 from lpbot.protocol.names import Services
 from lpbot.protocol.requests import PublishEvent
@@ -108,6 +108,16 @@ class StallingRelay:
         """Stop reading what the client of connection ``index`` sends (after its next read)."""
         with self._lock:
             self._stalled[index].set()
+
+    def refuse(self, index: int, code: int) -> None:
+        """Play a server refusing what it is sent: a close frame with ``code``, then no more.
+
+        The client of connection ``index`` gets the frame (a server's, unmasked); what it sends
+        is no longer read (call :meth:`stall` first).
+        """
+        with self._lock:
+            client = self._sockets[2 * index]
+        client.sendall(bytes([0x88, 2]) + code.to_bytes(2, "big"))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -217,4 +227,42 @@ def test_close_never_waits_on_a_socket_whose_server_stopped_reading(
         if closer.is_alive() or sender.is_alive():
             proxy.close()  # unblock them before the fixture joins everything
         closer.join(WAIT)
+        sender.join(WAIT)
+
+
+def test_a_message_the_server_refuses_by_closing_is_not_sent_again(
+        relay: tuple[StallingRelay, ScriptedCsds], make_client) -> None:
+    proxy, csds = relay
+    client, _ = make_client(csds_domain=csds.domain, identity_name="refused",
+                            keepalive_interval=600.0, request_timeout=20.0)
+    client.connect(timeout=WAIT)
+    conversation = client.open_conversation()
+    proxy.stall(0)
+    socket_in_use = client.link.wait_connected(WAIT)
+    errors: list[BaseException] = []
+
+    def send_too_much() -> None:
+        try:  # blocks in the send until the socket ends
+            conversation.send_text("x" * (2 * largest_send_buffer() + SMALL_BUFFER * 64))
+        except LpError as exc:
+            errors.append(exc)
+
+    sender = threading.Thread(target=send_too_much, name="test-refused-sender")
+    sender.start()
+    try:
+        wait_until(lambda: socket_in_use.pending == 1, WAIT, "the message in flight")
+        proxy.refuse(0, 1009)  # "message too big", as a server ends such a socket
+        sender.join(WAIT)
+        assert not sender.is_alive(), "the send went on after the server refused it"
+        [error] = errors
+        assert isinstance(error, ConnectionClosed)
+        assert error.code == 1009
+        assert "not sent again" in str(error)
+        wait_until(lambda: client.state is ConnectionState.CONNECTED
+                   and client.link.conn is not socket_in_use, WAIT, "the new socket")
+        assert proxy.connections == 2  # the refused socket and its replacement, no resends
+        conversation.send_text("small enough")  # and the client goes on
+    finally:
+        if sender.is_alive():
+            proxy.close()
         sender.join(WAIT)
