@@ -383,12 +383,12 @@ class BoundedHTTPServer(HTTPServer):
             selector.register(self.socket, selectors.EVENT_READ)
             selector.register(self._wake_r, selectors.EVENT_READ)
             try:
-                while True:
+                # one wake-up byte may stand for both a returned connection and stop(): the
+                # stop flag is read on every turn, not only when a byte is read for it
+                while not self._stopping:
                     timeout = self._expire_idle(selector)
                     for key, _ in selector.select(timeout):
-                        if key.fileobj is self._wake_r:
-                            if self._stopping:
-                                return
+                        if key.fileobj is self._wake_r:  # stop(), or connections kept
                             self._watch_returned(selector)
                         elif key.fileobj is self.socket:
                             self._accept(selector)
