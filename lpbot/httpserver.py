@@ -436,20 +436,16 @@ class BoundedHTTPServer(HTTPServer):
     def _read_head(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
         """Read what arrived; hand the connection to a worker once its head is complete."""
         address, deadline, head = self._idle[conn]
-        try:
-            data = conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = _recv_now(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if data:
             if conn in self._kept:  # a kept connection's next request: its time starts now
                 self._kept.discard(conn)
                 deadline = time.monotonic() + self.limits.request_timeout
                 self._idle[conn] = (address, deadline, head)
             head += data
-            complete = b"\r\n\r\n" in head or b"\n\n" in head
-            if not complete and len(head) <= MAX_HEAD:
+            if not _head_complete(head) and len(head) <= MAX_HEAD:
                 return
         selector.unregister(conn)
         del self._idle[conn]
@@ -507,7 +503,7 @@ class BoundedHTTPServer(HTTPServer):
                 self._kept_tls[conn] = (address, now + self.limits.keep_alive)
                 selector.register(conn, selectors.EVENT_READ)
                 continue
-            if b"\r\n\r\n" in ahead or b"\n\n" in ahead:
+            if _head_complete(ahead):
                 self._hand_over(conn, address, now + self.limits.request_timeout, ahead)
                 continue
             conn.setblocking(False)
@@ -525,13 +521,7 @@ class BoundedHTTPServer(HTTPServer):
         self._hand_over(conn, address, time.monotonic() + self.limits.request_timeout, b"")
 
     def _drain_refused(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
+        if _recv_now(conn) == b"":
             selector.unregister(conn)
             del self._refused[conn]
             self._close(conn)
@@ -636,6 +626,21 @@ class BoundedHTTPServer(HTTPServer):
             return
         self.stats.add("handler_errors")
         log.error("%s: request from %s failed", self.name, client_address, exc_info=error)
+
+
+def _recv_now(conn: socket.socket) -> bytes | None:
+    """What a non-blocking socket holds now: None when nothing yet, ``b""`` when it ended."""
+    try:
+        return conn.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
+def _head_complete(head: bytes | bytearray) -> bool:
+    """True once a request head (request line and headers) ended with its blank line."""
+    return b"\r\n\r\n" in head or b"\n\n" in head
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
