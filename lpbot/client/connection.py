@@ -133,15 +133,16 @@ class Connection:
         sslopt = {"context": context} if context is not None else None
         ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True,
                                  sslopt=sslopt)
-        options: dict[str, Any] = {"header": list(headers), "timeout": timeout,
-                                   "suppress_origin": True}
         if opening is not None:
             opening(ws)
         try:
             ahead = upgrade(ws, url, headers=list(headers), timeout=timeout,
                             ssl_context=context)
-            if ahead is None:  # through a proxy, or redirected: websocket-client's own way
-                ws.connect(url, **options)  # type: ignore[no-untyped-call]
+            if ahead is None:  # through a proxy: websocket-client's own way
+                ws.connect(url, header=list(headers), timeout=timeout,  # type: ignore[no-untyped-call]
+                           suppress_origin=True)
+                if ws.sock is not None:  # upgrade() sets it on its own sockets
+                    ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 ahead = b""
         except ConnectionClosed:
             ws.shutdown()  # type: ignore[no-untyped-call]
@@ -159,8 +160,6 @@ class Connection:
             if opening is not None:
                 opening(None)
         ws.settimeout(None)  # the reader blocks; close() and abort() wake it
-        if ws.sock is not None:
-            ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(ws, url=url, unknown_logged=unknown_logged, ahead=ahead)
 
     # --- requests -----------------------------------------------------------------------

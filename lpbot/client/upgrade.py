@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import websocket
 
-from lpbot.client.tls import environment_proxies
+from lpbot.client.tls import environment_proxies, tls_context
 from lpbot.errors import ConnectionClosed
 
 __all__ = ["MAX_ANSWER", "MAX_REDIRECTS", "HandshakeRefused", "upgrade"]
@@ -75,7 +75,7 @@ def upgrade(ws: websocket.WebSocket, url: str, *, headers: list[str], timeout: f
     try:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if secure:
-            context = ssl_context if ssl_context is not None else ssl.create_default_context()
+            context = ssl_context if ssl_context is not None else tls_context()
             sock = context.wrap_socket(raw, server_hostname=host)
             ws.sock = sock
         key = base64.b64encode(os.urandom(16)).decode("ascii")
