@@ -36,19 +36,29 @@ def base_uris(hosts: Mapping[str, str]) -> dict[str, object]:
 class ScriptedCsds:
     """A CSDS on 127.0.0.1 answering every GET with ``status`` and ``body`` (as JSON).
 
-    ``domain`` is what ``csds_domain`` takes; ``requests`` counts the answered lookups. A context
+    ``domain`` is what ``csds_domain`` takes; ``requests`` counts the answered lookups and
+    ``targets`` lists their request targets (a proxy's are absolute URLs). ``arrived`` is set by
+    the first request; clear ``release`` to hold every answer until it is set again. A context
     manager, or call :meth:`close`.
     """
 
     def __init__(self, status: int = 200, body: object = None, *,
                  ssl_context: ssl.SSLContext | None = None) -> None:
         self.requests = 0
+        self.targets: list[str] = []
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
         payload = json.dumps({"baseURIs": []} if body is None else body).encode()
         lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                with lock:
+                    outer.targets.append(self.path)
+                outer.arrived.set()
+                outer.release.wait(10)
                 with lock:
                     outer.requests += 1
                 self.send_response(status)
@@ -69,6 +79,7 @@ class ScriptedCsds:
 
     def close(self) -> None:
         """Stop serving and join the serving thread."""
+        self.release.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)

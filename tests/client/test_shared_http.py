@@ -1,79 +1,36 @@
 """What the clients of one process share over HTTP: domain lookups and the proxy environment.
 
-Real sockets: a scripted CSDS server that counts its requests, a recording proxy and an origin.
+Real sockets: the tests' scripted CSDS, which records its requests, serves as the domain lookup,
+as a proxy and as an origin.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from scripted_csds import ScriptedCsds, base_uris
 
 from lpbot.client.discovery import Discovery, DomainCache
 from lpbot.client.tls import PooledSession
 
-
-class Recording(ThreadingHTTPServer):
-    """Answers every GET with a CSDS map; records request targets; may hold answers back."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.targets: list[str] = []
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        self.release.set()
-        self.thread = threading.Thread(target=self.serve_forever, name="test-recording-http")
-
-    def __enter__(self) -> Recording:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release.set()
-        self.shutdown()
-        self.server_close()
-        self.thread.join(5)
-
-    @property
-    def domain(self) -> str:
-        return f"127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Recording
-
-    def do_GET(self) -> None:
-        self.server.targets.append(self.path)
-        self.server.arrived.set()
-        self.server.release.wait(10)
-        body = json.dumps({"baseURIs": [
-            {"service": "idp", "account": "a", "baseURI": "idp.example"}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+#: the answer of the scripted CSDS: one service
+HOSTS = base_uris({"idp": "idp.example"})
 
 
 @pytest.fixture
-def csds() -> Iterator[Recording]:
-    with Recording() as server:
+def csds() -> Iterator[ScriptedCsds]:
+    with ScriptedCsds(200, HOSTS) as server:
         yield server
 
 
-def discovery(server: Recording, cache: DomainCache, session: requests.Session) -> Discovery:
+def discovery(server: ScriptedCsds, cache: DomainCache, session: requests.Session) -> Discovery:
     return Discovery("a", session=session, csds_domain=server.domain, tls=False, cache=cache)
 
 
-def test_consumers_starting_together_look_the_domains_up_once(csds: Recording) -> None:
+def test_consumers_starting_together_look_the_domains_up_once(csds: ScriptedCsds) -> None:
     cache = DomainCache()
     csds.release.clear()  # the first lookup is held until every consumer asks
     hosts: list[str] = []
@@ -92,7 +49,7 @@ def test_consumers_starting_together_look_the_domains_up_once(csds: Recording) -
     assert sum(d.fetches for d in lookups) == 1
 
 
-def test_a_consumer_forgets_only_the_answer_it_used(csds: Recording) -> None:
+def test_a_consumer_forgets_only_the_answer_it_used(csds: ScriptedCsds) -> None:
     cache = DomainCache()
     with requests.Session() as session:
         a, b, c = (discovery(csds, cache, session) for _ in range(3))
@@ -108,7 +65,7 @@ def test_a_consumer_forgets_only_the_answer_it_used(csds: Recording) -> None:
         assert len(csds.targets) == 2
 
 
-def test_a_private_cache_is_the_default(csds: Recording) -> None:
+def test_a_private_cache_is_the_default(csds: ScriptedCsds) -> None:
     with requests.Session() as session:
         first = Discovery("a", session=session, csds_domain=csds.domain, tls=False)
         second = Discovery("a", session=session, csds_domain=csds.domain, tls=False)
@@ -125,7 +82,8 @@ def test_the_pooled_session_follows_the_proxy_environment_as_it_changes(
         monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    with Recording() as origin, Recording() as proxy, PooledSession() as session:
+    with (ScriptedCsds(200, HOSTS) as origin, ScriptedCsds(200, HOSTS) as proxy,
+          PooledSession() as session):
         url = f"http://{origin.domain}/api/x"
         session.get(url, timeout=10)
         assert origin.targets == ["/api/x"]
@@ -143,7 +101,7 @@ def test_the_pooled_session_follows_the_proxy_environment_as_it_changes(
         assert origin.targets == ["/api/x"] * 3
 
 
-def test_the_answer_is_dropped_when_its_last_client_closes(csds: Recording) -> None:
+def test_the_answer_is_dropped_when_its_last_client_closes(csds: ScriptedCsds) -> None:
     # a server started later at the same address (a test's next sandbox) is asked anew
     cache = DomainCache()
     with requests.Session() as session:
