@@ -204,7 +204,7 @@ def release_pools(adapter: TlsAdapter) -> None:
     adapter.close()
 
 
-#: the environment variables that decide a request's proxy and CA bundle (what requests reads)
+#: the environment variables that decide a request's proxy (what requests reads for it)
 _ENVIRONMENT: Final = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
                        "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
 merge_setting = cast("Callable[[Any, Any], Any]", _merge_setting)  # untyped in requests
